@@ -1,0 +1,109 @@
+//! The entry points generated code calls. Not public API: names and
+//! signatures here change without notice.
+
+pub use serde::Serialize;
+pub use std::any::type_name;
+pub use std::future::Future;
+pub use std::option::Option::{self, None, Some};
+pub use std::result::Result;
+pub use std::sync::LazyLock;
+pub use std::time::Duration;
+pub use std::{concat, module_path, stringify};
+
+use std::convert::Infallible;
+use std::num::NonZeroUsize;
+
+use crate::config;
+use crate::key::{KeyBuf, KeyError, encode_identity};
+use crate::{AsyncCache, CacheKey};
+
+/// What a memoized function knows about itself, fixed at compile time.
+#[derive(Debug)]
+pub struct Site {
+    /// `module::path::function`: keeps its keys apart from other functions'.
+    pub namespace: &'static str,
+    /// The attribute's `ttl`; `None` uses the cache's default.
+    pub ttl: Option<Duration>,
+}
+
+/// The encoded key of one call, or why it could not be built.
+pub struct EncodedKey(Result<KeyBuf, KeyError>);
+
+/// Encodes a call's key arguments.
+#[inline]
+pub fn encode<K: Serialize + ?Sized>(key: &K) -> EncodedKey {
+    EncodedKey(encode_identity(key))
+}
+
+/// A function's own cache, with the global defaults unless it sets a bound.
+pub fn function_cache(max_size: Option<usize>) -> AsyncCache {
+    match max_size.and_then(NonZeroUsize::new) {
+        Some(max_size) => AsyncCache::builder()
+            .max_size(max_size.get())
+            .build()
+            .unwrap_or_else(|err| panic!("{err}")),
+        None => AsyncCache::new(),
+    }
+}
+
+/// Runs `body` through the cache: a value stored under the key is returned,
+/// otherwise one caller per key runs its body and the value is stored.
+pub async fn memoize<V, F>(cache: &AsyncCache, site: &Site, key: EncodedKey, body: F) -> V
+where
+    V: Clone + Send + Sync + 'static,
+    F: Future<Output = V>,
+{
+    let result = memoize_ok(cache, site, key, async { Ok::<V, Infallible>(body.await) });
+    match result.await {
+        Ok(value) => value,
+    }
+}
+
+/// Like [`memoize`], for a body returning `Result`: only `Ok` values are
+/// stored and shared.
+pub async fn memoize_ok<T, E, F>(
+    cache: &AsyncCache,
+    site: &Site,
+    key: EncodedKey,
+    body: F,
+) -> Result<T, E>
+where
+    T: Clone + Send + Sync + 'static,
+    F: Future<Output = Result<T, E>>,
+{
+    if !config::memoization_enabled() {
+        return body.await;
+    }
+    let Ok(id) = key.0 else {
+        cache.count_key_error();
+        return body.await;
+    };
+    let ttl = site.ttl.unwrap_or(cache.default_ttl());
+    cache.load(site.namespace, &id, ttl, body).await
+}
+
+/// Removes one call's entry; true if there was one.
+pub async fn invalidate(cache: &AsyncCache, site: &Site, key: EncodedKey) -> bool {
+    match key.0 {
+        Ok(id) => cache.remove_key(site.namespace, &id),
+        // Nothing can be stored under a key that cannot be built.
+        Err(_) => false,
+    }
+}
+
+/// Removes every entry of one function.
+pub async fn clear(cache: &AsyncCache, site: &Site) {
+    cache.clear_namespace(site.namespace);
+}
+
+/// The key one call uses.
+///
+/// # Panics
+///
+/// If the arguments cannot be keyed; the message says how to fix it.
+pub fn cache_key(site: &Site, key: EncodedKey) -> CacheKey {
+    match key.0 {
+        Ok(id) => CacheKey::from_parts(site.namespace, &id),
+        Err(err) => panic!("{err}"),
+    }
+}

@@ -1,0 +1,538 @@
+//! `AsyncCache`: the public face of the store and the single-flight table.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::clock;
+use crate::config::{self, ConfigError};
+use crate::flight::{Flights, Outcome, Role};
+use crate::key::{CacheKey, KeyBuf, KeyError, encode_identity};
+use crate::stats::{CacheStats, Counters};
+use crate::store::{Probe, Store, Value};
+
+/// An in-memory cache for values of any type, with a TTL per entry, a bound on
+/// its size, single-flight loads and statistics.
+///
+/// Keys are any `Serialize` value, turned into a canonical [`CacheKey`]: equal
+/// values (maps and sets in any order, `&str` and `String`...) find the same
+/// entry. Values are any `Clone + Send + Sync + 'static` type and are cloned
+/// out on every hit, so wrap large values in an `Arc`. One cache holds values
+/// of different types; asking for another type than was stored is a miss.
+///
+/// - **TTL**: an entry expires its TTL after it was stored, on a monotonic
+///   clock, and is never returned after that (it may expire up to one clock
+///   tick, 1-4 ms, early). Expired entries are reclaimed when looked up and
+///   by [`cleanup_expired`](AsyncCache::cleanup_expired).
+/// - **Bound**: [`len`](AsyncCache::len) never exceeds `max_size`; when a new
+///   key would pass it, the oldest stored entry is evicted (first in, first
+///   out, exact at any size). Storing a key again moves it to the back.
+/// - **Concurrency**: `Send + Sync`; a hit takes one shard's read lock; no lock
+///   is held across an `.await`; every method returns without waiting on other
+///   tasks except the loading ones, which wait for a load already running.
+///
+/// The methods are `async` so that a slower tier behind memory can be added
+/// without changing them; today they complete without suspending.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::sync::LazyLock;
+/// use std::time::Duration;
+/// use memo_runtime::AsyncCache;
+///
+/// static USERS: LazyLock<AsyncCache> = LazyLock::new(|| {
+///     AsyncCache::builder()
+///         .default_ttl(Duration::from_secs(60))
+///         .max_size(10_000)
+///         .build()
+///         .expect("valid cache settings")
+/// });
+///
+/// USERS.set(&("user", 7), String::from("Ada")).await;
+/// assert_eq!(USERS.get::<_, String>(&("user", 7)).await.as_deref(), Some("Ada"));
+/// assert!(USERS.delete(&("user", 7)).await);
+/// assert!(USERS.is_empty());
+/// # }
+/// ```
+pub struct AsyncCache {
+    store: Store,
+    flights: Arc<Flights>,
+    default_ttl: Duration,
+}
+
+/// Settings for an [`AsyncCache`]; unset ones come from the global
+/// [`Config`](crate::Config).
+///
+/// ```
+/// use std::time::Duration;
+/// use memo_runtime::{AsyncCache, ConfigError};
+///
+/// let cache = AsyncCache::builder().max_size(100).build().unwrap();
+/// assert_eq!(cache.max_size(), 100);
+///
+/// let err = AsyncCache::builder().default_ttl(Duration::ZERO).build().unwrap_err();
+/// assert_eq!(err, ConfigError::ZeroTtl);
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use = "call .build() to get the cache"]
+pub struct AsyncCacheBuilder {
+    default_ttl: Option<Duration>,
+    max_size: Option<usize>,
+}
+
+impl AsyncCacheBuilder {
+    /// The TTL of entries stored without one of their own. Must not be zero.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let cache = memo_runtime::AsyncCache::builder()
+    ///     .default_ttl(Duration::from_millis(250))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(cache.default_ttl(), Duration::from_millis(250));
+    /// ```
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = Some(ttl);
+        self
+    }
+
+    /// The most entries the cache holds. Must not be zero.
+    ///
+    /// ```
+    /// let cache = memo_runtime::AsyncCache::builder().max_size(3).build().unwrap();
+    /// assert_eq!(cache.max_size(), 3);
+    /// ```
+    pub fn max_size(mut self, max_size: usize) -> Self {
+        self.max_size = Some(max_size);
+        self
+    }
+
+    /// Builds the cache.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ZeroMaxSize`] or [`ConfigError::ZeroTtl`]; the message
+    /// says what to change.
+    ///
+    /// ```
+    /// use memo_runtime::{AsyncCache, ConfigError};
+    /// assert_eq!(AsyncCache::builder().max_size(0).build().err(), Some(ConfigError::ZeroMaxSize));
+    /// ```
+    pub fn build(self) -> Result<AsyncCache, ConfigError> {
+        let ttl = self.default_ttl.map(config::validate_ttl).transpose()?;
+        let max_size = self.max_size.map(config::validate_max_size).transpose()?;
+        let (ttl, max_size) = match (ttl, max_size) {
+            (Some(ttl), Some(max_size)) => (ttl, max_size),
+            _ => {
+                let global = config::current_config();
+                (
+                    ttl.unwrap_or(global.get_default_ttl()),
+                    max_size.unwrap_or(config::validate_max_size(global.get_max_size())?),
+                )
+            }
+        };
+        Ok(AsyncCache::with_settings(ttl, max_size))
+    }
+}
+
+impl Default for AsyncCache {
+    fn default() -> Self {
+        AsyncCache::new()
+    }
+}
+
+impl fmt::Debug for AsyncCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncCache")
+            .field("len", &self.len())
+            .field("max_size", &self.max_size())
+            .field("default_ttl", &self.default_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsyncCache {
+    /// A cache with the global defaults (see [`configure`](crate::configure)):
+    /// TTL 300 s and `max_size` 1000 unless configured otherwise.
+    ///
+    /// ```
+    /// let cache = memo_runtime::AsyncCache::new();
+    /// assert_eq!(cache.max_size(), 1000);
+    /// ```
+    pub fn new() -> Self {
+        let global = config::current_config();
+        // `configure` validated these; the defaults are valid too.
+        let max_size = NonZeroUsize::new(global.get_max_size()).unwrap_or(NonZeroUsize::MIN);
+        AsyncCache::with_settings(global.get_default_ttl(), max_size)
+    }
+
+    /// Starts a builder for a cache with its own settings.
+    ///
+    /// ```
+    /// let cache = memo_runtime::AsyncCache::builder().max_size(10).build().unwrap();
+    /// assert!(cache.is_empty());
+    /// ```
+    pub fn builder() -> AsyncCacheBuilder {
+        AsyncCacheBuilder::default()
+    }
+
+    fn with_settings(default_ttl: Duration, max_size: NonZeroUsize) -> Self {
+        let store = Store::new(max_size);
+        let flights = Arc::new(Flights::new(store.shard_count()));
+        AsyncCache {
+            store,
+            flights,
+            default_ttl,
+        }
+    }
+
+    /// The TTL of entries stored without one of their own.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// assert_eq!(memo_runtime::AsyncCache::new().default_ttl(), Duration::from_secs(300));
+    /// ```
+    pub fn default_ttl(&self) -> Duration {
+        self.default_ttl
+    }
+
+    /// The most entries this cache holds.
+    ///
+    /// ```
+    /// assert_eq!(memo_runtime::AsyncCache::builder().max_size(5).build().unwrap().max_size(), 5);
+    /// ```
+    pub fn max_size(&self) -> usize {
+        self.store.max_size()
+    }
+
+    /// Stores `value` under `key` with the default TTL, replacing what was
+    /// there; the entry becomes the newest.
+    ///
+    /// # Panics
+    ///
+    /// If `key`'s `Serialize` implementation fails (see [`CacheKey::try_of`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let cache = memo_runtime::AsyncCache::new();
+    /// cache.set("answer", 42u32).await;
+    /// assert_eq!(cache.get::<_, u32>("answer").await, Some(42));
+    /// # }
+    /// ```
+    pub async fn set<K, V>(&self, key: &K, value: V)
+    where
+        K: Serialize + ?Sized,
+        V: Send + Sync + 'static,
+    {
+        self.set_with_ttl(key, value, self.default_ttl).await;
+    }
+
+    /// Stores `value` under `key` for `ttl`. A zero `ttl` would expire the
+    /// value as it is stored, so it removes the key's entry instead.
+    ///
+    /// # Panics
+    ///
+    /// If `key`'s `Serialize` implementation fails (see [`CacheKey::try_of`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// let cache = memo_runtime::AsyncCache::new();
+    /// cache.set_with_ttl("token", "abc", Duration::from_secs(5)).await;
+    /// assert_eq!(cache.get::<_, &str>("token").await, Some("abc"));
+    /// # }
+    /// ```
+    pub async fn set_with_ttl<K, V>(&self, key: &K, value: V, ttl: Duration)
+    where
+        K: Serialize + ?Sized,
+        V: Send + Sync + 'static,
+    {
+        let id = key_or_panic(key);
+        let probe = self.store.probe("", &id);
+        if ttl.is_zero() {
+            self.remove(&probe);
+        } else {
+            self.store_value(&probe, Arc::new(value), ttl);
+        }
+    }
+
+    /// The value stored under `key`, if there is one, it has not expired, and
+    /// it is a `V`. A stored `None`, `0` or `""` is a value like any other.
+    ///
+    /// # Panics
+    ///
+    /// If `key`'s `Serialize` implementation fails (see [`CacheKey::try_of`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let cache = memo_runtime::AsyncCache::new();
+    /// cache.set(&1u64, None::<String>).await;
+    /// assert_eq!(cache.get::<_, Option<String>>(&1u64).await, Some(None));
+    /// // Another type than was stored: a miss, not a panic.
+    /// assert_eq!(cache.get::<_, String>(&1u64).await, None);
+    /// # }
+    /// ```
+    pub async fn get<K, V>(&self, key: &K) -> Option<V>
+    where
+        K: Serialize + ?Sized,
+        V: Clone + 'static,
+    {
+        let id = key_or_panic(key);
+        self.store.get(&self.store.probe("", &id))
+    }
+
+    /// Removes the entry under `key`; true if there was one. A load of `key`
+    /// in flight is not stored when it finishes.
+    ///
+    /// # Panics
+    ///
+    /// If `key`'s `Serialize` implementation fails (see [`CacheKey::try_of`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let cache = memo_runtime::AsyncCache::new();
+    /// cache.set("k", 1).await;
+    /// assert!(cache.delete("k").await);
+    /// assert!(!cache.delete("k").await);
+    /// # }
+    /// ```
+    pub async fn delete<K: Serialize + ?Sized>(&self, key: &K) -> bool {
+        let id = key_or_panic(key);
+        self.remove(&self.store.probe("", &id))
+    }
+
+    /// Removes every entry; loads in flight are not stored when they finish.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let cache = memo_runtime::AsyncCache::new();
+    /// cache.set("a", 1).await;
+    /// cache.set("b", 2).await;
+    /// cache.clear().await;
+    /// assert!(cache.is_empty());
+    /// # }
+    /// ```
+    pub async fn clear(&self) {
+        self.flights.invalidate_all(|_| true, || self.store.clear());
+    }
+
+    /// Removes every expired entry now, rather than when it is next looked
+    /// up; returns how many it removed.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// let cache = memo_runtime::AsyncCache::new();
+    /// cache.set_with_ttl("short", 1, Duration::from_millis(1)).await;
+    /// cache.set("long", 2).await;
+    /// tokio::time::sleep(Duration::from_millis(20)).await;
+    /// assert_eq!(cache.cleanup_expired().await, 1);
+    /// assert_eq!(cache.len(), 1);
+    /// # }
+    /// ```
+    pub async fn cleanup_expired(&self) -> usize {
+        self.store.cleanup_expired()
+    }
+
+    /// How many entries are stored, expired ones not yet reclaimed included.
+    /// Never more than [`max_size`](AsyncCache::max_size).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let cache = memo_runtime::AsyncCache::new();
+    /// cache.set("a", 1).await;
+    /// assert_eq!(cache.len(), 1);
+    /// # }
+    /// ```
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Whether no entry is stored.
+    ///
+    /// ```
+    /// assert!(memo_runtime::AsyncCache::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A snapshot of this cache's counters.
+    ///
+    /// ```
+    /// let stats = memo_runtime::AsyncCache::new().stats();
+    /// assert_eq!(stats.hits + stats.misses, 0);
+    /// ```
+    pub fn stats(&self) -> CacheStats {
+        self.store.stats()
+    }
+
+    /// The value under `key`, or the output of `init`, which is stored with
+    /// the default TTL and returned.
+    ///
+    /// Single flight: while one caller's `init` runs for a key, other callers
+    /// of the same key wait for its value instead of running their own `init`;
+    /// callers of other keys never wait. If the running caller is dropped or
+    /// its `init` panics, a waiting caller runs its own `init` in its place.
+    /// If the key is deleted or the cache cleared while `init` runs, the value
+    /// is still returned to the callers but not stored.
+    ///
+    /// # Panics
+    ///
+    /// If `key`'s `Serialize` implementation fails (see [`CacheKey::try_of`]),
+    /// or if `init` panics (in the caller that ran it).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let cache = memo_runtime::AsyncCache::new();
+    /// let v = cache.get_or_insert_with(&("user", 1), async { String::from("Ada") }).await;
+    /// assert_eq!(v, "Ada");
+    /// // The second call is answered from the cache; its `init` never runs.
+    /// let v = cache.get_or_insert_with(&("user", 1), async { unreachable!() }).await;
+    /// assert_eq!(v, "Ada");
+    /// # }
+    /// ```
+    pub async fn get_or_insert_with<K, V>(&self, key: &K, init: impl Future<Output = V>) -> V
+    where
+        K: Serialize + ?Sized,
+        V: Clone + Send + Sync + 'static,
+    {
+        let id = key_or_panic(key);
+        let loaded = self.load("", &id, self.default_ttl, async {
+            Ok::<V, Infallible>(init.await)
+        });
+        match loaded.await {
+            Ok(value) => value,
+        }
+    }
+
+    /// Like [`get_or_insert_with`](AsyncCache::get_or_insert_with), for a
+    /// fallible `init`: an `Ok` value is stored and shared, an `Err` is
+    /// returned and not stored.
+    ///
+    /// Callers that were waiting on a load that failed do not wait for a
+    /// second one: each runs its own `init` once, at the same time, and gets
+    /// its own result. Their wait is bounded by one more run of `init`, and a
+    /// failing backend sees one retry per waiting caller rather than a queue.
+    ///
+    /// # Panics
+    ///
+    /// As [`get_or_insert_with`](AsyncCache::get_or_insert_with).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let cache = memo_runtime::AsyncCache::new();
+    /// let failed = cache.try_get_or_insert_with(&7, async { Err::<u32, _>("down") }).await;
+    /// assert_eq!(failed, Err("down"));
+    /// assert!(cache.is_empty());
+    /// let loaded = cache.try_get_or_insert_with(&7, async { Ok::<_, &str>(42u32) }).await;
+    /// assert_eq!(loaded, Ok(42));
+    /// assert_eq!(cache.get::<_, u32>(&7).await, Some(42));
+    /// # }
+    /// ```
+    pub async fn try_get_or_insert_with<K, V, E>(
+        &self,
+        key: &K,
+        init: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E>
+    where
+        K: Serialize + ?Sized,
+        V: Clone + Send + Sync + 'static,
+    {
+        let id = key_or_panic(key);
+        self.load("", &id, self.default_ttl, init).await
+    }
+
+    /// The loading path shared by the methods above and memoized functions.
+    pub(crate) async fn load<V, E>(
+        &self,
+        namespace: &'static str,
+        id: &[u8],
+        ttl: Duration,
+        init: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E>
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        let probe = self.store.probe(namespace, id);
+        if let Some(value) = self.store.get::<V>(&probe) {
+            return Ok(value);
+        }
+        loop {
+            let role = self
+                .flights
+                .join_or_lead(&probe, || self.store.find::<V>(&probe).into_value());
+            match role {
+                Err(stored_meanwhile) => {
+                    Counters::add(&self.store.counters.coalesced, 1);
+                    return Ok(stored_meanwhile);
+                }
+                Ok(Role::Leader(leader)) => {
+                    let result = init.await;
+                    let value = result.as_ref().ok().map(|v| Arc::new(v.clone()) as Value);
+                    leader.complete(value, |value| self.store_value(&probe, value, ttl));
+                    return result;
+                }
+                Ok(Role::Waiter(flight)) => match flight.wait::<V>().await {
+                    Outcome::Ready(value) => {
+                        Counters::add(&self.store.counters.coalesced, 1);
+                        return Ok(value);
+                    }
+                    Outcome::Failed => return init.await,
+                    Outcome::Abandoned => continue,
+                },
+            }
+        }
+    }
+
+    fn store_value(&self, probe: &Probe<'_>, value: Value, ttl: Duration) {
+        let key = CacheKey::from_parts(probe.namespace, probe.id);
+        let expires_at = clock::deadline(clock::now(), ttl);
+        self.store.insert(key, probe.hash, value, expires_at);
+    }
+
+    pub(crate) fn remove(&self, probe: &Probe<'_>) -> bool {
+        self.flights.invalidate(probe, || self.store.remove(probe))
+    }
+
+    pub(crate) fn remove_key(&self, namespace: &'static str, id: &[u8]) -> bool {
+        self.remove(&self.store.probe(namespace, id))
+    }
+
+    pub(crate) fn clear_namespace(&self, namespace: &'static str) {
+        self.flights.invalidate_all(
+            |key| key.namespace() == namespace,
+            || self.store.clear_namespace(namespace),
+        );
+    }
+
+    pub(crate) fn count_key_error(&self) {
+        self.store.counters.key_errors.fetch_add(1, Relaxed);
+    }
+
+    /// How many loads are running (for tests of the single-flight table).
+    #[doc(hidden)]
+    pub fn loads_in_flight(&self) -> usize {
+        self.flights.len()
+    }
+}
+
+fn key_or_panic<K: Serialize + ?Sized>(key: &K) -> KeyBuf {
+    encode_identity(key).unwrap_or_else(|err: KeyError| panic!("{err}"))
+}

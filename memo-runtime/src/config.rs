@@ -1,0 +1,242 @@
+//! Process-wide defaults, set once at startup.
+
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The TTL of a cache that sets none, unless [`configure`] says otherwise.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
+
+/// The bound of a cache that sets none, unless [`configure`] says otherwise.
+pub const DEFAULT_MAX_SIZE: usize = 1000;
+
+/// Process-wide defaults for every cache that does not set its own.
+///
+/// Build one with [`Config::default`] and the chained setters, then install it
+/// with [`configure`] once, at startup, before any cache exists.
+///
+/// ```
+/// use std::time::Duration;
+/// use memo_runtime::Config;
+///
+/// let config = Config::default()
+///     .default_ttl(Duration::from_secs(60))
+///     .max_size(10_000);
+/// assert_eq!(config.get_default_ttl(), Duration::from_secs(60));
+/// assert_eq!(config.get_max_size(), 10_000);
+/// assert!(config.is_enabled());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    default_ttl: Duration,
+    max_size: usize,
+    enabled: bool,
+}
+
+impl Default for Config {
+    /// TTL 300 s, `max_size` 1000, caching enabled.
+    fn default() -> Self {
+        Config {
+            default_ttl: DEFAULT_TTL,
+            max_size: DEFAULT_MAX_SIZE,
+            enabled: true,
+        }
+    }
+}
+
+impl Config {
+    /// How long an entry lives when neither its cache nor its function says.
+    /// Zero is rejected by [`configure`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let config = memo_runtime::Config::default().default_ttl(Duration::from_millis(1500));
+    /// assert_eq!(config.get_default_ttl(), Duration::from_millis(1500));
+    /// ```
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = ttl;
+        self
+    }
+
+    /// How many entries a cache holds when it sets no bound of its own (each
+    /// memoized function has its own cache). Zero is rejected by [`configure`].
+    ///
+    /// ```
+    /// let config = memo_runtime::Config::default().max_size(50);
+    /// assert_eq!(config.get_max_size(), 50);
+    /// ```
+    pub fn max_size(mut self, max_size: usize) -> Self {
+        self.max_size = max_size;
+        self
+    }
+
+    /// `false` turns memoization off: every memoized call runs its body and
+    /// nothing is stored. Meant for tests of the functions themselves. The
+    /// [`AsyncCache`](crate::AsyncCache) methods still work when it is off.
+    ///
+    /// ```
+    /// let config = memo_runtime::Config::default().enabled(false);
+    /// assert!(!config.is_enabled());
+    /// ```
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
+    /// The default TTL this config sets.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// assert_eq!(memo_runtime::Config::default().get_default_ttl(), Duration::from_secs(300));
+    /// ```
+    pub fn get_default_ttl(&self) -> Duration {
+        self.default_ttl
+    }
+
+    /// The default bound this config sets.
+    ///
+    /// ```
+    /// assert_eq!(memo_runtime::Config::default().get_max_size(), 1000);
+    /// ```
+    pub fn get_max_size(&self) -> usize {
+        self.max_size
+    }
+
+    /// Whether memoization is on.
+    ///
+    /// ```
+    /// assert!(memo_runtime::Config::default().is_enabled());
+    /// ```
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        validate_ttl(self.default_ttl)?;
+        validate_max_size(self.max_size)?;
+        Ok(())
+    }
+}
+
+/// A setting was rejected. The message says what to change.
+///
+/// ```
+/// use memo_runtime::{AsyncCache, ConfigError};
+///
+/// let err = AsyncCache::builder().max_size(0).build().unwrap_err();
+/// assert_eq!(err, ConfigError::ZeroMaxSize);
+/// assert!(err.to_string().contains("at least 1"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `max_size(0)`: a cache that can hold nothing.
+    ZeroMaxSize,
+    /// A TTL of zero: every entry would be expired when stored.
+    ZeroTtl,
+    /// [`configure`] was already called.
+    AlreadyConfigured,
+    /// A cache already exists and has read the defaults; changing them now
+    /// would give caches different defaults depending on when they started.
+    CachesAlreadyCreated,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConfigError::ZeroMaxSize => {
+                "memo: max_size must be at least 1; a cache that holds nothing caches nothing \
+                 (to turn caching off, use Config::enabled(false))"
+            }
+            ConfigError::ZeroTtl => {
+                "memo: a TTL must be longer than zero; every entry would expire as it is stored \
+                 (to turn caching off, use Config::enabled(false))"
+            }
+            ConfigError::AlreadyConfigured => {
+                "memo: configure() was already called; call it once, at startup"
+            }
+            ConfigError::CachesAlreadyCreated => {
+                "memo: configure() was called after a cache was created with the defaults; \
+                 call it at the start of main, before any cache or memoized function is used"
+            }
+        })
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+pub(crate) fn validate_ttl(ttl: Duration) -> Result<Duration, ConfigError> {
+    if ttl.is_zero() {
+        Err(ConfigError::ZeroTtl)
+    } else {
+        Ok(ttl)
+    }
+}
+
+pub(crate) fn validate_max_size(max_size: usize) -> Result<NonZeroUsize, ConfigError> {
+    NonZeroUsize::new(max_size).ok_or(ConfigError::ZeroMaxSize)
+}
+
+/// Who settled the global config: [`configure`], or the first cache that
+/// needed the defaults before anyone called it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SettledBy {
+    Configure,
+    FirstCache,
+}
+
+static GLOBAL: OnceLock<(Config, SettledBy)> = OnceLock::new();
+
+/// Installs process-wide defaults. Call it once, at the start of `main`,
+/// before any cache or memoized function is used.
+///
+/// # Errors
+///
+/// - [`ConfigError::ZeroTtl`] or [`ConfigError::ZeroMaxSize`] for a bad value;
+/// - [`ConfigError::AlreadyConfigured`] if it was called before;
+/// - [`ConfigError::CachesAlreadyCreated`] if a cache already read the
+///   defaults.
+///
+/// In every error case nothing changes.
+///
+/// ```
+/// use std::time::Duration;
+/// use memo_runtime::{configure, Config, ConfigError};
+///
+/// configure(Config::default().default_ttl(Duration::from_secs(30))).unwrap();
+/// assert_eq!(configure(Config::default()), Err(ConfigError::AlreadyConfigured));
+/// assert_eq!(memo_runtime::current_config().get_default_ttl(), Duration::from_secs(30));
+/// ```
+pub fn configure(config: Config) -> Result<(), ConfigError> {
+    config.validate()?;
+    let mut installed = false;
+    let (_, settled_by) = GLOBAL.get_or_init(|| {
+        installed = true;
+        (config, SettledBy::Configure)
+    });
+    match (installed, settled_by) {
+        (true, _) => Ok(()),
+        (false, SettledBy::Configure) => Err(ConfigError::AlreadyConfigured),
+        (false, SettledBy::FirstCache) => Err(ConfigError::CachesAlreadyCreated),
+    }
+}
+
+/// The defaults in force. Reading them settles them: a later [`configure`]
+/// fails with [`ConfigError::CachesAlreadyCreated`].
+///
+/// ```
+/// let config = memo_runtime::current_config();
+/// assert_eq!(config.get_max_size(), 1000);
+/// ```
+pub fn current_config() -> &'static Config {
+    &GLOBAL
+        .get_or_init(|| (Config::default(), SettledBy::FirstCache))
+        .0
+}
+
+/// Whether memoized calls use their caches. Does not settle the config.
+#[inline]
+pub(crate) fn memoization_enabled() -> bool {
+    GLOBAL.get().is_none_or(|(config, _)| config.enabled)
+}

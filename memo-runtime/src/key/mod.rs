@@ -1,0 +1,290 @@
+//! Canonical cache keys.
+
+mod encoder;
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
+
+pub(crate) use encoder::KeyBuf;
+use encoder::{INLINE_BYTES, encode_into};
+
+/// Encodings up to this many bytes are the key's identity as they are;
+/// longer ones are replaced by their SHA-256 digest.
+const VERBATIM_MAX: usize = INLINE_BYTES;
+
+/// First byte of a digest identity. No encoded value starts with it, so a
+/// digest never equals a verbatim identity.
+const DIGEST_MARK: u8 = 0xFE;
+
+/// The canonical key of a value: the key an [`AsyncCache`](crate::AsyncCache)
+/// files it under.
+///
+/// A key is a *namespace* (for a memoized function, its module path and name;
+/// empty for [`CacheKey::of`]) and an *identity* derived from the value's serde
+/// data model.
+///
+/// # Guarantees
+///
+/// - **Equal values give equal keys.** Maps and sets are canonicalised at any
+///   depth (`HashMap`, `BTreeMap`, `HashSet`, `BTreeSet`, `IndexSet`), so
+///   insertion order and hasher seeds do not matter; `&str` and `String` agree;
+///   integers agree by value whatever their width (`1u8` and `1u64`); `f32` and
+///   `f64` agree by value, `-0.0` equals `0.0`, and every NaN is one key.
+///   Newtype structs are transparent (`UserId(7)` keys like `7`).
+/// - **Different values give different keys.** The identity is the canonical
+///   encoding itself when it is at most 128 bytes long and its SHA-256 digest
+///   otherwise. No 64-bit hash ever decides equality.
+/// - **Names are not encoded.** Two structs with the same field values in the
+///   same order key alike, as in most serde formats; within one function the
+///   signature fixes the types, and the namespace keeps functions apart.
+/// - **Sets are recognised by type name** (serde serializes sets and sequences
+///   alike): a set type whose name does not end in `HashSet`, `BTreeSet` or
+///   `IndexSet` is keyed in iteration order. Key an unordered set of another
+///   type through a sorted `Vec` or a `BTreeSet`.
+///
+/// # Byte format
+///
+/// The format is stable across processes of the same build, which the shared
+/// tier relies on. [`CacheKey::to_bytes`] writes the namespace's length as a
+/// LEB128 varint, the namespace's UTF-8 bytes, then the identity. The identity
+/// is either the encoding (at most 128 bytes), or `0xFE` followed by the 32-byte
+/// SHA-256 of the encoding. The encoding of a value is one tag byte and a
+/// payload:
+///
+/// | value | bytes |
+/// |---|---|
+/// | `()`, unit struct | `00` |
+/// | `None` / `Some(v)` | `01` / `02` v |
+/// | `false` / `true` | `03` / `04` |
+/// | float (as `f64`, canonical bits) | `05` + 8 bytes LE |
+/// | `char` | `06` + 4 bytes LE |
+/// | string | `07` + varint length + UTF-8 |
+/// | bytes (`serialize_bytes`) | `08` + varint length + bytes |
+/// | sequence | `09` elements `FF` |
+/// | tuple, tuple struct | `0A` elements `FF` |
+/// | struct (skipped fields as `00`) | `0B` fields `FF` |
+/// | map | `0C` (key value)... sorted bytewise `FF` |
+/// | set | `0D` elements sorted bytewise `FF` |
+/// | enum variant | `0E` + varint index + the payload as above |
+/// | integer `n >= 0` | `20 + k`, then the `k` low bytes of `n` LE (`k` minimal) |
+/// | integer `n < 0` | `40 + k`, then the `k` low bytes of `!n` LE |
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::HashMap;
+/// use memo_runtime::CacheKey;
+///
+/// let a: HashMap<&str, u32> = [("x", 1), ("y", 2)].into_iter().collect();
+/// let b: HashMap<&str, u32> = [("y", 2), ("x", 1)].into_iter().collect();
+/// assert_eq!(CacheKey::of(&a), CacheKey::of(&b));
+/// assert_eq!(CacheKey::of("id-7"), CacheKey::of(&String::from("id-7")));
+/// assert_ne!(CacheKey::of(&(1, 2)), CacheKey::of(&(2, 1)));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct CacheKey {
+    namespace: &'static str,
+    id: KeyId,
+}
+
+/// A key's identity bytes: inline when short (a `u64` key is 9 bytes).
+pub(crate) type KeyId = SmallVec<[u8; 24]>;
+
+impl CacheKey {
+    /// The key of `value` in the empty namespace, as `AsyncCache::get(&value)`
+    /// files it.
+    ///
+    /// # Panics
+    ///
+    /// If `value`'s `Serialize` implementation fails (for example a poisoned
+    /// `Mutex`, or a custom impl that returns an error). Use
+    /// [`CacheKey::try_of`] to get that error as a value.
+    ///
+    /// ```
+    /// use memo_runtime::CacheKey;
+    /// assert_eq!(CacheKey::of(&7u8), CacheKey::of(&7u64));
+    /// ```
+    pub fn of<T: Serialize + ?Sized>(value: &T) -> CacheKey {
+        Self::try_of(value).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// The key of `value` in the empty namespace, or why it cannot be built.
+    ///
+    /// ```
+    /// use memo_runtime::CacheKey;
+    /// let key = CacheKey::try_of(&("user", 7)).unwrap();
+    /// assert_eq!(key.namespace(), "");
+    /// ```
+    pub fn try_of<T: Serialize + ?Sized>(value: &T) -> Result<CacheKey, KeyError> {
+        Self::try_in("", value)
+    }
+
+    /// The key of `value` in `namespace`. Keys of equal values in different
+    /// namespaces differ; this is how memoized functions sharing one cache stay
+    /// apart.
+    ///
+    /// ```
+    /// use memo_runtime::CacheKey;
+    /// let a = CacheKey::try_in("billing::invoice", &7).unwrap();
+    /// let b = CacheKey::try_in("users::fetch", &7).unwrap();
+    /// assert_ne!(a, b);
+    /// assert_eq!(a.namespace(), "billing::invoice");
+    /// ```
+    pub fn try_in<T: Serialize + ?Sized>(
+        namespace: &'static str,
+        value: &T,
+    ) -> Result<CacheKey, KeyError> {
+        let buf = encode_identity(value)?;
+        Ok(CacheKey::from_parts(namespace, &buf))
+    }
+
+    /// The namespace this key belongs to (`""` for [`CacheKey::of`]).
+    ///
+    /// ```
+    /// assert_eq!(memo_runtime::CacheKey::of(&1).namespace(), "");
+    /// ```
+    pub fn namespace(&self) -> &'static str {
+        self.namespace
+    }
+
+    /// Whether the identity is a SHA-256 digest (the encoding was longer than
+    /// 128 bytes) rather than the encoding itself.
+    ///
+    /// ```
+    /// use memo_runtime::CacheKey;
+    /// assert!(!CacheKey::of(&42u64).is_digest());
+    /// assert!(CacheKey::of(&"x".repeat(500)).is_digest());
+    /// ```
+    pub fn is_digest(&self) -> bool {
+        self.id.first() == Some(&DIGEST_MARK)
+    }
+
+    /// The stable byte form of the key (see the format above): the namespace,
+    /// length-prefixed, then the identity.
+    ///
+    /// ```
+    /// use memo_runtime::CacheKey;
+    /// let key = CacheKey::try_in("m::f", &1u64).unwrap();
+    /// assert_eq!(key.to_bytes(), b"\x04m::f\x21\x01");
+    /// ```
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.namespace.len() + self.id.len() + 2);
+        let mut len = self.namespace.len() as u64;
+        while len >= 0x80 {
+            out.push(len as u8 | 0x80);
+            len >>= 7;
+        }
+        out.push(len as u8);
+        out.extend_from_slice(self.namespace.as_bytes());
+        out.extend_from_slice(&self.id);
+        out
+    }
+
+    pub(crate) fn from_parts(namespace: &'static str, id: &[u8]) -> CacheKey {
+        CacheKey {
+            namespace,
+            id: id.into(),
+        }
+    }
+
+    pub(crate) fn id(&self) -> &[u8] {
+        &self.id
+    }
+
+    /// Whether this key is `(namespace, id)`: the comparison a lookup makes
+    /// without building a `CacheKey`.
+    #[inline]
+    pub(crate) fn matches(&self, namespace: &str, id: &[u8]) -> bool {
+        *self.id == *id && self.namespace == namespace
+    }
+}
+
+impl Hash for CacheKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.namespace.as_bytes());
+        state.write(&self.id);
+    }
+}
+
+impl fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CacheKey({:?}, ", self.namespace)?;
+        for byte in self.id.iter() {
+            write!(f, "{byte:02x}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// Turns an encoding into its identity in place: short encodings stay as they
+/// are (so a cache hit never allocates), long ones become `0xFE` + SHA-256.
+#[inline]
+pub(crate) fn into_identity(buf: &mut KeyBuf) {
+    if buf.len() > VERBATIM_MAX {
+        let digest = Sha256::digest(&buf[..]);
+        buf.clear();
+        buf.push(DIGEST_MARK);
+        buf.extend_from_slice(&digest);
+    }
+}
+
+/// Encodes `value` and reduces it to its identity.
+#[inline]
+pub(crate) fn encode_identity<T: Serialize + ?Sized>(value: &T) -> Result<KeyBuf, KeyError> {
+    let mut buf = KeyBuf::new();
+    encode_into(&mut buf, value)?;
+    into_identity(&mut buf);
+    Ok(buf)
+}
+
+/// A value's key could not be built: its `Serialize` implementation failed.
+///
+/// memo never guesses a key: a memoized call whose arguments cannot be keyed
+/// runs its body without the cache (counted in
+/// [`CacheStats::key_errors`](crate::CacheStats::key_errors)), and
+/// [`CacheKey::try_of`] returns this error.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use memo_runtime::CacheKey;
+///
+/// let shared = Arc::new(Mutex::new(1));
+/// let clone = shared.clone();
+/// let _ = std::thread::spawn(move || {
+///     let _guard = clone.lock().unwrap();
+///     panic!("poison the mutex");
+/// })
+/// .join();
+/// let err = CacheKey::try_of(&*shared).unwrap_err();
+/// assert!(err.to_string().contains("poisoned"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyError {
+    message: String,
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "memo: cannot build a cache key: {}; make the argument's `Serialize` \
+             implementation infallible, leave the argument out of the key with \
+             `skip(...)`, or choose the key with `key = ...`",
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+impl serde::ser::Error for KeyError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        KeyError {
+            message: msg.to_string(),
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Memoize async functions.
+//!
+//! Put [`#[cached]`](cached) on an `async fn` and repeated calls with equal
+//! arguments are answered from memory instead of running the body again:
+//!
+//! ```
+//! use memo_runtime::cached;
+//!
+//! #[cached(ttl = 60)]
+//! async fn square(n: u64) -> u64 {
+//!     n * n // a slow API call or database query, in real life
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! assert_eq!(square(12).await, 144); // runs the body
+//! assert_eq!(square(12).await, 144); // answered from the cache
+//! assert_eq!(square::stats().hits, 1);
+//! # }
+//! ```
+//!
+//! The pieces:
+//!
+//! - [`AsyncCache`]: the cache itself (TTL, size bound, single-flight loads,
+//!   statistics), usable directly and shareable between functions.
+//! - [`CacheKey`]: canonical keys built from arguments through serde.
+//! - [`configure`] and [`Config`]: process-wide defaults, set once at startup.
+//! - [`cached`] and [`invalidate!`]: the attribute and its companion macro.
+#![deny(missing_docs)]
+
+mod cache;
+mod clock;
+mod config;
+mod fifo;
+mod flight;
+mod key;
+mod stats;
+mod store;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use cache::{AsyncCache, AsyncCacheBuilder};
+pub use config::{Config, ConfigError, DEFAULT_MAX_SIZE, DEFAULT_TTL, configure, current_config};
+pub use key::{CacheKey, KeyError};
+pub use stats::CacheStats;
+
+#[doc(inline)]
+pub use memo_macros::cached;
+
+/// Removes the cached result of one call of a memoized function; evaluates to
+/// a future of `bool`, true if an entry was removed.
+///
+/// `invalidate!(fetch_user, 1)` is `fetch_user::invalidate(1)`: it takes the
+/// function's key arguments (those not skipped), in order.
+///
+/// ```
+/// use memo_runtime::{cached, invalidate};
+///
+/// #[cached]
+/// async fn double(n: u32) -> u32 {
+///     n * 2
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// double(4).await;
+/// assert!(invalidate!(double, 4).await);
+/// assert!(!invalidate!(double, 4).await);
+/// # }
+/// ```
+#[macro_export]
+macro_rules! invalidate {
+    ($($function:ident)::+ $(, $arg:expr)* $(,)?) => {
+        $($function)::+::invalidate($($arg),*)
+    };
+}

@@ -1,0 +1,95 @@
+//! Cache statistics.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A snapshot of a cache's counters since it was created.
+///
+/// Every lookup is either a hit or a miss. A miss whose caller was served by a
+/// load another caller was already running (single flight) is also counted in
+/// `coalesced`, so `misses - coalesced` is about how often a body ran.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use memo_runtime::AsyncCache;
+///
+/// let cache = AsyncCache::new();
+/// cache.set("a", 1u32).await;
+/// assert_eq!(cache.get::<_, u32>("a").await, Some(1));
+/// assert_eq!(cache.get::<_, u32>("b").await, None);
+/// let stats = cache.stats();
+/// assert_eq!((stats.hits, stats.misses, stats.inserts), (1, 1, 1));
+/// assert_eq!(stats.hit_ratio(), 0.5);
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups that found nothing usable (absent, expired, or of another type).
+    pub misses: u64,
+    /// Values stored (a re-set counts again).
+    pub inserts: u64,
+    /// Entries removed to stay within `max_size`.
+    pub evictions: u64,
+    /// Expired entries removed, lazily or by `cleanup_expired`.
+    pub expirations: u64,
+    /// Entries removed by `delete`, `invalidate`, or a clear.
+    pub invalidations: u64,
+    /// Misses served by another caller's load of the same key.
+    pub coalesced: u64,
+    /// Calls whose arguments could not be keyed and ran uncached.
+    pub key_errors: u64,
+}
+
+impl CacheStats {
+    /// `hits / (hits + misses)`, or 0 when nothing was looked up.
+    ///
+    /// ```
+    /// let stats = memo_runtime::CacheStats::default();
+    /// assert_eq!(stats.hit_ratio(), 0.0);
+    /// ```
+    pub fn hit_ratio(&self) -> f64 {
+        let lookups = self.hits + self.misses;
+        if lookups == 0 {
+            0.0
+        } else {
+            self.hits as f64 / lookups as f64
+        }
+    }
+}
+
+/// Counters for events off the hit path. Hits and misses are counted per
+/// shard instead, so that a hit never writes a cache line other threads use.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) inserts: AtomicU64,
+    pub(crate) evictions: AtomicU64,
+    pub(crate) expirations: AtomicU64,
+    pub(crate) invalidations: AtomicU64,
+    pub(crate) coalesced: AtomicU64,
+    pub(crate) key_errors: AtomicU64,
+}
+
+impl Counters {
+    #[inline]
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        if n > 0 {
+            counter.fetch_add(n, Relaxed);
+        }
+    }
+
+    pub(crate) fn snapshot(&self, hits: u64, misses: u64) -> CacheStats {
+        CacheStats {
+            hits,
+            misses,
+            inserts: self.inserts.load(Relaxed),
+            evictions: self.evictions.load(Relaxed),
+            expirations: self.expirations.load(Relaxed),
+            invalidations: self.invalidations.load(Relaxed),
+            coalesced: self.coalesced.load(Relaxed),
+            key_errors: self.key_errors.load(Relaxed),
+        }
+    }
+}
