@@ -27,9 +27,8 @@ use crate::store::{Probe, Store, Value};
 /// of different types; asking for another type than was stored is a miss.
 ///
 /// - **TTL**: an entry expires its TTL after it was stored, on a monotonic
-///   clock, and is never returned after that (it may expire up to one clock
-///   tick, 1-4 ms, early). Expired entries are reclaimed when looked up and
-///   by [`cleanup_expired`](AsyncCache::cleanup_expired).
+///   clock, and is never returned after that. Expired entries are reclaimed
+///   when looked up and by [`cleanup_expired`](AsyncCache::cleanup_expired).
 /// - **Bound**: [`len`](AsyncCache::len) never exceeds `max_size`; when a new
 ///   key would pass it, the oldest stored entry is evicted (first in, first
 ///   out, exact at any size). Storing a key again moves it to the back.
@@ -403,7 +402,7 @@ impl AsyncCache {
     /// let v = cache.get_or_insert_with(&("user", 1), async { String::from("Ada") }).await;
     /// assert_eq!(v, "Ada");
     /// // The second call is answered from the cache; its `init` never runs.
-    /// let v = cache.get_or_insert_with(&("user", 1), async { unreachable!() }).await;
+    /// let v = cache.get_or_insert_with(&("user", 1), async { String::from("Grace") }).await;
     /// assert_eq!(v, "Ada");
     /// # }
     /// ```

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 
-use crate::clock::{self, Nanos};
+use crate::clock::{self, Instant};
 use crate::fifo::{Fifo, NodeId, Place};
 use crate::key::CacheKey;
 use crate::stats::{CacheStats, Counters};
@@ -27,7 +27,7 @@ pub(crate) type Value = Arc<dyn Any + Send + Sync>;
 
 struct Slot {
     key: CacheKey,
-    expires_at: Nanos,
+    expires_at: Instant,
     node: NodeId,
     value: Value,
 }
@@ -172,7 +172,7 @@ impl Store {
         let Some(slot) = map.find(probe.hash, |slot| probe.matches(slot)) else {
             return Found::Nothing;
         };
-        if clock::now_upper_bound() >= slot.expires_at {
+        if clock::now() >= slot.expires_at {
             return Found::Expired;
         }
         match slot.value.downcast_ref::<V>() {
@@ -183,7 +183,7 @@ impl Store {
 
     /// Stores `value` under `key` as the newest entry, evicting the oldest
     /// entries while the cache is over its bound.
-    pub(crate) fn insert(&self, key: CacheKey, hash: u64, value: Value, expires_at: Nanos) {
+    pub(crate) fn insert(&self, key: CacheKey, hash: u64, value: Value, expires_at: Instant) {
         let mut order = self.order.lock();
         let shard_index = self.shard_index(hash);
         let place = Place {

@@ -260,7 +260,7 @@ pub(crate) fn encode_identity<T: Serialize + ?Sized>(value: &T) -> Result<KeyBuf
 /// })
 /// .join();
 /// let err = CacheKey::try_of(&*shared).unwrap_err();
-/// assert!(err.to_string().contains("poisoned"));
+/// assert!(err.to_string().contains("poison"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyError {
