@@ -1,8 +1,248 @@
-//! The `#[cached]` attribute. Use it through `memo-runtime`, which re-exports it.
-use proc_macro::TokenStream;
+//! The `#[cached]` attribute of memo. Depend on `memo-runtime`, which
+//! re-exports it; this crate is an implementation detail.
 
-/// See `memo_runtime::cached`.
+mod args;
+mod companions;
+mod expand;
+mod validate;
+
+use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
+
+/// Memoizes an `async fn`: calls with equal arguments within the TTL are
+/// answered from a cache instead of running the body again.
+///
+/// ```
+/// use memo_runtime::{cached, invalidate};
+///
+/// #[derive(Clone, Debug, PartialEq)]
+/// struct User { id: u64, name: String }
+///
+/// #[cached(ttl = 60)]
+/// async fn fetch_user(user_id: u64) -> Result<User, String> {
+///     // A slow API call, in real life.
+///     Ok(User { id: user_id, name: format!("user {user_id}") })
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let first = fetch_user(1).await;           // runs the body
+/// let again = fetch_user(1).await;           // answered from the cache
+/// assert_eq!(first, again);
+/// assert_eq!(fetch_user::stats().hits, 1);
+/// assert!(invalidate!(fetch_user, 1).await); // the next call runs the body again
+/// # }
+/// ```
+///
+/// # What it does
+///
+/// The arguments (all of them, or those `skip` leaves, or the `key`
+/// expression) are turned into a canonical [`CacheKey`] through their
+/// `serde::Serialize` implementation, in the function's own namespace (its
+/// module path and name). A value stored under that key is cloned and returned;
+/// otherwise the body runs, once per key however many callers are waiting for
+/// it (single flight), and its value is stored for the TTL.
+///
+/// - The key arguments must implement `Serialize`; `&str`, `String`, slices,
+///   maps, sets (in any order), your own `#[derive(Serialize)]` types all work.
+/// - The value (or the `T` of `Result<T, E>`) must be `Clone + Send + Sync +
+///   'static`. It is cloned out on every hit; return an `Arc` for large values.
+/// - A function returning `Result` caches only `Ok` values, unless
+///   `cache_err = true`. `Option` results are cached whether `Some` or `None`.
+/// - If arguments cannot be keyed at run time (their `Serialize` returns an
+///   error), the call runs uncached and is counted in `stats().key_errors`.
+/// - The returned future is `Send` whenever the body's is, so cached calls can
+///   be `tokio::spawn`ed.
+///
+/// # Arguments
+///
+/// | argument | meaning | default |
+/// |---|---|---|
+/// | `ttl = 60`, `ttl = 0.25` | seconds an entry lives, integer or float, > 0 | the cache's default TTL (300 s unless [`configure`]d) |
+/// | `max_size = 1000` | most entries this function's cache holds, >= 1 | the global default (1000 unless [`configure`]d) |
+/// | `cache = USERS` | store in a shared `static` that derefs to `AsyncCache` | a cache of the function's own |
+/// | `skip(pool, self)` | leave these arguments out of the key | all arguments are key |
+/// | `key = expr` | the key is this expression over the arguments | the arguments |
+/// | `cache_err = true` | also cache `Err` values (needs `E: Clone`) | `false` |
+/// | `crate = path` | where `memo_runtime` is, for crates re-exporting it | `::memo_runtime` |
+///
+/// ```
+/// use std::sync::{Arc, LazyLock};
+/// use std::time::Duration;
+/// use memo_runtime::{cached, AsyncCache};
+///
+/// // A cache shared by several functions; each keeps its own keys.
+/// static SHARED: LazyLock<AsyncCache> = LazyLock::new(|| {
+///     AsyncCache::builder().default_ttl(Duration::from_secs(30)).max_size(10_000).build().unwrap()
+/// });
+///
+/// struct Pool;
+///
+/// #[cached(ttl = 0.5, max_size = 100)]
+/// async fn exchange_rate(from: &str, to: &str) -> f64 { 1.08 }
+///
+/// #[cached(cache = SHARED, skip(pool))]
+/// async fn user_name(pool: &Pool, id: u64) -> Option<String> { Some(format!("user {id}")) }
+///
+/// #[cached(cache = SHARED, key = query.to_lowercase())]
+/// async fn search(query: &str) -> Arc<Vec<String>> { Arc::new(vec![query.to_owned()]) }
+///
+/// #[cached(cache_err = true)]
+/// async fn parse_port(text: String) -> Result<u16, String> {
+///     text.parse().map_err(|_| format!("not a port: {text}"))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(exchange_rate("EUR", "USD").await, 1.08);
+/// assert_eq!(user_name(&Pool, 7).await.as_deref(), Some("user 7"));
+/// assert_eq!(search("Rust").await, search("rust").await);
+/// assert!(parse_port("x".into()).await.is_err());
+/// assert_eq!(parse_port::stats().inserts, 1); // the `Err` was stored
+/// # }
+/// ```
+///
+/// **Results behind an alias.** `Result` is recognised by the return type's
+/// last path segment. For `type ApiResult<T> = Result<T, ApiError>`, write
+/// `cache_err = false` to say "this is a `Result`, cache only `Ok`" (or
+/// `cache_err = true` to cache both); otherwise the whole value is cached,
+/// which needs `ApiError: Clone`.
+///
+/// # Companions
+///
+/// For a free function `fetch_user(user_id: u64)`, the same name also names a
+/// module, so importing the function imports its companions:
+///
+/// | companion | does |
+/// |---|---|
+/// | `fetch_user::invalidate(user_id).await -> bool` | removes one entry (also [`invalidate!`]`(fetch_user, user_id)`) |
+/// | `fetch_user::clear().await` | removes this function's entries only, also in a shared cache |
+/// | `fetch_user::cache() -> &'static AsyncCache` | the cache it uses |
+/// | `fetch_user::stats() -> CacheStats` | that cache's statistics |
+/// | `fetch_user::key(user_id) -> CacheKey` | the key a call would use |
+/// | `fetch_user::uncached(user_id).await` | runs the body without the cache |
+///
+/// Companions take the key arguments (skipped ones left out), with the same
+/// types; `uncached` takes all of them.
+///
+/// # Methods
+///
+/// In an inherent `impl` block, `self` is either part of the key (it must be
+/// `Serialize`) or skipped with `skip(self)`, which shares one cache among all
+/// instances. The key also carries the type's name, so generic and sibling
+/// types never share entries. A module cannot sit inside an `impl`, so the
+/// companions of a method `find` are associated functions with the same
+/// power: `find_invalidate`, `find_clear`, `find_cache`, `find_stats`,
+/// `find_key` and `find_uncached`. They take `&self` when `self` is part of the
+/// key.
+///
+/// ```
+/// use memo_runtime::cached;
+/// use serde::Serialize;
+///
+/// #[derive(Serialize)]
+/// struct Region { name: String }
+///
+/// struct Repo;
+///
+/// impl Region {
+///     #[cached(ttl = 30)]
+///     async fn price(&self, sku: u32) -> u32 { sku * 2 }
+/// }
+///
+/// impl Repo {
+///     #[cached(skip(self))]
+///     async fn find(&self, id: u64) -> Option<String> { Some(format!("#{id}")) }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let eu = Region { name: "eu".into() };
+/// assert_eq!(eu.price(21).await, 42);
+/// assert!(eu.price_invalidate(21).await);
+///
+/// assert_eq!(Repo.find(7).await.as_deref(), Some("#7"));
+/// assert!(Repo::find_invalidate(7).await);
+/// Repo::find_clear().await;
+/// # }
+/// ```
+///
+/// Methods of trait impls cannot get companions (a trait impl cannot gain
+/// items): memoize an inherent method and call it from the trait method.
+/// Associated functions without `self` are recognised by a `Self` in their
+/// signature; one that has neither gets a companion module, which an `impl`
+/// rejects; write it as a free function.
+///
+/// # Compile errors
+///
+/// Mistakes are reported at the token that causes them, and the function is
+/// still emitted unchanged so the rest of the crate keeps compiling: unknown
+/// or duplicate arguments, a `ttl` that is not a positive number,
+/// `max_size = 0`, `max_size` with `cache`, `skip` of an argument that does
+/// not exist, `&mut` arguments, a non-`async` function, key arguments that are
+/// not `Serialize`, and values that are not `Clone`.
+///
+/// # The code it stands for
+///
+/// `#[cached(ttl = 60)] async fn fetch_user(user_id: u64) -> Result<User, E> { BODY }`
+/// is, without the macro:
+///
+/// ```
+/// # use std::time::Duration;
+/// # use std::sync::LazyLock;
+/// # use memo_runtime::AsyncCache;
+/// # #[derive(Clone)] struct User;
+/// # type E = String;
+/// static FETCH_USER_CACHE: LazyLock<AsyncCache> = LazyLock::new(|| AsyncCache::new());
+///
+/// async fn fetch_user(user_id: u64) -> Result<User, E> {
+///     let key = ("my_crate::fetch_user", user_id);
+///     FETCH_USER_CACHE
+///         .try_get_or_insert_with(&key, fetch_user_uncached(user_id))
+///         .await
+/// }
+///
+/// async fn fetch_user_uncached(user_id: u64) -> Result<User, E> {
+///     Ok(User) // BODY
+/// }
+/// ```
+///
+/// except that the TTL is the attribute's, the namespace is a separate part of
+/// the key rather than a tuple element, and the companions are generated.
+///
+/// [`CacheKey`]: https://docs.rs/memo-runtime/latest/memo_runtime/struct.CacheKey.html
+/// [`configure`]: https://docs.rs/memo-runtime/latest/memo_runtime/fn.configure.html
+/// [`invalidate!`]: https://docs.rs/memo-runtime/latest/memo_runtime/macro.invalidate.html
 #[proc_macro_attribute]
-pub fn cached(_args: TokenStream, item: TokenStream) -> TokenStream {
-    item
+pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item = TokenStream2::from(item);
+    match memoize(args.into(), item.clone()) {
+        Ok(expanded) => expanded.into(),
+        // Emit the function as written beside the errors, so callers and IDEs
+        // keep working while the attribute is being fixed.
+        Err(errors) => {
+            let mut out = item;
+            out.extend(errors.into_compile_error());
+            out.into()
+        }
+    }
+}
+
+fn memoize(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
+    let function: syn::ItemFn = syn::parse2(item)?;
+    let mut errors = validate::Errors::default();
+    let args = args::Args::parse(args).unwrap_or_else(|err| {
+        errors.push(err);
+        args::Args::default()
+    });
+    let plan = validate::plan(&function, &args);
+    match plan {
+        Ok(plan) => errors
+            .into_result()
+            .map(|()| expand::expand(&function, &args, &plan)),
+        Err(err) => {
+            errors.push(err);
+            errors.into_result().map(|()| TokenStream2::new())
+        }
+    }
 }

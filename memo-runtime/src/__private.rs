@@ -15,7 +15,7 @@ use std::num::NonZeroUsize;
 
 use crate::config;
 use crate::key::{KeyBuf, KeyError, encode_identity};
-use crate::{AsyncCache, CacheKey};
+pub use crate::{AsyncCache, CacheKey, CacheStats};
 
 /// What a memoized function knows about itself, fixed at compile time.
 #[derive(Debug)]
@@ -33,6 +33,13 @@ pub struct EncodedKey(Result<KeyBuf, KeyError>);
 #[inline]
 pub fn encode<K: Serialize + ?Sized>(key: &K) -> EncodedKey {
     EncodedKey(encode_identity(key))
+}
+
+/// Marks one argument as part of the key. Generated code spans the call at
+/// the argument, so a missing `Serialize` is reported there.
+#[inline]
+pub fn key_arg<T: Serialize + ?Sized>(arg: &T) -> &T {
+    arg
 }
 
 /// A function's own cache, with the global defaults unless it sets a bound.

@@ -1,0 +1,176 @@
+//! Parsing `#[cached(...)]` into [`Args`], one typed field per argument.
+
+use proc_macro2::{Span, TokenStream};
+use syn::meta::ParseNestedMeta;
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, Path, Token, UnOp};
+
+/// Every argument the attribute accepts, listed in errors about unknown ones.
+const VALID: &str = "`ttl`, `max_size`, `cache`, `skip`, `key`, `cache_err`, `crate`";
+
+/// A parsed argument and where it was written, for errors that point at it.
+pub(crate) struct At<T> {
+    pub(crate) value: T,
+    pub(crate) span: Span,
+}
+
+/// The attribute's arguments, each set at most once.
+#[derive(Default)]
+pub(crate) struct Args {
+    /// `ttl = 60` or `ttl = 0.25`: seconds, as nanoseconds.
+    pub(crate) ttl: Option<At<u64>>,
+    /// `max_size = 1000`.
+    pub(crate) max_size: Option<At<u64>>,
+    /// `cache = PATH`: a shared static that derefs to `AsyncCache`.
+    pub(crate) cache: Option<Path>,
+    /// `skip(a, b)`: arguments left out of the key.
+    pub(crate) skip: Option<At<Vec<Ident>>>,
+    /// `key = EXPR`: the key instead of the arguments.
+    pub(crate) key: Option<Expr>,
+    /// `cache_err = BOOL`: also cache `Err`. Written at all, it also says the
+    /// return type is a `Result` (for aliases the attribute cannot see through).
+    pub(crate) cache_err: Option<LitBool>,
+    /// `crate = PATH`: where `memo_runtime` is, for crates that re-export it.
+    pub(crate) krate: Option<Path>,
+}
+
+impl Args {
+    /// Parses the attribute's tokens, collecting every error rather than
+    /// stopping at the first.
+    pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
+        let mut args = Args::default();
+        let mut errors: Option<syn::Error> = None;
+        let parser = syn::meta::parser(|meta| {
+            if let Err(err) = args.parse_one(&meta) {
+                // Keep going after a bad value so every mistake is reported,
+                // but only when the rest of the input still parses.
+                match &mut errors {
+                    Some(errors) => errors.combine(err),
+                    None => errors = Some(err),
+                }
+                skip_value(&meta)?;
+            }
+            Ok(())
+        });
+        syn::parse::Parser::parse2(parser, tokens)?;
+        match errors {
+            Some(errors) => Err(errors),
+            None => Ok(args),
+        }
+    }
+
+    fn parse_one(&mut self, meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+        let path = &meta.path;
+        let name = path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        match name.as_str() {
+            "ttl" => set_once(&mut self.ttl, meta, parse_ttl(meta)?),
+            "max_size" => set_once(&mut self.max_size, meta, parse_max_size(meta)?),
+            "cache" => set_once(&mut self.cache, meta, meta.value()?.parse()?),
+            "key" => set_once(&mut self.key, meta, meta.value()?.parse()?),
+            "cache_err" => set_once(&mut self.cache_err, meta, meta.value()?.parse()?),
+            "crate" => set_once(&mut self.krate, meta, meta.value()?.parse()?),
+            "skip" => {
+                let mut names = Vec::new();
+                meta.parse_nested_meta(|inner| match inner.path.get_ident() {
+                    Some(ident) => {
+                        names.push(ident.clone());
+                        Ok(())
+                    }
+                    None => Err(inner.error("expected an argument name, like `skip(pool)`")),
+                })?;
+                let span = path.span();
+                set_once(&mut self.skip, meta, At { value: names, span })
+            }
+            _ => Err(meta.error(format_args!(
+                "unknown argument `{}` of #[cached]; the valid ones are {VALID}",
+                quote::ToTokens::to_token_stream(path).to_string().replace(' ', "")
+            ))),
+        }
+    }
+}
+
+/// Stores a value, or reports that the argument was already given.
+fn set_once<T>(slot: &mut Option<T>, meta: &ParseNestedMeta<'_>, value: T) -> syn::Result<()> {
+    if slot.is_some() {
+        let name = quote::ToTokens::to_token_stream(&meta.path).to_string();
+        return Err(syn::Error::new_spanned(
+            &meta.path,
+            format!("duplicate argument `{name}`; give it once"),
+        ));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// After an error, consumes the rest of this argument so parsing can go on.
+fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(Token![=]) {
+        meta.input.parse::<Token![=]>()?;
+        meta.input.parse::<Expr>()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        let _content;
+        syn::parenthesized!(_content in meta.input);
+    }
+    Ok(())
+}
+
+/// `ttl = 60` or `ttl = 0.25`, positive, in seconds; returned in nanoseconds.
+fn parse_ttl(meta: &ParseNestedMeta<'_>) -> syn::Result<At<u64>> {
+    const HELP: &str = "`ttl` must be a positive number of seconds, like `ttl = 60` or \
+                        `ttl = 0.25`; to never expire, leave it out and give the cache a long \
+                        default TTL";
+    let expr: Expr = meta.value()?.parse()?;
+    let span = expr.span();
+    let seconds = match &expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) => int.base10_parse::<u64>().ok().map(|s| s as f64),
+        Expr::Lit(ExprLit {
+            lit: Lit::Float(float),
+            ..
+        }) => float.base10_parse::<f64>().ok(),
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_), ..
+        }) => None,
+        _ => None,
+    };
+    match seconds {
+        Some(seconds) if seconds > 0.0 && seconds.is_finite() => {
+            let nanos = (seconds * 1e9).round();
+            if nanos < 1.0 {
+                Err(syn::Error::new(span, HELP))
+            } else {
+                Ok(At {
+                    value: nanos.min(u64::MAX as f64) as u64,
+                    span,
+                })
+            }
+        }
+        _ => Err(syn::Error::new(span, HELP)),
+    }
+}
+
+/// `max_size = 1000`, at least 1.
+fn parse_max_size(meta: &ParseNestedMeta<'_>) -> syn::Result<At<u64>> {
+    const HELP: &str = "`max_size` must be a whole number of entries, at least 1, like \
+                        `max_size = 1000`";
+    let expr: Expr = meta.value()?.parse()?;
+    let span = expr.span();
+    match &expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) => match int.base10_parse::<u64>() {
+            Ok(0) => Err(syn::Error::new(
+                span,
+                "`max_size = 0` would cache nothing; give at least 1, or leave the \
+                 attribute off to call the function uncached",
+            )),
+            Ok(value) => Ok(At { value, span }),
+            Err(_) => Err(syn::Error::new(span, HELP)),
+        },
+        _ => Err(syn::Error::new(span, HELP)),
+    }
+}
