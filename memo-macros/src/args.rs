@@ -86,7 +86,9 @@ impl Args {
             }
             _ => Err(meta.error(format_args!(
                 "unknown argument `{}` of #[cached]; the valid ones are {VALID}",
-                quote::ToTokens::to_token_stream(path).to_string().replace(' ', "")
+                quote::ToTokens::to_token_stream(path)
+                    .to_string()
+                    .replace(' ', "")
             ))),
         }
     }

@@ -8,7 +8,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::{FnArg, Ident};
+use syn::Ident;
 
 use crate::expand::Ctx;
 
@@ -64,8 +64,14 @@ impl Ctx<'_> {
         let site = self.site(in_module);
         let cache = self.cache_call(in_module);
         let names = ["cache", "stats", "invalidate", "clear", "key", "uncached"];
-        let [cache_fn, stats_fn, invalidate_fn, clear_fn, key_fn, uncached_fn] =
-            names.map(|name| self.companion(name));
+        let [
+            cache_fn,
+            stats_fn,
+            invalidate_fn,
+            clear_fn,
+            key_fn,
+            uncached_fn,
+        ] = names.map(|name| self.companion(name));
         let cache_body = self.cache_body();
 
         let mut uncached_sig = self.wrapper_sig();
@@ -143,20 +149,9 @@ impl Ctx<'_> {
         if let Some(receiver) = self.plan.receiver.as_ref().filter(|r| !r.skipped) {
             params.push(quote_spanned!(receiver.span=> &self));
         }
-        let typed = self
-            .function
-            .sig
-            .inputs
-            .iter()
-            .filter_map(|input| match input {
-                FnArg::Typed(typed) => Some(&typed.ty),
-                FnArg::Receiver(_) => None,
-            });
-        for (param, ty) in self.plan.params.iter().zip(typed) {
-            if !param.skipped {
-                let ident = &param.ident;
-                params.push(quote!(#ident: #ty));
-            }
+        for param in self.plan.params.iter().filter(|p| !p.skipped) {
+            let (ident, ty) = (&param.ident, &param.ty);
+            params.push(quote!(#ident: #ty));
         }
         params
     }

@@ -214,13 +214,13 @@ impl Ctx<'_> {
             .filter(|input| matches!(input, FnArg::Typed(_)));
         for (input, param) in typed.zip(&self.plan.params) {
             if let FnArg::Typed(typed) = input {
-                typed.pat = Box::new(Pat::Ident(PatIdent {
+                *typed.pat = Pat::Ident(PatIdent {
                     attrs: Vec::new(),
                     by_ref: None,
                     mutability: None,
                     ident: param.ident.clone(),
                     subpat: None,
-                }));
+                });
             }
         }
         if let Some(FnArg::Receiver(receiver)) = sig.inputs.first_mut() {

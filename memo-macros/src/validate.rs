@@ -83,7 +83,10 @@ pub(crate) fn plan(function: &ItemFn, args: &Args) -> Result<Plan, syn::Error> {
             "`max_size` cannot be combined with `cache = ...`: a shared cache has its own \
              bound; set it where the cache is built, with `AsyncCache::builder().max_size(..)`",
         );
-        err.combine(syn::Error::new_spanned(cache, "the shared cache is named here"));
+        err.combine(syn::Error::new_spanned(
+            cache,
+            "the shared cache is named here",
+        ));
         errors.push(err);
     }
 

@@ -11,8 +11,8 @@
 use std::any::Any;
 use std::hash::{BuildHasher, Hasher};
 use std::num::NonZeroUsize;
-use std::sync::{Arc, LazyLock};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, LazyLock};
 
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};

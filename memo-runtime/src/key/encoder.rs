@@ -301,7 +301,11 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
     fn serialize_map(self, _len: Option<usize>) -> Result<Unordered<'a, S>, KeyError> {
         Ok(Unordered::new(self.out, MAP))
     }
-    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Ordered<'a, S>, KeyError> {
+    fn serialize_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Ordered<'a, S>, KeyError> {
         Ok(self.ordered(STRUCT))
     }
     fn serialize_struct_variant(
@@ -329,7 +333,9 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
         } else {
             self.out.put(SEQ);
             for item in iter {
-                item.serialize(Encoder { out: &mut *self.out })?;
+                item.serialize(Encoder {
+                    out: &mut *self.out,
+                })?;
             }
             self.out.put(END);
         }
@@ -345,7 +351,9 @@ pub(crate) struct Ordered<'a, S: Sink> {
 impl<S: Sink> Ordered<'_, S> {
     #[inline]
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
-        value.serialize(Encoder { out: &mut *self.out })
+        value.serialize(Encoder {
+            out: &mut *self.out,
+        })
     }
 
     #[inline]
