@@ -530,6 +530,12 @@ impl AsyncCache {
     pub fn loads_in_flight(&self) -> usize {
         self.flights.len()
     }
+
+    /// How many callers wait on loads that are running (for tests).
+    #[doc(hidden)]
+    pub fn waiters_in_flight(&self) -> usize {
+        self.flights.waiters()
+    }
 }
 
 fn key_or_panic<K: Serialize + ?Sized>(key: &K) -> KeyBuf {

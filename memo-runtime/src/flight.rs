@@ -183,6 +183,21 @@ impl Flights {
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().len()).sum()
     }
+
+    /// How many callers are waiting on loads in flight: every holder of a
+    /// flight but the table and the leader.
+    pub(crate) fn waiters(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                let table = s.lock();
+                table
+                    .iter()
+                    .map(|f| Arc::strong_count(f).saturating_sub(2))
+                    .sum::<usize>()
+            })
+            .sum()
+    }
 }
 
 /// Held by the caller running a load. Dropping it without [`complete`]
