@@ -40,7 +40,7 @@ async fn body(key: u64, fate: u64) -> Result<u64, String> {
     for _ in 0..(fate % 4) {
         tokio::task::yield_now().await;
     }
-    if fate % 7 == 0 {
+    if fate.is_multiple_of(7) {
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
     match fate % 50 {
