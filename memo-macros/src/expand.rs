@@ -182,9 +182,10 @@ impl Ctx<'_> {
         let key = self.key();
         let cache = self.cache_call(false);
         let call = self.body_call(false);
-        let entry = match self.plan.value_mode {
-            ValueMode::Whole => quote!(memoize),
-            ValueMode::OkOnly => quote!(memoize_ok),
+        let hit = Ident::new("__memo_hit", Span::mixed_site());
+        let (entry, hit_value) = match self.plan.value_mode {
+            ValueMode::Whole => (quote!(memoize), quote!(#hit)),
+            ValueMode::OkOnly => (quote!(memoize_ok), quote!(#rt::Result::Ok(#hit))),
         };
         // Errors about the value (not `Clone`...) point at the return type.
         let output_span = match &sig.output {
@@ -192,13 +193,19 @@ impl Ctx<'_> {
             ReturnType::Default => sig.ident.span(),
         };
         let entry = quote_spanned!(output_span=> #rt::#entry);
+        let lookup = quote_spanned!(output_span=> #rt::lookup);
         let site_ref = Ident::new("__MEMO_SITE", Span::mixed_site());
         let key_ref = Ident::new("__memo_key", Span::mixed_site());
+        // The hit path is synchronous and comes first: a hit never builds the
+        // body's future or the loading state machine.
         quote! {
             #(#attrs)*
             #vis #sig {
                 #site
                 #key
+                if let #rt::Some(#hit) = #lookup(#cache, &#site_ref, &#key_ref) {
+                    return #hit_value;
+                }
                 #entry(#cache, &#site_ref, #key_ref, #call).await
             }
         }

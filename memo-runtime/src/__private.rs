@@ -53,8 +53,23 @@ pub fn function_cache(max_size: Option<usize>) -> AsyncCache {
     }
 }
 
-/// Runs `body` through the cache: a value stored under the key is returned,
-/// otherwise one caller per key runs its body and the value is stored.
+/// The value stored for this call, if memoization is on and there is one.
+/// Generated code calls this first, synchronously; a miss goes on to
+/// [`memoize`] or [`memoize_ok`], which do not look again.
+#[inline]
+pub fn lookup<V: Clone + Send + Sync + 'static>(
+    cache: &AsyncCache,
+    site: &Site,
+    key: &EncodedKey,
+) -> Option<V> {
+    match &key.0 {
+        Ok(id) if config::memoization_enabled() => cache.lookup(site.namespace, id),
+        _ => None,
+    }
+}
+
+/// Runs `body` after a [`lookup`] missed: one caller per key runs its body,
+/// the others wait for its value, which is stored.
 pub async fn memoize<V, F>(cache: &AsyncCache, site: &Site, key: EncodedKey, body: F) -> V
 where
     V: Clone + Send + Sync + 'static,
@@ -67,7 +82,7 @@ where
 }
 
 /// Like [`memoize`], for a body returning `Result`: only `Ok` values are
-/// stored and shared.
+/// stored and shared. Also runs after a [`lookup`] missed.
 pub async fn memoize_ok<T, E, F>(
     cache: &AsyncCache,
     site: &Site,
@@ -86,7 +101,7 @@ where
         return body.await;
     };
     let ttl = site.ttl.unwrap_or(cache.default_ttl());
-    cache.load(site.namespace, &id, ttl, body).await
+    cache.load_missed(site.namespace, &id, ttl, body).await
 }
 
 /// Removes one call's entry; true if there was one.

@@ -458,8 +458,36 @@ impl AsyncCache {
         self.load("", &id, self.default_ttl, init).await
     }
 
-    /// The loading path shared by the methods above and memoized functions.
-    pub(crate) async fn load<V, E>(
+    /// Looks a key up, counting a hit or a miss.
+    #[inline]
+    pub(crate) fn lookup<V: Clone + 'static>(
+        &self,
+        namespace: &'static str,
+        id: &[u8],
+    ) -> Option<V> {
+        self.store.get(&self.store.probe(namespace, id))
+    }
+
+    /// The loading path of the methods above: a lookup, then a load.
+    async fn load<V, E>(
+        &self,
+        namespace: &'static str,
+        id: &[u8],
+        ttl: Duration,
+        init: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E>
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        if let Some(value) = self.lookup(namespace, id) {
+            return Ok(value);
+        }
+        self.load_missed(namespace, id, ttl, init).await
+    }
+
+    /// Loads a key whose lookup missed (and was counted): joins the load in
+    /// flight, or runs `init` as the single flight's leader.
+    pub(crate) async fn load_missed<V, E>(
         &self,
         namespace: &'static str,
         id: &[u8],
@@ -470,9 +498,6 @@ impl AsyncCache {
         V: Clone + Send + Sync + 'static,
     {
         let probe = self.store.probe(namespace, id);
-        if let Some(value) = self.store.get::<V>(&probe) {
-            return Ok(value);
-        }
         loop {
             let role = self
                 .flights
