@@ -163,8 +163,14 @@ impl Ctx<'_> {
             }
         }
         let key = Ident::new("__memo_key", Span::mixed_site());
+        // One part is keyed as itself (each part is a reference already);
+        // several as a tuple.
+        let value = match parts.as_slice() {
+            [part] => quote!(#part),
+            parts => quote!(&(#(#parts,)*)),
+        };
         quote! {
-            let #key = #rt::encode(&(#(#parts,)*));
+            let #key = #rt::encode(#value);
         }
     }
 

@@ -8,7 +8,7 @@
 //! contend, and no lock is ever held across an `.await` (nothing here is
 //! async).
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::hash::{BuildHasher, Hasher};
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -29,7 +29,24 @@ struct Slot {
     key: CacheKey,
     expires_at: Instant,
     node: NodeId,
+    /// `value`'s type, kept beside it so a hit compares it without a call
+    /// through the `Any` vtable.
+    type_id: TypeId,
     value: Value,
+}
+
+impl Slot {
+    #[inline]
+    fn value<V: 'static>(&self) -> Option<&V> {
+        if self.type_id == TypeId::of::<V>() {
+            // SAFETY: `value` is an `Arc<dyn Any>` whose concrete type has
+            // the id `type_id`, checked equal to `V`'s just above; this is the
+            // cast `<dyn Any>::downcast_ref` makes after the same check.
+            Some(unsafe { &*(Arc::as_ptr(&self.value) as *const V) })
+        } else {
+            None
+        }
+    }
 }
 
 /// One shard, alone on its cache lines so that hits on different shards do
@@ -175,7 +192,7 @@ impl Store {
         if clock::now() >= slot.expires_at {
             return Found::Expired;
         }
-        match slot.value.downcast_ref::<V>() {
+        match slot.value::<V>() {
             Some(value) => Found::Value(value.clone()),
             None => Found::Nothing,
         }
@@ -184,6 +201,7 @@ impl Store {
     /// Stores `value` under `key` as the newest entry, evicting the oldest
     /// entries while the cache is over its bound.
     pub(crate) fn insert(&self, key: CacheKey, hash: u64, value: Value, expires_at: Instant) {
+        let type_id = (*value).type_id();
         let mut order = self.order.lock();
         let shard_index = self.shard_index(hash);
         let place = Place {
@@ -200,6 +218,7 @@ impl Store {
                     order.unlink(slot.node);
                     slot.node = order.push_back(place);
                     slot.value = value;
+                    slot.type_id = type_id;
                     slot.expires_at = expires_at;
                 }
                 None => {
@@ -208,6 +227,7 @@ impl Store {
                         key,
                         expires_at,
                         node,
+                        type_id,
                         value,
                     };
                     map.insert_unique(hash, slot, |slot| {

@@ -9,15 +9,8 @@
 //! entries: comparing two encoded map entries compares their keys first.
 
 use serde::ser::{self, Serialize};
-use smallvec::SmallVec;
 
 use super::KeyError;
-
-/// Encoded bytes up to this length live on the stack while a key is built.
-pub(crate) const INLINE_BYTES: usize = 128;
-
-/// The buffer a key is encoded into; short keys never touch the heap.
-pub(crate) type KeyBuf = SmallVec<[u8; INLINE_BYTES]>;
 
 // Value tags. Integers of every width share one encoding (by sign and
 // magnitude), so `1u8`, `1i32` and `1u64` give the same key; `f32` values are
@@ -49,16 +42,10 @@ const END: u8 = 0xFF;
 pub(crate) trait Sink {
     fn put(&mut self, byte: u8);
     fn put_all(&mut self, bytes: &[u8]);
-}
-
-impl<const N: usize> Sink for SmallVec<[u8; N]> {
+    /// The `len` low bytes of `value`, little-endian.
     #[inline]
-    fn put(&mut self, byte: u8) {
-        self.push(byte);
-    }
-    #[inline]
-    fn put_all(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
+    fn put_le_u64(&mut self, value: u64, len: usize) {
+        self.put_all(&value.to_le_bytes()[..len]);
     }
 }
 
@@ -126,7 +113,10 @@ impl<'a, S: Sink> Encoder<'a, S> {
     fn uint(self, v: u128) -> Result<(), KeyError> {
         let len = (128 - v.leading_zeros() as usize).div_ceil(8);
         self.out.put(INT_POS + len as u8);
-        self.out.put_all(&v.to_le_bytes()[..len]);
+        match u64::try_from(v) {
+            Ok(small) => self.out.put_le_u64(small, len),
+            Err(_) => self.out.put_all(&v.to_le_bytes()[..len]),
+        }
         Ok(())
     }
 

@@ -1,5 +1,6 @@
 //! Canonical cache keys.
 
+mod buf;
 mod encoder;
 
 use std::fmt;
@@ -9,8 +10,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
 
-pub(crate) use encoder::KeyBuf;
-use encoder::{INLINE_BYTES, encode_into};
+use buf::INLINE_BYTES;
+pub(crate) use buf::KeyBuf;
+use encoder::encode_into;
 
 /// Encodings up to this many bytes are the key's identity as they are;
 /// longer ones are replaced by their SHA-256 digest.
@@ -199,7 +201,23 @@ impl CacheKey {
     /// without building a `CacheKey`.
     #[inline]
     pub(crate) fn matches(&self, namespace: &str, id: &[u8]) -> bool {
-        *self.id == *id && self.namespace == namespace
+        bytes_eq(&self.id, id) && self.namespace == namespace
+    }
+}
+
+/// Slice equality without a `memcmp` call for the short keys of the hit
+/// path: two overlapping 8-byte loads cover 8 to 16 bytes.
+#[inline]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let len = a.len();
+    if (8..=16).contains(&len) {
+        let word = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().unwrap());
+        word(a, 0) == word(b, 0) && word(a, len - 8) == word(b, len - 8)
+    } else {
+        a == b
     }
 }
 
@@ -225,10 +243,9 @@ impl fmt::Debug for CacheKey {
 #[inline]
 pub(crate) fn into_identity(buf: &mut KeyBuf) {
     if buf.len() > VERBATIM_MAX {
-        let digest = Sha256::digest(&buf[..]);
-        buf.clear();
-        buf.push(DIGEST_MARK);
-        buf.extend_from_slice(&digest);
+        let mut identity = [DIGEST_MARK; 33];
+        identity[1..].copy_from_slice(&Sha256::digest(&buf[..]));
+        buf.replace(&identity);
     }
 }
 
