@@ -212,7 +212,9 @@ impl Ctx<'_> {
                 if let #rt::Some(#hit) = #lookup(#cache, &#site_ref, &#key_ref) {
                     return #hit_value;
                 }
-                #entry(#cache, &#site_ref, #key_ref, #call).await
+                // Boxed: the loading state machine is large, and a hit should not
+                // pay for moving it around inside the caller's future.
+                #rt::Box::pin(#entry(#cache, &#site_ref, #key_ref, #call)).await
             }
         }
     }

@@ -3,6 +3,7 @@
 
 pub use serde::Serialize;
 pub use std::any::type_name;
+pub use std::boxed::Box;
 pub use std::future::Future;
 pub use std::option::Option::{self, None, Some};
 pub use std::result::Result;
@@ -30,14 +31,14 @@ pub struct Site {
 pub struct EncodedKey(Result<KeyBuf, KeyError>);
 
 /// Encodes a call's key arguments.
-#[inline]
+#[inline(always)]
 pub fn encode<K: Serialize + ?Sized>(key: &K) -> EncodedKey {
     EncodedKey(encode_identity(key))
 }
 
 /// Marks one argument as part of the key. Generated code spans the call at
 /// the argument, so a missing `Serialize` is reported there.
-#[inline]
+#[inline(always)]
 pub fn key_arg<T: Serialize + ?Sized>(arg: &T) -> &T {
     arg
 }
@@ -56,7 +57,7 @@ pub fn function_cache(max_size: Option<usize>) -> AsyncCache {
 /// The value stored for this call, if memoization is on and there is one.
 /// Generated code calls this first, synchronously; a miss goes on to
 /// [`memoize`] or [`memoize_ok`], which do not look again.
-#[inline]
+#[inline(always)]
 pub fn lookup<V: Clone + Send + Sync + 'static>(
     cache: &AsyncCache,
     site: &Site,

@@ -459,7 +459,7 @@ impl AsyncCache {
     }
 
     /// Looks a key up, counting a hit or a miss.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lookup<V: Clone + 'static>(
         &self,
         namespace: &'static str,

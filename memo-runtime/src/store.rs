@@ -36,7 +36,7 @@ struct Slot {
 }
 
 impl Slot {
-    #[inline]
+    #[inline(always)]
     fn value<V: 'static>(&self) -> Option<&V> {
         if self.type_id == TypeId::of::<V>() {
             // SAFETY: `value` is an `Arc<dyn Any>` whose concrete type has
@@ -84,7 +84,7 @@ pub(crate) struct Probe<'a> {
 }
 
 impl Probe<'_> {
-    #[inline]
+    #[inline(always)]
     fn matches(&self, slot: &Slot) -> bool {
         slot.key.matches(self.namespace, self.id)
     }
@@ -125,7 +125,7 @@ impl Store {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn probe<'a>(&self, namespace: &'static str, id: &'a [u8]) -> Probe<'a> {
         Probe {
             namespace,
@@ -134,7 +134,7 @@ impl Store {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn hash(&self, namespace: &str, id: &[u8]) -> u64 {
         let mut hasher = self.hasher.build_hasher();
         hasher.write(id);
@@ -144,12 +144,12 @@ impl Store {
 
     /// The shard of a hash. hashbrown uses the low bits for the bucket and the
     /// top seven as the tag, so the shard comes from bits in between.
-    #[inline]
+    #[inline(always)]
     fn shard_index(&self, hash: u64) -> usize {
         (hash >> 32) as usize & (self.shards.len() - 1)
     }
 
-    #[inline]
+    #[inline(always)]
     fn shard(&self, hash: u64) -> &Shard {
         &self.shards[self.shard_index(hash)]
     }
@@ -164,7 +164,7 @@ impl Store {
 
     /// The value under `probe` if it is there, unexpired and a `V`; counts a
     /// hit or a miss, and reclaims the entry if it has expired.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get<V: Clone + 'static>(&self, probe: &Probe<'_>) -> Option<V> {
         let shard = self.shard(probe.hash);
         match self.find(probe) {
@@ -183,7 +183,7 @@ impl Store {
     }
 
     /// Looks `probe` up without counting anything.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn find<V: Clone + 'static>(&self, probe: &Probe<'_>) -> Found<V> {
         let map = self.shard(probe.hash).map.read();
         let Some(slot) = map.find(probe.hash, |slot| probe.matches(slot)) else {

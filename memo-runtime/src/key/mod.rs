@@ -199,25 +199,27 @@ impl CacheKey {
 
     /// Whether this key is `(namespace, id)`: the comparison a lookup makes
     /// without building a `CacheKey`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn matches(&self, namespace: &str, id: &[u8]) -> bool {
         bytes_eq(&self.id, id) && self.namespace == namespace
     }
 }
 
 /// Slice equality without a `memcmp` call for the short keys of the hit
-/// path: two overlapping 8-byte loads cover 8 to 16 bytes.
-#[inline]
+/// path: two overlapping loads cover 4 to 16 bytes.
+#[inline(always)]
 fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
     let len = a.len();
-    if (8..=16).contains(&len) {
-        let word = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().unwrap());
-        word(a, 0) == word(b, 0) && word(a, len - 8) == word(b, len - 8)
-    } else {
-        a == b
+    let u64_at = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().unwrap());
+    let u32_at = |s: &[u8], at: usize| u32::from_ne_bytes(s[at..at + 4].try_into().unwrap());
+    match len {
+        8..=16 => u64_at(a, 0) == u64_at(b, 0) && u64_at(a, len - 8) == u64_at(b, len - 8),
+        4..=7 => u32_at(a, 0) == u32_at(b, 0) && u32_at(a, len - 4) == u32_at(b, len - 4),
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        _ => a == b,
     }
 }
 
@@ -240,17 +242,22 @@ impl fmt::Debug for CacheKey {
 
 /// Turns an encoding into its identity in place: short encodings stay as they
 /// are (so a cache hit never allocates), long ones become `0xFE` + SHA-256.
-#[inline]
+#[inline(always)]
 pub(crate) fn into_identity(buf: &mut KeyBuf) {
     if buf.len() > VERBATIM_MAX {
-        let mut identity = [DIGEST_MARK; 33];
-        identity[1..].copy_from_slice(&Sha256::digest(&buf[..]));
-        buf.replace(&identity);
+        replace_with_digest(buf);
     }
 }
 
+#[cold]
+fn replace_with_digest(buf: &mut KeyBuf) {
+    let mut identity = [DIGEST_MARK; 33];
+    identity[1..].copy_from_slice(&Sha256::digest(&buf[..]));
+    buf.replace(&identity);
+}
+
 /// Encodes `value` and reduces it to its identity.
-#[inline]
+#[inline(always)]
 pub(crate) fn encode_identity<T: Serialize + ?Sized>(value: &T) -> Result<KeyBuf, KeyError> {
     let mut buf = KeyBuf::new();
     encode_into(&mut buf, value)?;
