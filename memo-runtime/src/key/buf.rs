@@ -2,17 +2,21 @@
 //! to [`INLINE_BYTES`], so a hit never allocates, and written without the
 //! per-byte bookkeeping a general-purpose small vector does.
 
+use std::mem::MaybeUninit;
 use std::ops::Deref;
+use std::ptr;
 
 use super::encoder::Sink;
 
 /// Encoded bytes up to this length live on the stack while a key is built.
 pub(crate) const INLINE_BYTES: usize = 128;
 
+/// Invariant: `inline[..len]` is initialized. The array itself is not
+/// zeroed when created: on the hit path that would cost more than encoding.
 pub(crate) struct KeyBuf {
     /// Bytes written to `inline`; unused once spilled.
     len: usize,
-    inline: [u8; INLINE_BYTES],
+    inline: [MaybeUninit<u8>; INLINE_BYTES],
     /// Every byte, once the key outgrew `inline`.
     spilled: Option<Vec<u8>>,
 }
@@ -22,23 +26,38 @@ impl KeyBuf {
     pub(crate) fn new() -> Self {
         KeyBuf {
             len: 0,
-            inline: [0; INLINE_BYTES],
+            inline: [MaybeUninit::uninit(); INLINE_BYTES],
             spilled: None,
         }
     }
 
     /// Replaces the contents with `bytes` (at most [`INLINE_BYTES`]).
     pub(crate) fn replace(&mut self, bytes: &[u8]) {
+        assert!(bytes.len() <= INLINE_BYTES);
         self.spilled = None;
-        self.len = bytes.len();
-        self.inline[..bytes.len()].copy_from_slice(bytes);
+        self.len = 0;
+        self.write_inline(bytes);
+    }
+
+    /// Appends `bytes` to `inline`, which the caller has checked has room.
+    #[inline(always)]
+    fn write_inline(&mut self, bytes: &[u8]) {
+        let dst = &mut self.inline[self.len..self.len + bytes.len()];
+        // SAFETY: `dst` and `bytes` have the same length (the slice above
+        // checks the range), and a fresh `&mut` cannot overlap `bytes`.
+        unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), dst.as_mut_ptr().cast(), bytes.len()) };
+        self.len += bytes.len();
+    }
+
+    fn initialized(&self) -> &[u8] {
+        initialized(&self.inline, self.len)
     }
 
     #[cold]
     fn spill(&mut self, bytes: &[u8]) {
         let all = self.spilled.get_or_insert_with(|| {
             let mut all = Vec::with_capacity(INLINE_BYTES * 2);
-            all.extend_from_slice(&self.inline[..self.len]);
+            all.extend_from_slice(initialized(&self.inline, self.len));
             all
         });
         all.extend_from_slice(bytes);
@@ -51,7 +70,7 @@ impl Deref for KeyBuf {
     #[inline]
     fn deref(&self) -> &[u8] {
         match &self.spilled {
-            None => &self.inline[..self.len],
+            None => self.initialized(),
             Some(all) => all,
         }
     }
@@ -61,7 +80,7 @@ impl Sink for KeyBuf {
     #[inline]
     fn put(&mut self, byte: u8) {
         if self.len < INLINE_BYTES && self.spilled.is_none() {
-            self.inline[self.len] = byte;
+            self.inline[self.len] = MaybeUninit::new(byte);
             self.len += 1;
         } else {
             self.spill(&[byte]);
@@ -70,10 +89,8 @@ impl Sink for KeyBuf {
 
     #[inline]
     fn put_all(&mut self, bytes: &[u8]) {
-        let end = self.len + bytes.len();
-        if end <= INLINE_BYTES && self.spilled.is_none() {
-            self.inline[self.len..end].copy_from_slice(bytes);
-            self.len = end;
+        if self.len + bytes.len() <= INLINE_BYTES && self.spilled.is_none() {
+            self.write_inline(bytes);
         } else {
             self.spill(bytes);
         }
@@ -84,8 +101,10 @@ impl Sink for KeyBuf {
     #[inline]
     fn put_le_u64(&mut self, value: u64, len: usize) {
         if self.len + 8 <= INLINE_BYTES && self.spilled.is_none() {
-            self.inline[self.len..self.len + 8].copy_from_slice(&value.to_le_bytes());
-            self.len += len;
+            let at = self.len;
+            self.write_inline(&value.to_le_bytes());
+            // Keep only the low `len` bytes; the rest are written but unused.
+            self.len = at + len;
         } else {
             self.spill(&value.to_le_bytes()[..len]);
         }
@@ -111,10 +130,30 @@ mod tests {
     }
 
     #[test]
+    fn short_copies_of_every_length_are_exact() {
+        for n in 0..=20 {
+            let bytes: Vec<u8> = (1..=n as u8).collect();
+            let mut buf = KeyBuf::new();
+            buf.put(0xEE);
+            buf.put_all(&bytes);
+            buf.put(0xFF);
+            let mut expected = vec![0xEE];
+            expected.extend_from_slice(&bytes);
+            expected.push(0xFF);
+            assert_eq!(&*buf, &expected[..], "length {n}");
+        }
+    }
+
+    #[test]
     fn partial_integers_leave_no_trailing_bytes() {
         let mut buf = KeyBuf::new();
         buf.put_le_u64(0xAABB, 2);
         buf.put(7);
         assert_eq!(&*buf, &[0xBB, 0xAA, 7]);
     }
+}
+
+fn initialized(inline: &[MaybeUninit<u8>; INLINE_BYTES], len: usize) -> &[u8] {
+    // SAFETY: callers pass the buffer's `len`, below which it is initialized.
+    unsafe { std::slice::from_raw_parts(inline.as_ptr().cast(), len) }
 }

@@ -97,8 +97,14 @@ fn canonical_f64(v: f64) -> u64 {
 /// name. A set type of another name is encoded in iteration order, which is
 /// canonical for ordered sets; the docs tell users to key unordered custom
 /// sets through a sorted view.
+#[inline]
 fn is_set<I>() -> bool {
     let name = std::any::type_name::<I>().trim_start_matches('&');
+    // Slices and `Vec`s, the common sequences, are told apart by their first
+    // bytes, without scanning the whole (possibly long) type name.
+    if name.starts_with('[') || name.starts_with("alloc::vec::Vec<") {
+        return false;
+    }
     let base = name.split_once('<').map_or(name, |(base, _)| base);
     base.ends_with("HashSet") || base.ends_with("BTreeSet") || base.ends_with("IndexSet")
 }
