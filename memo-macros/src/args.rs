@@ -6,7 +6,8 @@ use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, Path, Token, UnOp};
 
 /// Every argument the attribute accepts, listed in errors about unknown ones.
-const VALID: &str = "`ttl`, `max_size`, `cache`, `skip`, `key`, `cache_err`, `crate`";
+const VALID: &str =
+    "`ttl`, `max_size`, `eviction`, `cache`, `skip`, `key`, `cache_err`, `crate`";
 
 /// A parsed argument and where it was written, for errors that point at it.
 pub(crate) struct At<T> {
@@ -21,6 +22,8 @@ pub(crate) struct Args {
     pub(crate) ttl: Option<At<u64>>,
     /// `max_size = 1000`.
     pub(crate) max_size: Option<At<u64>>,
+    /// `eviction = fifo` or `eviction = s3_fifo`.
+    pub(crate) eviction: Option<At<Eviction>>,
     /// `cache = PATH`: a shared static that derefs to `AsyncCache`.
     pub(crate) cache: Option<Path>,
     /// `skip(a, b)`: arguments left out of the key.
@@ -68,6 +71,7 @@ impl Args {
         match name.as_str() {
             "ttl" => set_once(&mut self.ttl, meta, parse_ttl(meta)?),
             "max_size" => set_once(&mut self.max_size, meta, parse_max_size(meta)?),
+            "eviction" => set_once(&mut self.eviction, meta, parse_eviction(meta)?),
             "cache" => set_once(&mut self.cache, meta, meta.value()?.parse()?),
             "key" => set_once(&mut self.key, meta, meta.value()?.parse()?),
             "cache_err" => set_once(&mut self.cache_err, meta, meta.value()?.parse()?),
@@ -175,4 +179,30 @@ fn parse_max_size(meta: &ParseNestedMeta<'_>) -> syn::Result<At<u64>> {
         },
         _ => Err(syn::Error::new(span, HELP)),
     }
+}
+
+/// The eviction policies, as the runtime's `Eviction` names them.
+#[derive(Clone, Copy)]
+pub(crate) enum Eviction {
+    Fifo,
+    S3Fifo,
+}
+
+/// `eviction = fifo` or `eviction = s3_fifo`.
+fn parse_eviction(meta: &ParseNestedMeta<'_>) -> syn::Result<At<Eviction>> {
+    let ident: Ident = meta.value()?.parse()?;
+    let value = match ident.to_string().as_str() {
+        "fifo" => Eviction::Fifo,
+        "s3_fifo" => Eviction::S3Fifo,
+        other => {
+            return Err(syn::Error::new(
+                ident.span(),
+                format!("unknown eviction policy `{other}`; write `eviction = fifo` or `eviction = s3_fifo`"),
+            ));
+        }
+    };
+    Ok(At {
+        value,
+        span: ident.span(),
+    })
 }

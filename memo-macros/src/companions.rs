@@ -10,6 +10,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::Ident;
 
+use crate::args::Eviction;
 use crate::expand::Ctx;
 
 impl Ctx<'_> {
@@ -173,9 +174,14 @@ impl Ctx<'_> {
                     }
                     None => quote!(#rt::None),
                 };
+                let eviction = match self.args.eviction.as_ref().map(|e| e.value) {
+                    Some(Eviction::Fifo) => quote!(#rt::Some(#rt::Eviction::Fifo)),
+                    Some(Eviction::S3Fifo) => quote!(#rt::Some(#rt::Eviction::S3Fifo)),
+                    None => quote!(#rt::None),
+                };
                 quote! {
                     static __MEMO_CACHE: #rt::LazyLock<#rt::AsyncCache> =
-                        #rt::LazyLock::new(|| #rt::function_cache(#max_size));
+                        #rt::LazyLock::new(|| #rt::function_cache(#max_size, #eviction));
                     &__MEMO_CACHE
                 }
             }

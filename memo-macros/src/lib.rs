@@ -60,6 +60,7 @@ use proc_macro2::TokenStream as TokenStream2;
 /// |---|---|---|
 /// | `ttl = 60`, `ttl = 0.25` | seconds an entry lives, integer or float, > 0 | the cache's default TTL (300 s unless [`configure`]d) |
 /// | `max_size = 1000` | most entries this function's cache holds, >= 1 | the global default (1000 unless [`configure`]d) |
+/// | `eviction = s3_fifo` | this function's eviction policy: `fifo` or `s3_fifo` (see `Eviction`) | the global default (`fifo` unless [`configure`]d) |
 /// | `cache = USERS` | store in a shared `static` that derefs to `AsyncCache` | a cache of the function's own |
 /// | `skip(pool, self)` | leave these arguments out of the key | all arguments are key |
 /// | `key = expr` | the key is this expression over the arguments | the arguments |
@@ -78,7 +79,7 @@ use proc_macro2::TokenStream as TokenStream2;
 ///
 /// struct Pool;
 ///
-/// #[cached(ttl = 0.5, max_size = 100)]
+/// #[cached(ttl = 0.5, max_size = 100, eviction = s3_fifo)]
 /// async fn exchange_rate(from: &str, to: &str) -> f64 { 1.08 }
 ///
 /// #[cached(cache = SHARED, skip(pool))]
@@ -178,7 +179,7 @@ use proc_macro2::TokenStream as TokenStream2;
 /// Mistakes are reported at the token that causes them, and the function is
 /// still emitted unchanged so the rest of the crate keeps compiling: unknown
 /// or duplicate arguments, a `ttl` that is not a positive number,
-/// `max_size = 0`, `max_size` with `cache`, `skip` of an argument that does
+/// `max_size = 0`, an unknown `eviction`, `max_size` or `eviction` with `cache`, `skip` of an argument that does
 /// not exist, `&mut` arguments, a non-`async` function, key arguments that are
 /// not `Serialize`, and values that are not `Clone`.
 ///

@@ -90,6 +90,16 @@ pub(crate) fn plan(function: &ItemFn, args: &Args) -> Result<Plan, syn::Error> {
         errors.push(err);
     }
 
+    if let (Some(eviction), Some(cache)) = (&args.eviction, &args.cache) {
+        let mut err = syn::Error::new(
+            eviction.span,
+            "`eviction` cannot be combined with `cache = ...`: a shared cache has its own \
+             policy; set it where the cache is built, with `AsyncCache::builder().eviction(..)`",
+        );
+        err.combine(syn::Error::new_spanned(cache, "the shared cache is named here"));
+        errors.push(err);
+    }
+
     let skip_names: Vec<&Ident> = args.skip.iter().flat_map(|s| &s.value).collect();
     let mut receiver = None;
     let mut params = Vec::new();

@@ -16,7 +16,7 @@ use std::num::NonZeroUsize;
 
 use crate::config;
 use crate::key::{KeyBuf, KeyError, encode_identity};
-pub use crate::{AsyncCache, CacheKey, CacheStats};
+pub use crate::{AsyncCache, CacheKey, CacheStats, Eviction};
 
 /// What a memoized function knows about itself, fixed at compile time.
 #[derive(Debug)]
@@ -43,15 +43,17 @@ pub fn key_arg<T: Serialize + ?Sized>(arg: &T) -> &T {
     arg
 }
 
-/// A function's own cache, with the global defaults unless it sets a bound.
-pub fn function_cache(max_size: Option<usize>) -> AsyncCache {
-    match max_size.and_then(NonZeroUsize::new) {
-        Some(max_size) => AsyncCache::builder()
-            .max_size(max_size.get())
-            .build()
-            .unwrap_or_else(|err| panic!("{err}")),
-        None => AsyncCache::new(),
+/// A function's own cache: the global defaults, except what the attribute
+/// sets (validated at compile time, so building cannot fail).
+pub fn function_cache(max_size: Option<usize>, eviction: Option<Eviction>) -> AsyncCache {
+    let mut builder = AsyncCache::builder();
+    if let Some(max_size) = max_size.and_then(NonZeroUsize::new) {
+        builder = builder.max_size(max_size.get());
     }
+    if let Some(eviction) = eviction {
+        builder = builder.eviction(eviction);
+    }
+    builder.build().unwrap_or_else(|err| panic!("{err}"))
 }
 
 /// The value stored for this call, if memoization is on and there is one.

@@ -14,6 +14,7 @@ use crate::clock;
 use crate::config::{self, ConfigError};
 use crate::flight::{Flights, Outcome, Role};
 use crate::key::{CacheKey, KeyBuf, KeyError, encode_identity};
+use crate::policy::Eviction;
 use crate::stats::{CacheStats, Counters};
 use crate::store::{Probe, Store, Value};
 
@@ -30,8 +31,9 @@ use crate::store::{Probe, Store, Value};
 ///   clock, and is never returned after that. Expired entries are reclaimed
 ///   when looked up and by [`cleanup_expired`](AsyncCache::cleanup_expired).
 /// - **Bound**: [`len`](AsyncCache::len) never exceeds `max_size`; when a new
-///   key would pass it, the oldest stored entry is evicted (first in, first
-///   out, exact at any size). Storing a key again moves it to the back.
+///   key would pass it, an entry is evicted. By default the oldest stored one
+///   (first in, first out, exact at any size; storing a key again moves it to
+///   the back); [`Eviction::S3Fifo`] keeps frequently hit entries longer.
 /// - **Concurrency**: `Send + Sync`; a hit takes one shard's read lock; no lock
 ///   is held across an `.await`; every method returns without waiting on other
 ///   tasks except the loading ones, which wait for a load already running.
@@ -84,6 +86,7 @@ pub struct AsyncCache {
 pub struct AsyncCacheBuilder {
     default_ttl: Option<Duration>,
     max_size: Option<usize>,
+    eviction: Option<Eviction>,
 }
 
 impl AsyncCacheBuilder {
@@ -113,6 +116,18 @@ impl AsyncCacheBuilder {
         self
     }
 
+    /// How the cache chooses what to evict when full; see [`Eviction`].
+    ///
+    /// ```
+    /// use memo_runtime::{AsyncCache, Eviction};
+    /// let cache = AsyncCache::builder().eviction(Eviction::S3Fifo).build().unwrap();
+    /// assert_eq!(cache.eviction(), Eviction::S3Fifo);
+    /// ```
+    pub fn eviction(mut self, eviction: Eviction) -> Self {
+        self.eviction = Some(eviction);
+        self
+    }
+
     /// Builds the cache.
     ///
     /// # Errors
@@ -127,17 +142,14 @@ impl AsyncCacheBuilder {
     pub fn build(self) -> Result<AsyncCache, ConfigError> {
         let ttl = self.default_ttl.map(config::validate_ttl).transpose()?;
         let max_size = self.max_size.map(config::validate_max_size).transpose()?;
-        let (ttl, max_size) = match (ttl, max_size) {
-            (Some(ttl), Some(max_size)) => (ttl, max_size),
-            _ => {
-                let global = config::current_config();
-                (
-                    ttl.unwrap_or(global.get_default_ttl()),
-                    max_size.unwrap_or(config::validate_max_size(global.get_max_size())?),
-                )
-            }
+        let global = config::current_config();
+        let ttl = ttl.unwrap_or(global.get_default_ttl());
+        let max_size = match max_size {
+            Some(max_size) => max_size,
+            None => config::validate_max_size(global.get_max_size())?,
         };
-        Ok(AsyncCache::with_settings(ttl, max_size))
+        let eviction = self.eviction.unwrap_or(global.get_eviction());
+        Ok(AsyncCache::with_settings(ttl, max_size, eviction))
     }
 }
 
@@ -169,7 +181,7 @@ impl AsyncCache {
         let global = config::current_config();
         // `configure` validated these; the defaults are valid too.
         let max_size = NonZeroUsize::new(global.get_max_size()).unwrap_or(NonZeroUsize::MIN);
-        AsyncCache::with_settings(global.get_default_ttl(), max_size)
+        AsyncCache::with_settings(global.get_default_ttl(), max_size, global.get_eviction())
     }
 
     /// Starts a builder for a cache with its own settings.
@@ -182,8 +194,8 @@ impl AsyncCache {
         AsyncCacheBuilder::default()
     }
 
-    fn with_settings(default_ttl: Duration, max_size: NonZeroUsize) -> Self {
-        let store = Store::new(max_size);
+    fn with_settings(default_ttl: Duration, max_size: NonZeroUsize, eviction: Eviction) -> Self {
+        let store = Store::new(max_size, eviction);
         let flights = Arc::new(Flights::new(store.shard_count()));
         AsyncCache {
             store,
@@ -200,6 +212,16 @@ impl AsyncCache {
     /// ```
     pub fn default_ttl(&self) -> Duration {
         self.default_ttl
+    }
+
+    /// How this cache chooses what to evict.
+    ///
+    /// ```
+    /// use memo_runtime::{AsyncCache, Eviction};
+    /// assert_eq!(AsyncCache::new().eviction(), Eviction::Fifo);
+    /// ```
+    pub fn eviction(&self) -> Eviction {
+        self.store.eviction()
     }
 
     /// The most entries this cache holds.

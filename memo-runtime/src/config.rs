@@ -5,6 +5,8 @@ use std::num::NonZeroUsize;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::policy::Eviction;
+
 /// The TTL of a cache that sets none, unless [`configure`] says otherwise.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
 
@@ -18,6 +20,7 @@ pub const DEFAULT_MAX_SIZE: usize = 1000;
 ///
 /// ```
 /// use std::time::Duration;
+
 /// use memo_runtime::Config;
 ///
 /// let config = Config::default()
@@ -31,15 +34,17 @@ pub const DEFAULT_MAX_SIZE: usize = 1000;
 pub struct Config {
     default_ttl: Duration,
     max_size: usize,
+    eviction: Eviction,
     enabled: bool,
 }
 
 impl Default for Config {
-    /// TTL 300 s, `max_size` 1000, caching enabled.
+    /// TTL 300 s, `max_size` 1000, FIFO eviction, caching enabled.
     fn default() -> Self {
         Config {
             default_ttl: DEFAULT_TTL,
             max_size: DEFAULT_MAX_SIZE,
+            eviction: Eviction::Fifo,
             enabled: true,
         }
     }
@@ -51,6 +56,7 @@ impl Config {
     ///
     /// ```
     /// # use std::time::Duration;
+
     /// let config = memo_runtime::Config::default().default_ttl(Duration::from_millis(1500));
     /// assert_eq!(config.get_default_ttl(), Duration::from_millis(1500));
     /// ```
@@ -71,6 +77,28 @@ impl Config {
         self
     }
 
+    /// The eviction policy of caches that do not choose one.
+    ///
+    /// ```
+    /// use memo_runtime::{Config, Eviction};
+    /// let config = Config::default().eviction(Eviction::S3Fifo);
+    /// assert_eq!(config.get_eviction(), Eviction::S3Fifo);
+    /// ```
+    pub fn eviction(mut self, eviction: Eviction) -> Self {
+        self.eviction = eviction;
+        self
+    }
+
+    /// The eviction policy this config sets.
+    ///
+    /// ```
+    /// use memo_runtime::{Config, Eviction};
+    /// assert_eq!(Config::default().get_eviction(), Eviction::Fifo);
+    /// ```
+    pub fn get_eviction(&self) -> Eviction {
+        self.eviction
+    }
+
     /// `false` turns memoization off: every memoized call runs its body and
     /// nothing is stored. Meant for tests of the functions themselves. The
     /// [`AsyncCache`](crate::AsyncCache) methods still work when it is off.
@@ -88,6 +116,7 @@ impl Config {
     ///
     /// ```
     /// # use std::time::Duration;
+
     /// assert_eq!(memo_runtime::Config::default().get_default_ttl(), Duration::from_secs(300));
     /// ```
     pub fn get_default_ttl(&self) -> Duration {
@@ -202,6 +231,7 @@ static GLOBAL: OnceLock<(Config, SettledBy)> = OnceLock::new();
 ///
 /// ```
 /// use std::time::Duration;
+
 /// use memo_runtime::{configure, Config, ConfigError};
 ///
 /// configure(Config::default().default_ttl(Duration::from_secs(30))).unwrap();

@@ -31,9 +31,9 @@
 mod cache;
 mod clock;
 mod config;
-mod fifo;
 mod flight;
 mod key;
+mod policy;
 mod stats;
 mod store;
 
@@ -43,6 +43,7 @@ pub mod __private;
 pub use cache::{AsyncCache, AsyncCacheBuilder};
 pub use config::{Config, ConfigError, DEFAULT_MAX_SIZE, DEFAULT_TTL, configure, current_config};
 pub use key::{CacheKey, KeyError};
+pub use policy::Eviction;
 pub use stats::CacheStats;
 
 #[doc(inline)]

@@ -1,5 +1,5 @@
 //! The in-memory tier: a sharded hash map of entries with a TTL, bounded by a
-//! global first-in-first-out order.
+//! global eviction order (see `policy`).
 //!
 //! Locking: a hit takes one shard's read lock and nothing else. Every change
 //! (store, delete, expiry, eviction, clear) takes the `order` lock first, then
@@ -11,14 +11,14 @@
 use std::any::{Any, TypeId};
 use std::hash::{BuildHasher, Hasher};
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, LazyLock};
 
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 
 use crate::clock::{self, Instant};
-use crate::fifo::{Fifo, NodeId, Place};
+use crate::policy::{Counters as AccessCounters, Eviction, NodeId, Place, Policy};
 use crate::key::CacheKey;
 use crate::stats::{CacheStats, Counters};
 
@@ -29,13 +29,30 @@ struct Slot {
     key: CacheKey,
     expires_at: Instant,
     node: NodeId,
+    /// Hits since stored, up to [`MAX_ACCESS`], for the eviction policy.
+    access: AtomicU8,
     /// `value`'s type, kept beside it so a hit compares it without a call
     /// through the `Any` vtable.
     type_id: TypeId,
     value: Value,
 }
 
+/// Where a slot's access counter saturates (a 2-bit counter, as in S3-FIFO).
+const MAX_ACCESS: u8 = 3;
+
 impl Slot {
+    /// Counts a hit for the eviction policy. A load and, until the counter
+    /// saturates, a store: no read-modify-write, and no write at all to the
+    /// entries that are hit most. Concurrent hits may count once; it is a
+    /// heuristic.
+    #[inline(always)]
+    fn touch(&self) {
+        let access = self.access.load(Relaxed);
+        if access < MAX_ACCESS {
+            self.access.store(access + 1, Relaxed);
+        }
+    }
+
     #[inline(always)]
     fn value<V: 'static>(&self) -> Option<&V> {
         if self.type_id == TypeId::of::<V>() {
@@ -99,7 +116,7 @@ static SHARDS: LazyLock<usize> = LazyLock::new(|| {
 pub(crate) struct Store {
     shards: Box<[Shard]>,
     hasher: foldhash::fast::RandomState,
-    order: Mutex<Fifo>,
+    order: Mutex<Policy>,
     /// Mirrors `order.len()` so that `len()` takes no lock.
     len: AtomicUsize,
     max_size: usize,
@@ -107,7 +124,7 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    pub(crate) fn new(max_size: NonZeroUsize) -> Self {
+    pub(crate) fn new(max_size: NonZeroUsize, eviction: Eviction) -> Self {
         let shards = (0..*SHARDS)
             .map(|_| Shard {
                 map: RwLock::new(HashTable::new()),
@@ -118,7 +135,7 @@ impl Store {
         Store {
             shards,
             hasher: foldhash::fast::RandomState::default(),
-            order: Mutex::new(Fifo::new()),
+            order: Mutex::new(Policy::new(eviction, max_size.get())),
             len: AtomicUsize::new(0),
             max_size: max_size.get(),
             counters: Counters::default(),
@@ -152,6 +169,10 @@ impl Store {
     #[inline(always)]
     fn shard(&self, hash: u64) -> &Shard {
         &self.shards[self.shard_index(hash)]
+    }
+
+    pub(crate) fn eviction(&self) -> Eviction {
+        self.order.lock().eviction()
     }
 
     pub(crate) fn max_size(&self) -> usize {
@@ -193,7 +214,10 @@ impl Store {
             return Found::Expired;
         }
         match slot.value::<V>() {
-            Some(value) => Found::Value(value.clone()),
+            Some(value) => {
+                slot.touch();
+                Found::Value(value.clone())
+            }
             None => Found::Nothing,
         }
     }
@@ -215,18 +239,18 @@ impl Store {
             match found {
                 Some(slot) => {
                     // A re-stored key is new again: it moves to the back.
-                    order.unlink(slot.node);
-                    slot.node = order.push_back(place);
+                    order.restored(slot.node);
                     slot.value = value;
                     slot.type_id = type_id;
                     slot.expires_at = expires_at;
                 }
                 None => {
-                    let node = order.push_back(place);
+                    let node = order.admit(place);
                     let slot = Slot {
                         key,
                         expires_at,
                         node,
+                        access: AtomicU8::new(0),
                         type_id,
                         value,
                     };
@@ -238,8 +262,10 @@ impl Store {
         }
         let mut evicted = 0;
         while order.len() > self.max_size {
-            let (node, place) = order.front().expect("over the bound, so not empty");
-            self.unlink_node(&mut order, node, place);
+            let (node, place) = order
+                .evict(&mut SlotCounters(self))
+                .expect("over the bound, so not empty");
+            self.remove_slot(node, place);
             evicted += 1;
         }
         self.len.store(order.len(), Relaxed);
@@ -248,13 +274,12 @@ impl Store {
         Counters::add(&self.counters.evictions, evicted);
     }
 
-    /// Removes the entry a node stands for, and the node.
-    fn unlink_node(&self, order: &mut Fifo, node: NodeId, place: Place) {
+    /// Removes the entry an evicted node stood for.
+    fn remove_slot(&self, node: NodeId, place: Place) {
         let mut map = self.shards[place.shard as usize].map.write();
         if let Ok(entry) = map.find_entry(place.hash, |slot| slot.node == node) {
             entry.remove();
         }
-        order.unlink(node);
     }
 
     /// Removes the entry under `probe`; true if there was one.
@@ -280,7 +305,7 @@ impl Store {
             return false;
         }
         let (slot, _) = entry.remove();
-        order.unlink(slot.node);
+        order.remove(slot.node);
         self.len.store(order.len(), Relaxed);
         true
     }
@@ -293,14 +318,14 @@ impl Store {
             shard.map.write().retain(|slot| {
                 let doomed = doomed(slot);
                 if doomed {
-                    order.unlink(slot.node);
+                    order.remove(slot.node);
                     removed += 1;
                 }
                 !doomed
             });
         }
         if order.len() == 0 {
-            // Give the slab's memory back too.
+            // Give the queues' memory back too.
             order.clear();
         }
         self.len.store(order.len(), Relaxed);
@@ -341,5 +366,21 @@ impl Store {
 
     pub(crate) fn shard_count(&self) -> usize {
         self.shards.len()
+    }
+}
+
+/// The store's entries, as the eviction policy sees them: access counters.
+/// Used while the order lock is held, so no entry moves meanwhile.
+struct SlotCounters<'a>(&'a Store);
+
+impl AccessCounters for SlotCounters<'_> {
+    fn take_access(&mut self, node: NodeId, place: Place) -> u8 {
+        let map = self.0.shards[place.shard as usize].map.read();
+        map.find(place.hash, |slot| slot.node == node)
+            .map_or(0, |slot| {
+                let access = slot.access.load(Relaxed);
+                slot.access.store(access.saturating_sub(1), Relaxed);
+                access
+            })
     }
 }

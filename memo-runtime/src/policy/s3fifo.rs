@@ -1,0 +1,194 @@
+//! S3-FIFO (Yang, Zhang, Qiu, Yue, Rashmi; SOSP 2023): three FIFO queues.
+//!
+//! - *small* (10% of the bound): where new entries start;
+//! - *main*: entries that were hit while in *small*, or came back soon after
+//!   leaving it;
+//! - *ghost*: hashes of entries evicted from *small* (as many as *main*
+//!   holds), so a key that returns soon skips probation.
+//!
+//! Eviction takes the oldest entry of *small* while *small* is at or over its
+//! share: if it was hit, it moves to *main*, otherwise it leaves and its hash
+//! goes to *ghost*. Otherwise it takes the oldest of *main*: if it was hit, it
+//! goes round again with one hit fewer, otherwise it leaves. Hits only bump a
+//! 2-bit counter in the entry (kept by the store), so they never touch these
+//! queues. The ghost remembers 64-bit hashes only: a collision merely admits
+//! an entry to *main*, it never decides what a key's value is.
+
+use std::collections::{HashMap, VecDeque};
+
+/// Ghost hashes are already hashes: any fast hasher will do.
+type GhostCounts = HashMap<u64, u32, foldhash::fast::RandomState>;
+
+use super::Counters;
+use super::lists::{Lists, NodeId, Place};
+
+const SMALL: usize = 0;
+const MAIN: usize = 1;
+
+pub(crate) struct S3Fifo {
+    lists: Lists,
+    /// The share of *small*: 10% of the bound, at least one entry.
+    small_target: usize,
+    ghost: VecDeque<u64>,
+    /// How many times each hash is in `ghost` (a hash can be there twice).
+    ghost_counts: GhostCounts,
+    ghost_capacity: usize,
+}
+
+impl S3Fifo {
+    pub(crate) fn new(max_size: usize) -> Self {
+        let small_target = (max_size / 10).max(1);
+        S3Fifo {
+            lists: Lists::new(),
+            small_target,
+            ghost: VecDeque::new(),
+            ghost_counts: GhostCounts::default(),
+            ghost_capacity: max_size.saturating_sub(small_target).max(1),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lists.total()
+    }
+
+    pub(crate) fn admit(&mut self, place: Place) -> NodeId {
+        let queue = if self.forget_ghost(place.hash) {
+            MAIN
+        } else {
+            SMALL
+        };
+        self.lists.push_back(queue, place)
+    }
+
+    pub(crate) fn restored(&mut self, node: NodeId) {
+        let queue = self.lists.queue_of(node);
+        self.lists.move_to_back(node, queue);
+    }
+
+    pub(crate) fn remove(&mut self, node: NodeId) {
+        self.lists.unlink(node);
+    }
+
+    pub(crate) fn evict(&mut self, counters: &mut impl Counters) -> Option<(NodeId, Place)> {
+        // Every pass either evicts or spends one of a candidate's hits, and
+        // there are at most three hits per entry, so this ends.
+        loop {
+            let from_small =
+                self.lists.len(SMALL) >= self.small_target || self.lists.len(MAIN) == 0;
+            let queue = if from_small { SMALL } else { MAIN };
+            let (node, place) = self.lists.front(queue)?;
+            let was_hit = counters.take_access(node, place) > 0;
+            match (from_small, was_hit) {
+                // Hit in small: promoted; hit in main: another round.
+                (_, true) => self.lists.move_to_back(node, MAIN),
+                (true, false) => {
+                    self.lists.unlink(node);
+                    self.remember_ghost(place.hash);
+                    return Some((node, place));
+                }
+                (false, false) => {
+                    self.lists.unlink(node);
+                    return Some((node, place));
+                }
+            }
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.lists.clear();
+        self.ghost.clear();
+        self.ghost_counts.clear();
+    }
+
+    fn remember_ghost(&mut self, hash: u64) {
+        if self.ghost.len() == self.ghost_capacity {
+            if let Some(old) = self.ghost.pop_front() {
+                self.drop_ghost_count(old);
+            }
+        }
+        self.ghost.push_back(hash);
+        *self.ghost_counts.entry(hash).or_insert(0) += 1;
+    }
+
+    /// Whether `hash` is a ghost; it stops counting as one either way (its
+    /// place in the ghost queue is reclaimed when that place comes up).
+    fn forget_ghost(&mut self, hash: u64) -> bool {
+        self.ghost_counts.remove(&hash).is_some()
+    }
+
+    fn drop_ghost_count(&mut self, hash: u64) {
+        if let Some(count) = self.ghost_counts.get_mut(&hash) {
+            *count -= 1;
+            if *count == 0 {
+                self.ghost_counts.remove(&hash);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap as StdMap;
+
+    /// Access counters by hash, standing in for the store's entries.
+    #[derive(Default)]
+    struct Hits(StdMap<u64, u8>);
+
+    impl Counters for Hits {
+        fn take_access(&mut self, _node: NodeId, place: Place) -> u8 {
+            let count = self.0.entry(place.hash).or_insert(0);
+            let old = *count;
+            *count = count.saturating_sub(1);
+            old
+        }
+    }
+
+    fn place(hash: u64) -> Place {
+        Place { shard: 0, hash }
+    }
+
+    #[test]
+    fn unhit_newcomers_leave_before_hit_entries() {
+        let mut s3 = S3Fifo::new(10);
+        let mut hits = Hits::default();
+        for key in 0..10 {
+            s3.admit(place(key));
+        }
+        hits.0.insert(0, 1); // key 0 was hit once
+        let (_, victim) = s3.evict(&mut hits).unwrap();
+        assert_eq!(victim.hash, 1, "0 was hit and moves to main; 1 leaves");
+        assert_eq!(s3.lists.len(MAIN), 1);
+    }
+
+    #[test]
+    fn a_key_evicted_from_small_comes_back_into_main() {
+        let mut s3 = S3Fifo::new(10);
+        let mut hits = Hits::default();
+        for key in 0..11 {
+            s3.admit(place(key));
+        }
+        let (_, victim) = s3.evict(&mut hits).unwrap();
+        assert_eq!(victim.hash, 0);
+        let node = s3.admit(place(0));
+        assert_eq!(s3.lists.queue_of(node), MAIN);
+        // The ghost entry was used up.
+        let node = s3.admit(place(0));
+        assert_eq!(s3.lists.queue_of(node), SMALL);
+    }
+
+    #[test]
+    fn eviction_always_finds_a_victim_and_keeps_the_ghost_bounded() {
+        let mut s3 = S3Fifo::new(20);
+        let mut hits = Hits::default();
+        for key in 0..10_000u64 {
+            hits.0.insert(key % 37, 3);
+            s3.admit(place(key % 997));
+            while s3.len() > 20 {
+                assert!(s3.evict(&mut hits).is_some());
+            }
+        }
+        assert!(s3.ghost.len() <= s3.ghost_capacity);
+        assert!(s3.ghost_counts.len() <= s3.ghost.len());
+    }
+}
