@@ -16,7 +16,7 @@ use crate::flight::{Flights, Outcome, Role};
 use crate::key::{CacheKey, KeyBuf, KeyError, encode_identity};
 use crate::policy::Eviction;
 use crate::stats::{CacheStats, Counters};
-use crate::store::{Probe, Store, Value};
+use crate::store::{Probe, Store};
 
 /// An in-memory cache for values of any type, with a TTL per entry, a bound on
 /// its size, single-flight loads and statistics.
@@ -282,7 +282,7 @@ impl AsyncCache {
         if ttl.is_zero() {
             self.remove(&probe);
         } else {
-            self.store_value(&probe, Arc::new(value), ttl);
+            self.store_value(&probe, value, ttl);
         }
     }
 
@@ -531,8 +531,9 @@ impl AsyncCache {
                 }
                 Ok(Role::Leader(leader)) => {
                     let result = init.await;
-                    let value = result.as_ref().ok().map(|v| Arc::new(v.clone()) as Value);
-                    leader.complete(value, |value| self.store_value(&probe, value, ttl));
+                    leader.complete(result.as_ref().ok(), |value| {
+                        self.store_value(&probe, value, ttl);
+                    });
                     return result;
                 }
                 Ok(Role::Waiter(flight)) => match flight.wait::<V>().await {
@@ -547,7 +548,7 @@ impl AsyncCache {
         }
     }
 
-    fn store_value(&self, probe: &Probe<'_>, value: Value, ttl: Duration) {
+    fn store_value<V: Send + Sync + 'static>(&self, probe: &Probe<'_>, value: V, ttl: Duration) {
         let key = CacheKey::from_parts(probe.namespace, probe.id);
         let expires_at = clock::deadline(clock::now(), ttl);
         self.store.insert(key, probe.hash, value, expires_at);

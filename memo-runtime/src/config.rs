@@ -20,7 +20,6 @@ pub const DEFAULT_MAX_SIZE: usize = 1000;
 ///
 /// ```
 /// use std::time::Duration;
-
 /// use memo_runtime::Config;
 ///
 /// let config = Config::default()
@@ -56,7 +55,6 @@ impl Config {
     ///
     /// ```
     /// # use std::time::Duration;
-
     /// let config = memo_runtime::Config::default().default_ttl(Duration::from_millis(1500));
     /// assert_eq!(config.get_default_ttl(), Duration::from_millis(1500));
     /// ```
@@ -116,7 +114,6 @@ impl Config {
     ///
     /// ```
     /// # use std::time::Duration;
-
     /// assert_eq!(memo_runtime::Config::default().get_default_ttl(), Duration::from_secs(300));
     /// ```
     pub fn get_default_ttl(&self) -> Duration {
@@ -231,7 +228,6 @@ static GLOBAL: OnceLock<(Config, SettledBy)> = OnceLock::new();
 ///
 /// ```
 /// use std::time::Duration;
-
 /// use memo_runtime::{configure, Config, ConfigError};
 ///
 /// configure(Config::default().default_ttl(Duration::from_secs(30))).unwrap();

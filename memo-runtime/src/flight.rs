@@ -21,6 +21,7 @@
 //! to doom a flight and delete the stored value together, so they win over a
 //! load in flight whichever finishes first.
 
+use std::any::Any;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
@@ -28,12 +29,17 @@ use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 use crate::key::CacheKey;
-use crate::store::{Probe, Value};
+use crate::store::Probe;
+
+/// A loaded value handed to the callers that waited for it.
+type Shared = Arc<dyn Any + Send + Sync>;
 
 /// How a flight ended, or that it has not.
 enum State {
     Running { doomed: bool },
-    Ready(Value),
+    Ready(Shared),
+    /// Finished with a value when nobody was waiting: nothing to hand over.
+    Done,
     Failed,
     Abandoned,
 }
@@ -73,7 +79,9 @@ impl Flight {
                         None => Outcome::Failed,
                     };
                 }
-                State::Failed => return Outcome::Failed,
+                // `Done` is only set when no caller holds the flight; a waiter
+                // cannot see it, but would run its own load if it did.
+                State::Failed | State::Done => return Outcome::Failed,
                 State::Abandoned => return Outcome::Abandoned,
             }
             notified.await;
@@ -212,17 +220,27 @@ pub(crate) struct LeaderGuard {
 }
 
 impl LeaderGuard {
-    /// Ends the flight. With `Some(value)`, runs `store(value)` unless the
-    /// flight was doomed, then hands the value to the waiters; with `None`
-    /// (a failed load), tells them it failed.
-    pub(crate) fn complete(mut self, value: Option<Value>, store: impl FnOnce(Value)) {
+    /// Ends the flight. With `Some(value)`, runs `store` with a clone unless
+    /// the flight was doomed, and hands a clone to the waiters, if any; with
+    /// `None` (a failed load), tells them it failed.
+    pub(crate) fn complete<V: Clone + Send + Sync + 'static>(
+        mut self,
+        value: Option<&V>,
+        store: impl FnOnce(V),
+    ) {
         let mut table = self.flights.shard(self.hash).lock();
         let state = match value {
             Some(value) => {
                 if !self.flight.is_doomed() {
-                    store(Value::clone(&value));
+                    store(value.clone());
                 }
-                State::Ready(value)
+                // Waiters hold the flight besides the table and this guard,
+                // and none can join while the table is locked.
+                if Arc::strong_count(&self.flight) > 2 {
+                    State::Ready(Arc::new(value.clone()))
+                } else {
+                    State::Done
+                }
             }
             None => State::Failed,
         };

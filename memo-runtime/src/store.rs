@@ -12,7 +12,7 @@ use std::any::{Any, TypeId};
 use std::hash::{BuildHasher, Hasher};
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
@@ -22,10 +22,10 @@ use crate::policy::{Counters as AccessCounters, Eviction, NodeId, Place, Policy}
 use crate::key::CacheKey;
 use crate::stats::{CacheStats, Counters};
 
-/// A stored value of any type; lookups downcast it to the type they ask for.
-pub(crate) type Value = Arc<dyn Any + Send + Sync>;
-
-struct Slot {
+/// One stored entry with its value, in a single allocation: the table holds
+/// only a pointer per bucket, so its spare buckets cost 8 bytes each, not the
+/// size of an entry.
+struct Entry<V: ?Sized> {
     key: CacheKey,
     expires_at: Instant,
     node: NodeId,
@@ -34,13 +34,16 @@ struct Slot {
     /// `value`'s type, kept beside it so a hit compares it without a call
     /// through the `Any` vtable.
     type_id: TypeId,
-    value: Value,
+    value: V,
 }
+
+/// An entry of any value type; lookups downcast to the type they ask for.
+type Slot = Box<Entry<dyn Any + Send + Sync>>;
 
 /// Where a slot's access counter saturates (a 2-bit counter, as in S3-FIFO).
 const MAX_ACCESS: u8 = 3;
 
-impl Slot {
+impl Entry<dyn Any + Send + Sync> {
     /// Counts a hit for the eviction policy. A load and, until the counter
     /// saturates, a store: no read-modify-write, and no write at all to the
     /// entries that are hit most. Concurrent hits may count once; it is a
@@ -56,10 +59,10 @@ impl Slot {
     #[inline(always)]
     fn value<V: 'static>(&self) -> Option<&V> {
         if self.type_id == TypeId::of::<V>() {
-            // SAFETY: `value` is an `Arc<dyn Any>` whose concrete type has
-            // the id `type_id`, checked equal to `V`'s just above; this is the
-            // cast `<dyn Any>::downcast_ref` makes after the same check.
-            Some(unsafe { &*(Arc::as_ptr(&self.value) as *const V) })
+            // SAFETY: `value`'s concrete type has the id `type_id`, checked
+            // equal to `V`'s just above; this is the cast
+            // `<dyn Any>::downcast_ref` makes after the same check.
+            Some(unsafe { &*(&self.value as *const (dyn Any + Send + Sync) as *const V) })
         } else {
             None
         }
@@ -224,8 +227,23 @@ impl Store {
 
     /// Stores `value` under `key` as the newest entry, evicting the oldest
     /// entries while the cache is over its bound.
-    pub(crate) fn insert(&self, key: CacheKey, hash: u64, value: Value, expires_at: Instant) {
-        let type_id = (*value).type_id();
+    pub(crate) fn insert<V: Send + Sync + 'static>(
+        &self,
+        key: CacheKey,
+        hash: u64,
+        value: V,
+        expires_at: Instant,
+    ) {
+        let entry = |key, node| -> Slot {
+            Box::new(Entry {
+                key,
+                expires_at,
+                node,
+                access: AtomicU8::new(0),
+                type_id: TypeId::of::<V>(),
+                value,
+            })
+        };
         let mut order = self.order.lock();
         let shard_index = self.shard_index(hash);
         let place = Place {
@@ -240,21 +258,11 @@ impl Store {
                 Some(slot) => {
                     // A re-stored key is new again: it moves to the back.
                     order.restored(slot.node);
-                    slot.value = value;
-                    slot.type_id = type_id;
-                    slot.expires_at = expires_at;
+                    *slot = entry(key, slot.node);
                 }
                 None => {
                     let node = order.admit(place);
-                    let slot = Slot {
-                        key,
-                        expires_at,
-                        node,
-                        access: AtomicU8::new(0),
-                        type_id,
-                        value,
-                    };
-                    map.insert_unique(hash, slot, |slot| {
+                    map.insert_unique(hash, entry(key, node), |slot| {
                         self.hash(slot.key.namespace(), slot.key.id())
                     });
                 }

@@ -93,8 +93,8 @@ pub struct CacheKey {
     id: KeyId,
 }
 
-/// A key's identity bytes: inline when short (a `u64` key is 9 bytes).
-pub(crate) type KeyId = SmallVec<[u8; 24]>;
+/// A key's identity bytes: inline up to 16 (a `u64` key is at most 9).
+pub(crate) type KeyId = SmallVec<[u8; 16]>;
 
 impl CacheKey {
     /// The key of `value` in the empty namespace, as `AsyncCache::get(&value)`

@@ -23,13 +23,24 @@ pub(crate) struct Place {
 pub(crate) type Queue = usize;
 pub(crate) const QUEUES: usize = 2;
 
+/// 24 bytes: `Place` is spread over the fields so that it packs.
 #[derive(Debug, Clone, Copy)]
 struct Node {
-    place: Place,
-    queue: u8,
+    hash: u64,
     prev: NodeId,
     /// The next node in its queue, or the next free node while free.
     next: NodeId,
+    shard: u16,
+    queue: u8,
+}
+
+impl Node {
+    fn place(&self) -> Place {
+        Place {
+            shard: u32::from(self.shard),
+            hash: self.hash,
+        }
+    }
 }
 
 /// Entries in up to two queues, each from oldest (front) to newest (back).
@@ -66,10 +77,11 @@ impl Lists {
     /// Links a new entry as the newest of `queue`.
     pub(crate) fn push_back(&mut self, queue: Queue, place: Place) -> NodeId {
         let node = Node {
-            place,
-            queue: queue as u8,
+            hash: place.hash,
             prev: NIL,
             next: NIL,
+            shard: u16::try_from(place.shard).expect("memo: at most 2^16 shards"),
+            queue: queue as u8,
         };
         let id = if self.free == NIL {
             let id = NodeId::try_from(self.nodes.len()).expect("memo: more than 2^32 entries");
@@ -106,7 +118,7 @@ impl Lists {
     /// The oldest entry of `queue`, without unlinking it.
     pub(crate) fn front(&self, queue: Queue) -> Option<(NodeId, Place)> {
         let head = self.heads[queue];
-        (head != NIL).then(|| (head, self.nodes[head as usize].place))
+        (head != NIL).then(|| (head, self.nodes[head as usize].place()))
     }
 
     /// Forgets every entry and releases the slab.
@@ -171,6 +183,11 @@ mod tests {
         assert_eq!(lists.len(0), 3);
         assert_eq!(drain(&mut lists, 0), vec![1, 3, 4]);
         assert_eq!(lists.total(), 0);
+    }
+
+    #[test]
+    fn nodes_pack_into_24_bytes() {
+        assert_eq!(std::mem::size_of::<Node>(), 24);
     }
 
     #[test]
