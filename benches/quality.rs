@@ -83,7 +83,9 @@ where
     Fut: std::future::Future<Output = u64> + Send + 'static,
 {
     let start = Instant::now();
-    let calls: Vec<_> = (0..STAMPEDE_CALLERS).map(|_| tokio::spawn(call())).collect();
+    let calls: Vec<_> = (0..STAMPEDE_CALLERS)
+        .map(|_| tokio::spawn(call()))
+        .collect();
     for call in calls {
         call.await.expect("stampede call");
     }
@@ -117,7 +119,8 @@ async fn workload_5() {
     row5("moka", runs.load(Relaxed), wall);
 
     let runs = Arc::new(AtomicUsize::new(0));
-    let quick: Arc<quick_cache::sync::Cache<u64, u64>> = Arc::new(quick_cache::sync::Cache::new(1000));
+    let quick: Arc<quick_cache::sync::Cache<u64, u64>> =
+        Arc::new(quick_cache::sync::Cache::new(1000));
     let wall = stampede(|| {
         let (quick, runs) = (quick.clone(), runs.clone());
         async move {
@@ -156,7 +159,10 @@ fn bytes_per_entry<T>(fill: impl FnOnce() -> T) -> f64 {
 async fn workload_6() {
     println!("\n6. memory: heap bytes per entry, {ENTRIES} u64 -> u64 entries");
     println!("{:<20} {:>14}", "system", "bytes/entry");
-    for (name, eviction) in [("memo (fifo)", Eviction::Fifo), ("memo (s3-fifo)", Eviction::S3Fifo)] {
+    for (name, eviction) in [
+        ("memo (fifo)", Eviction::Fifo),
+        ("memo (s3-fifo)", Eviction::S3Fifo),
+    ] {
         let before = live_bytes();
         let cache = AsyncCache::builder()
             .max_size(ENTRIES as usize)
@@ -183,7 +189,8 @@ async fn workload_6() {
     println!("{:<20} {:>14.1}", "moka", used as f64 / ENTRIES as f64);
 
     let quick = bytes_per_entry(|| {
-        let cache: quick_cache::sync::Cache<u64, u64> = quick_cache::sync::Cache::new(ENTRIES as usize);
+        let cache: quick_cache::sync::Cache<u64, u64> =
+            quick_cache::sync::Cache::new(ENTRIES as usize);
         for k in 0..ENTRIES {
             cache.insert(k, k);
         }
@@ -243,7 +250,10 @@ async fn workload_7() {
         "\n7. hit ratio: Zipf s = {ZIPF_S}, {KEY_SPACE} keys, capacity {CAPACITY}, {REQUESTS} requests"
     );
     println!("{:<20} {:>10}", "system", "hit ratio");
-    for (name, eviction) in [("memo (fifo)", Eviction::Fifo), ("memo (s3-fifo)", Eviction::S3Fifo)] {
+    for (name, eviction) in [
+        ("memo (fifo)", Eviction::Fifo),
+        ("memo (s3-fifo)", Eviction::S3Fifo),
+    ] {
         let cache = AsyncCache::builder()
             .max_size(CAPACITY)
             .eviction(eviction)

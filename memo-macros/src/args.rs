@@ -6,8 +6,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, Path, Token, UnOp};
 
 /// Every argument the attribute accepts, listed in errors about unknown ones.
-const VALID: &str =
-    "`ttl`, `max_size`, `eviction`, `cache`, `skip`, `key`, `cache_err`, `crate`";
+const VALID: &str = "`ttl`, `max_size`, `eviction`, `cache`, `skip`, `key`, `cache_err`, `crate`";
 
 /// A parsed argument and where it was written, for errors that point at it.
 pub(crate) struct At<T> {
@@ -197,7 +196,9 @@ fn parse_eviction(meta: &ParseNestedMeta<'_>) -> syn::Result<At<Eviction>> {
         other => {
             return Err(syn::Error::new(
                 ident.span(),
-                format!("unknown eviction policy `{other}`; write `eviction = fifo` or `eviction = s3_fifo`"),
+                format!(
+                    "unknown eviction policy `{other}`; write `eviction = fifo` or `eviction = s3_fifo`"
+                ),
             ));
         }
     };

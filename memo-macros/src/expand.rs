@@ -209,12 +209,11 @@ impl Ctx<'_> {
             #vis #sig {
                 #site
                 #key
-                if let #rt::Some(#hit) = #lookup(#cache, &#site_ref, &#key_ref) {
-                    return #hit_value;
-                }
-                // Boxed: the loading state machine is large, and a hit should not
-                // pay for moving it around inside the caller's future.
-                #rt::Box::pin(#entry(#cache, &#site_ref, #key_ref, #call)).await
+                let #key_ref = match #lookup(#cache, &#site_ref, &#key_ref) {
+                    #rt::Lookup::Hit(#hit) => return #hit_value,
+                    #rt::Lookup::Miss(#key_ref) => #key_ref,
+                };
+                #entry(#cache, &#site_ref, #key_ref, #call).await
             }
         }
     }

@@ -96,7 +96,10 @@ pub(crate) fn plan(function: &ItemFn, args: &Args) -> Result<Plan, syn::Error> {
             "`eviction` cannot be combined with `cache = ...`: a shared cache has its own \
              policy; set it where the cache is built, with `AsyncCache::builder().eviction(..)`",
         );
-        err.combine(syn::Error::new_spanned(cache, "the shared cache is named here"));
+        err.combine(syn::Error::new_spanned(
+            cache,
+            "the shared cache is named here",
+        ));
         errors.push(err);
     }
 

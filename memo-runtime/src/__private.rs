@@ -13,6 +13,8 @@ pub use std::{concat, module_path, stringify};
 
 use std::convert::Infallible;
 use std::num::NonZeroUsize;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use crate::config;
 use crate::key::{KeyBuf, KeyError, encode_identity};
@@ -56,55 +58,101 @@ pub fn function_cache(max_size: Option<usize>, eviction: Option<Eviction>) -> As
     builder.build().unwrap_or_else(|err| panic!("{err}"))
 }
 
-/// The value stored for this call, if memoization is on and there is one.
-/// Generated code calls this first, synchronously; a miss goes on to
-/// [`memoize`] or [`memoize_ok`], which do not look again.
+/// What [`lookup`] found.
+pub enum Lookup<V> {
+    /// The stored value: return it.
+    Hit(V),
+    /// Nothing stored: call [`memoize`] or [`memoize_ok`] with this.
+    Miss(MissedKey),
+}
+
+/// The key of a call that missed, kept small: the loading future holds it.
+/// `None` when memoization is off or the arguments could not be keyed (the
+/// body just runs).
+pub struct MissedKey(Option<CacheKey>);
+
+/// Looks the call up. Generated code calls this first, synchronously, so a
+/// hit never builds the body's future or the loading state machine.
 #[inline(always)]
 pub fn lookup<V: Clone + Send + Sync + 'static>(
     cache: &AsyncCache,
     site: &Site,
     key: &EncodedKey,
-) -> Option<V> {
-    match &key.0 {
-        Ok(id) if config::memoization_enabled() => cache.lookup(site.namespace, id),
-        _ => None,
+) -> Lookup<V> {
+    // By reference: moving the key buffer out would copy all of it.
+    let id: &[u8] = match &key.0 {
+        Ok(id) if config::memoization_enabled() => id,
+        Ok(_) => return Lookup::Miss(MissedKey(None)),
+        Err(_) => {
+            cache.count_key_error();
+            return Lookup::Miss(MissedKey(None));
+        }
+    };
+    match cache.lookup(site.namespace, id) {
+        Some(value) => Lookup::Hit(value),
+        None => Lookup::Miss(MissedKey(Some(CacheKey::from_parts(site.namespace, id)))),
     }
 }
 
 /// Runs `body` after a [`lookup`] missed: one caller per key runs its body,
 /// the others wait for its value, which is stored.
-pub async fn memoize<V, F>(cache: &AsyncCache, site: &Site, key: EncodedKey, body: F) -> V
+pub fn memoize<V, F>(
+    cache: &AsyncCache,
+    site: &Site,
+    key: MissedKey,
+    body: F,
+) -> impl Future<Output = V>
 where
     V: Clone + Send + Sync + 'static,
     F: Future<Output = V>,
 {
-    let result = memoize_ok(cache, site, key, async { Ok::<V, Infallible>(body.await) });
-    match result.await {
-        Ok(value) => value,
-    }
+    let loading = memoize_ok(cache, site, key, AlwaysOk(body));
+    Unwrapped(loading)
 }
 
 /// Like [`memoize`], for a body returning `Result`: only `Ok` values are
-/// stored and shared. Also runs after a [`lookup`] missed.
-pub async fn memoize_ok<T, E, F>(
+/// stored and shared.
+pub fn memoize_ok<T, E, F>(
     cache: &AsyncCache,
     site: &Site,
-    key: EncodedKey,
+    key: MissedKey,
     body: F,
-) -> Result<T, E>
+) -> impl Future<Output = Result<T, E>>
 where
     T: Clone + Send + Sync + 'static,
     F: Future<Output = Result<T, E>>,
 {
-    if !config::memoization_enabled() {
-        return body.await;
-    }
-    let Ok(id) = key.0 else {
-        cache.count_key_error();
-        return body.await;
-    };
     let ttl = site.ttl.unwrap_or(cache.default_ttl());
-    cache.load_missed(site.namespace, &id, ttl, body).await
+    cache.load_missed(key.0, ttl, body)
+}
+
+/// `Ok(output)` of a future that cannot fail, without another async layer.
+struct AlwaysOk<F>(F);
+
+impl<F: Future> Future for AlwaysOk<F> {
+    type Output = Result<F::Output, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: the field is pinned whenever `self` is (structural pinning),
+        // and it is never moved out.
+        let inner = unsafe { self.map_unchecked_mut(|this| &mut this.0) };
+        inner.poll(cx).map(Ok)
+    }
+}
+
+/// The value of a future that returns `Result<V, Infallible>`.
+struct Unwrapped<F>(F);
+
+impl<V, F: Future<Output = Result<V, Infallible>>> Future for Unwrapped<F> {
+    type Output = V;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<V> {
+        // SAFETY: as for `AlwaysOk`.
+        let inner = unsafe { self.map_unchecked_mut(|this| &mut this.0) };
+        inner.poll(cx).map(|result| match result {
+            Ok(value) => value,
+        })
+    }
 }
 
 /// Removes one call's entry; true if there was one.

@@ -4,6 +4,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::num::NonZeroUsize;
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -504,22 +505,28 @@ impl AsyncCache {
         if let Some(value) = self.lookup(namespace, id) {
             return Ok(value);
         }
-        self.load_missed(namespace, id, ttl, init).await
+        let key = CacheKey::from_parts(namespace, id);
+        self.load_missed(Some(key), ttl, init).await
     }
 
     /// Loads a key whose lookup missed (and was counted): joins the load in
-    /// flight, or runs `init` as the single flight's leader.
+    /// flight, or runs `init` as the single flight's leader. Without a key
+    /// (memoization off, or arguments that cannot be keyed), just runs `init`.
     pub(crate) async fn load_missed<V, E>(
         &self,
-        namespace: &'static str,
-        id: &[u8],
+        key: Option<CacheKey>,
         ttl: Duration,
         init: impl Future<Output = Result<V, E>>,
     ) -> Result<V, E>
     where
         V: Clone + Send + Sync + 'static,
     {
-        let probe = self.store.probe(namespace, id);
+        // Pinned once, so the two places that may run it share one copy.
+        let mut init = pin!(init);
+        let Some(key) = key else {
+            return init.await;
+        };
+        let probe = self.store.probe(key.namespace(), key.id());
         loop {
             let role = self
                 .flights
@@ -530,7 +537,7 @@ impl AsyncCache {
                     return Ok(stored_meanwhile);
                 }
                 Ok(Role::Leader(leader)) => {
-                    let result = init.await;
+                    let result = init.as_mut().await;
                     leader.complete(result.as_ref().ok(), |value| {
                         self.store_value(&probe, value, ttl);
                     });
@@ -541,7 +548,7 @@ impl AsyncCache {
                         Counters::add(&self.store.counters.coalesced, 1);
                         return Ok(value);
                     }
-                    Outcome::Failed => return init.await,
+                    Outcome::Failed => return init.as_mut().await,
                     Outcome::Abandoned => continue,
                 },
             }

@@ -11,15 +11,15 @@
 use std::any::{Any, TypeId};
 use std::hash::{BuildHasher, Hasher};
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 
 use crate::clock::{self, Instant};
-use crate::policy::{Counters as AccessCounters, Eviction, NodeId, Place, Policy};
 use crate::key::CacheKey;
+use crate::policy::{Counters as AccessCounters, Eviction, NodeId, Place, Policy};
 use crate::stats::{CacheStats, Counters};
 
 /// One stored entry with its value, in a single allocation: the table holds

@@ -189,7 +189,7 @@ impl CacheKey {
     pub(crate) fn from_parts(namespace: &'static str, id: &[u8]) -> CacheKey {
         CacheKey {
             namespace,
-            id: id.into(),
+            id: KeyId::from_slice(id),
         }
     }
 

@@ -6,8 +6,8 @@ mod s3fifo;
 use std::fmt;
 use std::str::FromStr;
 
-pub(crate) use lists::{NodeId, Place};
 use lists::Lists;
+pub(crate) use lists::{NodeId, Place};
 use s3fifo::S3Fifo;
 
 /// How a full cache chooses the entry to evict.
