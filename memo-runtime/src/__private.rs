@@ -69,7 +69,7 @@ pub enum Lookup<V> {
 /// The key of a call that missed, kept small: the loading future holds it.
 /// `None` when memoization is off or the arguments could not be keyed (the
 /// body just runs).
-pub struct MissedKey(Option<CacheKey>);
+pub struct MissedKey(Option<(CacheKey, u64)>);
 
 /// Looks the call up. Generated code calls this first, synchronously, so a
 /// hit never builds the body's future or the loading state machine.
@@ -89,8 +89,11 @@ pub fn lookup<V: Clone + Send + Sync + 'static>(
         }
     };
     match cache.lookup(site.namespace, id) {
-        Some(value) => Lookup::Hit(value),
-        None => Lookup::Miss(MissedKey(Some(CacheKey::from_parts(site.namespace, id)))),
+        Ok(value) => Lookup::Hit(value),
+        Err(hash) => {
+            let key = CacheKey::from_parts(site.namespace, id);
+            Lookup::Miss(MissedKey(Some((key, hash))))
+        }
     }
 }
 

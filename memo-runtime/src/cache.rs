@@ -481,14 +481,16 @@ impl AsyncCache {
         self.load("", &id, self.default_ttl, init).await
     }
 
-    /// Looks a key up, counting a hit or a miss.
+    /// Looks a key up, counting a hit or a miss; a miss gives the key's
+    /// hash, so that the load does not compute it again.
     #[inline(always)]
     pub(crate) fn lookup<V: Clone + 'static>(
         &self,
         namespace: &'static str,
         id: &[u8],
-    ) -> Option<V> {
-        self.store.get(&self.store.probe(namespace, id))
+    ) -> Result<V, u64> {
+        let probe = self.store.probe(namespace, id);
+        self.store.get(&probe).ok_or(probe.hash)
     }
 
     /// The loading path of the methods above: a lookup, then a load.
@@ -502,11 +504,12 @@ impl AsyncCache {
     where
         V: Clone + Send + Sync + 'static,
     {
-        if let Some(value) = self.lookup(namespace, id) {
-            return Ok(value);
-        }
+        let hash = match self.lookup(namespace, id) {
+            Ok(value) => return Ok(value),
+            Err(hash) => hash,
+        };
         let key = CacheKey::from_parts(namespace, id);
-        self.load_missed(Some(key), ttl, init).await
+        self.load_missed(Some((key, hash)), ttl, init).await
     }
 
     /// Loads a key whose lookup missed (and was counted): joins the load in
@@ -514,7 +517,7 @@ impl AsyncCache {
     /// (memoization off, or arguments that cannot be keyed), just runs `init`.
     pub(crate) async fn load_missed<V, E>(
         &self,
-        key: Option<CacheKey>,
+        key: Option<(CacheKey, u64)>,
         ttl: Duration,
         init: impl Future<Output = Result<V, E>>,
     ) -> Result<V, E>
@@ -523,10 +526,14 @@ impl AsyncCache {
     {
         // Pinned once, so the two places that may run it share one copy.
         let mut init = pin!(init);
-        let Some(key) = key else {
+        let Some((key, hash)) = key else {
             return init.await;
         };
-        let probe = self.store.probe(key.namespace(), key.id());
+        let probe = Probe {
+            namespace: key.namespace(),
+            id: key.id(),
+            hash,
+        };
         loop {
             let role = self
                 .flights
@@ -538,8 +545,9 @@ impl AsyncCache {
                 }
                 Ok(Role::Leader(leader)) => {
                     let result = init.as_mut().await;
-                    leader.complete(result.as_ref().ok(), |value| {
-                        self.store_value(&probe, value, ttl);
+                    leader.complete(result.as_ref().ok(), |key, value| {
+                        let expires_at = clock::deadline(clock::now(), ttl);
+                        self.store.insert(key, hash, value, expires_at);
                     });
                     return result;
                 }

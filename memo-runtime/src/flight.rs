@@ -26,7 +26,6 @@
 
 use std::any::Any;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use hashbrown::HashTable;
 use parking_lot::{Mutex, MutexGuard};
@@ -106,8 +105,14 @@ impl Flight {
 
 /// The table of loads in flight, sharded like the store.
 pub(crate) struct Flights {
-    shards: Box<[Mutex<HashTable<Slot>>]>,
-    next_token: AtomicU64,
+    shards: Box<[Mutex<Table>]>,
+}
+
+/// One shard of loads in flight, and where its tokens are counted.
+#[derive(Default)]
+struct Table {
+    slots: HashTable<Slot>,
+    next_token: u64,
 }
 
 /// What a caller that missed should do.
@@ -121,12 +126,11 @@ pub(crate) enum Role {
 impl Flights {
     pub(crate) fn new(shards: usize) -> Self {
         Flights {
-            shards: (0..shards).map(|_| Mutex::new(HashTable::new())).collect(),
-            next_token: AtomicU64::new(0),
+            shards: (0..shards).map(|_| Mutex::default()).collect(),
         }
     }
 
-    fn shard(&self, hash: u64) -> &Mutex<HashTable<Slot>> {
+    fn shard(&self, hash: u64) -> &Mutex<Table> {
         &self.shards[(hash >> 32) as usize & (self.shards.len() - 1)]
     }
 
@@ -139,7 +143,7 @@ impl Flights {
         stored: impl FnOnce() -> Option<V>,
     ) -> Result<Role, V> {
         let mut table = self.shard(probe.hash).lock();
-        let found = table.find_mut(probe.hash, |slot| {
+        let found = table.slots.find_mut(probe.hash, |slot| {
             slot.key.matches(probe.namespace, probe.id)
         });
         if let Some(slot) = found {
@@ -154,7 +158,8 @@ impl Flights {
         if let Some(value) = stored() {
             return Err(value);
         }
-        let token = self.next_token.fetch_add(1, Relaxed);
+        let token = table.next_token;
+        table.next_token += 1;
         let slot = Slot {
             key: CacheKey::from_parts(probe.namespace, probe.id),
             hash: probe.hash,
@@ -162,7 +167,9 @@ impl Flights {
             doomed: false,
             shared: None,
         };
-        table.insert_unique(probe.hash, slot, |slot| slot.hash);
+        table
+            .slots
+            .insert_unique(probe.hash, slot, |slot| slot.hash);
         Ok(Role::Leader(LeaderGuard {
             flights: Arc::clone(self),
             hash: probe.hash,
@@ -174,7 +181,7 @@ impl Flights {
     /// Dooms the load of one key and runs `delete` under the same lock.
     pub(crate) fn invalidate<R>(&self, probe: &Probe<'_>, delete: impl FnOnce() -> R) -> R {
         let mut table = self.shard(probe.hash).lock();
-        let found = table.find_mut(probe.hash, |slot| {
+        let found = table.slots.find_mut(probe.hash, |slot| {
             slot.key.matches(probe.namespace, probe.id)
         });
         if let Some(slot) = found {
@@ -192,7 +199,7 @@ impl Flights {
     ) -> R {
         let mut tables: Vec<MutexGuard<'_, _>> = self.shards.iter().map(|s| s.lock()).collect();
         for table in &mut tables {
-            for slot in table.iter_mut().filter(|slot| affected(&slot.key)) {
+            for slot in table.slots.iter_mut().filter(|slot| affected(&slot.key)) {
                 slot.doomed = true;
             }
         }
@@ -201,7 +208,7 @@ impl Flights {
 
     /// How many loads are in flight (for tests and diagnostics).
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().len()).sum()
+        self.shards.iter().map(|s| s.lock().slots.len()).sum()
     }
 
     /// How many callers wait on loads in flight: every holder of a shared
@@ -214,7 +221,7 @@ impl Flights {
         };
         self.shards
             .iter()
-            .map(|s| s.lock().iter().map(waiting).sum::<usize>())
+            .map(|s| s.lock().slots.iter().map(waiting).sum::<usize>())
             .sum()
     }
 }
@@ -231,24 +238,30 @@ pub(crate) struct LeaderGuard {
 }
 
 impl LeaderGuard {
-    /// Ends the load. With `Some(value)`, runs `store` with a clone unless
-    /// the load was doomed, and hands a clone to the waiters, if any; with
-    /// `None` (a failed load), tells them it failed.
+    /// Ends the load. With `Some(value)`, runs `store` with the key and a
+    /// clone of the value unless the load was doomed, and hands a clone to
+    /// the waiters, if any; with `None` (a failed load), tells them it failed.
     pub(crate) fn complete<V: Clone + Send + Sync + 'static>(
         mut self,
         value: Option<&V>,
-        store: impl FnOnce(V),
+        store: impl FnOnce(CacheKey, V),
     ) {
         self.finished = true;
         let mut table = self.flights.shard(self.hash).lock();
         let Some(slot) = self.take_slot(&mut table) else {
             return;
         };
-        if let (Some(value), false) = (value, slot.doomed) {
-            store(value.clone());
+        let Slot {
+            key,
+            doomed,
+            shared,
+            ..
+        } = slot;
+        if let (Some(value), false) = (value, doomed) {
+            store(key, value.clone());
         }
         drop(table);
-        if let Some(flight) = slot.shared {
+        if let Some(flight) = shared {
             flight.finish(match value {
                 Some(value) => State::Ready(Arc::new(value.clone())),
                 None => State::Failed,
@@ -256,8 +269,10 @@ impl LeaderGuard {
         }
     }
 
-    fn take_slot(&self, table: &mut HashTable<Slot>) -> Option<Slot> {
-        let entry = table.find_entry(self.hash, |slot| slot.token == self.token);
+    fn take_slot(&self, table: &mut Table) -> Option<Slot> {
+        let entry = table
+            .slots
+            .find_entry(self.hash, |slot| slot.token == self.token);
         entry.ok().map(|entry| entry.remove().0)
     }
 }
