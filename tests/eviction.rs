@@ -47,7 +47,10 @@ async fn fifo_order_is_exact_across_shards() {
     for k in 0..200u32 {
         cache.set(&k, k).await;
     }
-    assert_eq!(present(&cache, 0..200).await, (150..200).collect::<Vec<_>>());
+    assert_eq!(
+        present(&cache, 0..200).await,
+        (150..200).collect::<Vec<_>>()
+    );
     assert_eq!(cache.stats().evictions, 150);
 }
 
@@ -58,7 +61,11 @@ async fn deleted_entries_free_their_place() {
     cache.set(&2u32, 2u32).await;
     assert!(cache.delete(&1u32).await);
     cache.set(&3u32, 3u32).await;
-    assert_eq!(present(&cache, 1..4).await, vec![2, 3], "no eviction was needed");
+    assert_eq!(
+        present(&cache, 1..4).await,
+        vec![2, 3],
+        "no eviction was needed"
+    );
     assert_eq!(cache.stats().evictions, 0);
 }
 

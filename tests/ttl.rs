@@ -26,14 +26,19 @@ async fn an_entry_lives_its_ttl_and_is_never_returned_after() {
     sleep_ms(900).await;
     assert_eq!(cache.get::<_, u32>("k").await, None);
     let stats = cache.stats();
-    assert_eq!(stats.expirations, 1, "the expired entry was reclaimed on lookup");
+    assert_eq!(
+        stats.expirations, 1,
+        "the expired entry was reclaimed on lookup"
+    );
     assert!(cache.is_empty());
 }
 
 #[tokio::test]
 async fn set_with_ttl_overrides_the_default() {
     let cache = cache(60_000);
-    cache.set_with_ttl("short", 1u8, Duration::from_millis(200)).await;
+    cache
+        .set_with_ttl("short", 1u8, Duration::from_millis(200))
+        .await;
     cache.set("long", 2u8).await;
     sleep_ms(600).await;
     assert_eq!(cache.get::<_, u8>("short").await, None);

@@ -15,7 +15,10 @@ async fn empty_values_are_hits_like_any_other() {
     assert_eq!(cache.get::<_, Option<u32>>("none").await, Some(None));
     assert_eq!(cache.get::<_, u64>("zero").await, Some(0));
     assert_eq!(cache.get::<_, String>("empty").await, Some(String::new()));
-    assert_eq!(cache.get::<_, Result<(), String>>("unit").await, Some(Ok(())));
+    assert_eq!(
+        cache.get::<_, Result<(), String>>("unit").await,
+        Some(Ok(()))
+    );
     let stats = cache.stats();
     assert_eq!((stats.hits, stats.misses), (4, 0));
 }
@@ -51,7 +54,11 @@ async fn delete_and_clear_say_what_they_removed() {
     cache.clear().await;
     assert!(cache.is_empty());
     assert_eq!(cache.get::<_, i32>("b").await, None);
-    assert_eq!(cache.stats().invalidations, 2, "one delete and one cleared entry");
+    assert_eq!(
+        cache.stats().invalidations,
+        2,
+        "one delete and one cleared entry"
+    );
 }
 
 static SHARED: LazyLock<AsyncCache> = LazyLock::new(AsyncCache::new);
