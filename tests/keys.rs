@@ -1,7 +1,7 @@
 //! Canonical keys: equal arguments give equal keys whatever the order of
 //! their maps and sets, and different arguments never share a key.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use memo_runtime::{AsyncCache, CacheKey};
 use proptest::prelude::*;
