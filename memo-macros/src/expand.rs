@@ -140,37 +140,39 @@ impl Ctx<'_> {
     /// companions build it with these same tokens, so they always agree.
     pub(crate) fn key(&self) -> TokenStream {
         let rt = &self.rt;
+        let builder = Ident::new("__memo_parts", Span::mixed_site());
         let mut parts = Vec::new();
         for ty in &self.plan.generic_types {
-            parts.push(quote!(#rt::type_name::<#ty>()));
+            parts.push(quote!(#builder.part(#rt::type_name::<#ty>());));
         }
         for konst in &self.plan.generic_consts {
-            parts.push(quote!(#rt::key_arg(&#konst)));
+            parts.push(quote!(#builder.part(&#konst);));
         }
         if self.plan.associated {
-            parts.push(quote!(#rt::type_name::<Self>()));
+            parts.push(quote!(#builder.part(#rt::type_name::<Self>());));
         }
+        // Each argument's part is spanned at the argument: a missing
+        // `Serialize` is reported there.
         if let Some(expr) = &self.args.key {
-            parts.push(quote_spanned!(expr.span()=> #rt::key_arg(&(#expr))));
+            parts.push(quote_spanned!(expr.span()=> #builder.part(&(#expr));));
         } else {
             if let Some(receiver) = self.plan.receiver.as_ref().filter(|r| !r.skipped) {
                 let self_token = quote_spanned!(receiver.span=> self);
-                parts.push(quote_spanned!(receiver.span=> #rt::key_arg(&#self_token)));
+                parts.push(quote_spanned!(receiver.span=> #builder.part(&#self_token);));
             }
             for param in self.plan.params.iter().filter(|p| !p.skipped) {
                 let ident = &param.ident;
-                parts.push(quote_spanned!(param.span=> #rt::key_arg(&#ident)));
+                parts.push(quote_spanned!(param.span=> #builder.part(&#ident);));
             }
         }
+        let count = parts.len();
         let key = Ident::new("__memo_key", Span::mixed_site());
-        // One part is keyed as itself (each part is a reference already);
-        // several as a tuple.
-        let value = match parts.as_slice() {
-            [part] => quote!(#part),
-            parts => quote!(&(#(#parts,)*)),
-        };
         quote! {
-            let #key = #rt::encode(#value);
+            let #key = {
+                let mut #builder = #rt::KeyParts::new(#count);
+                #(#parts)*
+                #builder.finish()
+            };
         }
     }
 
@@ -198,10 +200,19 @@ impl Ctx<'_> {
             ReturnType::Type(_, ty) => ty.span(),
             ReturnType::Default => sig.ident.span(),
         };
-        let entry = quote_spanned!(output_span=> #rt::#entry);
-        let lookup = quote_spanned!(output_span=> #rt::lookup);
+        // The whole path, `::memo_runtime::__private` included, carries the
+        // return type's span, so the call's errors are reported there.
+        let rt_at_output = respan(rt.clone(), output_span);
         let site_ref = Ident::new("__MEMO_SITE", Span::mixed_site());
         let key_ref = Ident::new("__memo_key", Span::mixed_site());
+        // Whole calls at the return type: an error's span runs from the first
+        // token of the call to its closing parenthesis.
+        let load = quote_spanned! {output_span=>
+            #rt_at_output::#entry(#cache, &#site_ref, #key_ref, #call).await
+        };
+        let lookup = quote_spanned! {output_span=>
+            #rt_at_output::lookup(#cache, &#site_ref, &#key_ref)
+        };
         // The hit path is synchronous and comes first: a hit never builds the
         // body's future or the loading state machine.
         quote! {
@@ -209,11 +220,11 @@ impl Ctx<'_> {
             #vis #sig {
                 #site
                 #key
-                let #key_ref = match #lookup(#cache, &#site_ref, &#key_ref) {
+                let #key_ref = match #lookup {
                     #rt::Lookup::Hit(#hit) => return #hit_value,
                     #rt::Lookup::Miss(#key_ref) => #key_ref,
                 };
-                #entry(#cache, &#site_ref, #key_ref, #call).await
+                #load
             }
         }
     }
@@ -284,4 +295,15 @@ impl Ctx<'_> {
             }
         }
     }
+}
+
+/// The same tokens, all at `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            token.set_span(span);
+            token
+        })
+        .collect()
 }

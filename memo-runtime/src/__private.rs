@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::config;
-use crate::key::{KeyBuf, KeyError, encode_identity};
+use crate::key::{self, KeyBuf, KeyError};
 pub use crate::{AsyncCache, CacheKey, CacheStats, Eviction};
 
 /// What a memoized function knows about itself, fixed at compile time.
@@ -32,17 +32,29 @@ pub struct Site {
 /// The encoded key of one call, or why it could not be built.
 pub struct EncodedKey(Result<KeyBuf, KeyError>);
 
-/// Encodes a call's key arguments.
-#[inline(always)]
-pub fn encode<K: Serialize + ?Sized>(key: &K) -> EncodedKey {
-    EncodedKey(encode_identity(key))
-}
+/// Builds a call's key from its key arguments, one [`KeyParts::part`] per
+/// argument: generated code spans each call at its argument, so a missing
+/// `Serialize` is reported there, once.
+pub struct KeyParts(key::KeyParts);
 
-/// Marks one argument as part of the key. Generated code spans the call at
-/// the argument, so a missing `Serialize` is reported there.
-#[inline(always)]
-pub fn key_arg<T: Serialize + ?Sized>(arg: &T) -> &T {
-    arg
+impl KeyParts {
+    /// Starts a key of `parts` arguments.
+    #[inline(always)]
+    pub fn new(parts: usize) -> Self {
+        KeyParts(key::KeyParts::new(parts))
+    }
+
+    /// Adds the next argument.
+    #[inline(always)]
+    pub fn part<T: Serialize + ?Sized>(&mut self, value: &T) {
+        self.0.part(value);
+    }
+
+    /// The finished key.
+    #[inline(always)]
+    pub fn finish(self) -> EncodedKey {
+        EncodedKey(self.0.finish())
+    }
 }
 
 /// A function's own cache: the global defaults, except what the attribute

@@ -70,6 +70,16 @@ where
     value.serialize(Encoder { out })
 }
 
+/// Opens a tuple: what `serialize_tuple` writes before the elements.
+pub(crate) fn begin_tuple<S: Sink>(out: &mut S) {
+    out.put(TUPLE);
+}
+
+/// Closes a tuple (or any compound value).
+pub(crate) fn end_compound<S: Sink>(out: &mut S) {
+    out.put(END);
+}
+
 fn put_varint<S: Sink>(out: &mut S, mut v: u64) {
     while v >= 0x80 {
         out.put(v as u8 | 0x80);

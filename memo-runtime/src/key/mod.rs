@@ -12,7 +12,7 @@ use smallvec::SmallVec;
 
 use buf::INLINE_BYTES;
 pub(crate) use buf::KeyBuf;
-use encoder::encode_into;
+use encoder::{begin_tuple, encode_into, end_compound};
 
 /// Encodings up to this many bytes are the key's identity as they are;
 /// longer ones are replaced by their SHA-256 digest.
@@ -265,6 +265,53 @@ pub(crate) fn encode_identity<T: Serialize + ?Sized>(value: &T) -> Result<KeyBuf
     Ok(buf)
 }
 
+/// Builds a key from a function's key arguments one at a time, with the
+/// bytes `encode_identity(&(a, b, ...))` would give (for one argument, those
+/// of the argument itself). Generated code calls [`KeyParts::part`] once per
+/// argument, so a missing `Serialize` is reported at that argument.
+pub(crate) struct KeyParts {
+    buf: KeyBuf,
+    tuple: bool,
+    error: Option<KeyError>,
+}
+
+impl KeyParts {
+    #[inline(always)]
+    pub(crate) fn new(parts: usize) -> Self {
+        let mut buf = KeyBuf::new();
+        let tuple = parts != 1;
+        if tuple {
+            begin_tuple(&mut buf);
+        }
+        KeyParts {
+            buf,
+            tuple,
+            error: None,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn part<T: Serialize + ?Sized>(&mut self, value: &T) {
+        if self.error.is_none() {
+            if let Err(err) = encode_into(&mut self.buf, value) {
+                self.error = Some(err);
+            }
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn finish(mut self) -> Result<KeyBuf, KeyError> {
+        if let Some(err) = self.error {
+            return Err(err);
+        }
+        if self.tuple {
+            end_compound(&mut self.buf);
+        }
+        into_identity(&mut self.buf);
+        Ok(self.buf)
+    }
+}
+
 /// A value's key could not be built: its `Serialize` implementation failed.
 ///
 /// memo never guesses a key: a memoized call whose arguments cannot be keyed
@@ -310,5 +357,28 @@ impl serde::ser::Error for KeyError {
         KeyError {
             message: msg.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_encode_like_the_tuple_of_them() {
+        let mut parts = KeyParts::new(2);
+        parts.part("user");
+        parts.part(&7u64);
+        assert_eq!(
+            &*parts.finish().unwrap(),
+            &*encode_identity(&("user", 7u64)).unwrap()
+        );
+
+        let mut single = KeyParts::new(1);
+        single.part(&7u64);
+        assert_eq!(
+            &*single.finish().unwrap(),
+            &*encode_identity(&7u64).unwrap()
+        );
     }
 }

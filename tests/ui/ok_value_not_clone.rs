@@ -1,0 +1,12 @@
+use memo_runtime::cached;
+
+struct User {
+    id: u64,
+}
+
+#[cached]
+async fn fetch(id: u64) -> Result<User, String> {
+    Ok(User { id })
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use memo_runtime::cached;
+
+#[cached(ttl = "60")]
+async fn fetch(id: u64) -> u64 {
+    id
+}
+
+fn main() {}
