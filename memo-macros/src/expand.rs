@@ -140,7 +140,7 @@ impl Ctx<'_> {
     /// companions build it with these same tokens, so they always agree.
     pub(crate) fn key(&self) -> TokenStream {
         let rt = &self.rt;
-        let builder = Ident::new("__memo_parts", Span::mixed_site());
+        let builder = Ident::new("__memo_key", Span::mixed_site());
         let mut parts = Vec::new();
         for ty in &self.plan.generic_types {
             parts.push(quote!(#builder.part(#rt::type_name::<#ty>());));
@@ -166,13 +166,10 @@ impl Ctx<'_> {
             }
         }
         let count = parts.len();
-        let key = Ident::new("__memo_key", Span::mixed_site());
         quote! {
-            let #key = {
-                let mut #builder = #rt::KeyParts::new(#count);
-                #(#parts)*
-                #builder.finish()
-            };
+            let mut #builder = #rt::EncodedKey::new(#count);
+            #(#parts)*
+            #builder.finish();
         }
     }
 

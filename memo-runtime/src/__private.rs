@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::config;
-use crate::key::{self, KeyBuf, KeyError};
+use crate::key;
 pub use crate::{AsyncCache, CacheKey, CacheStats, Eviction};
 
 /// What a memoized function knows about itself, fixed at compile time.
@@ -29,19 +29,16 @@ pub struct Site {
     pub ttl: Option<Duration>,
 }
 
-/// The encoded key of one call, or why it could not be built.
-pub struct EncodedKey(Result<KeyBuf, KeyError>);
+/// The key of one call, built from its key arguments with one
+/// [`EncodedKey::part`] per argument: generated code spans each call at its
+/// argument, so a missing `Serialize` is reported there, once.
+pub struct EncodedKey(key::KeyParts);
 
-/// Builds a call's key from its key arguments, one [`KeyParts::part`] per
-/// argument: generated code spans each call at its argument, so a missing
-/// `Serialize` is reported there, once.
-pub struct KeyParts(key::KeyParts);
-
-impl KeyParts {
+impl EncodedKey {
     /// Starts a key of `parts` arguments.
     #[inline(always)]
     pub fn new(parts: usize) -> Self {
-        KeyParts(key::KeyParts::new(parts))
+        EncodedKey(key::KeyParts::new(parts))
     }
 
     /// Adds the next argument.
@@ -50,10 +47,10 @@ impl KeyParts {
         self.0.part(value);
     }
 
-    /// The finished key.
+    /// Closes the key, in place.
     #[inline(always)]
-    pub fn finish(self) -> EncodedKey {
-        EncodedKey(self.0.finish())
+    pub fn finish(&mut self) {
+        self.0.finish();
     }
 }
 
@@ -92,7 +89,7 @@ pub fn lookup<V: Clone + Send + Sync + 'static>(
     key: &EncodedKey,
 ) -> Lookup<V> {
     // By reference: moving the key buffer out would copy all of it.
-    let id: &[u8] = match &key.0 {
+    let id = match key.0.identity() {
         Ok(id) if config::memoization_enabled() => id,
         Ok(_) => return Lookup::Miss(MissedKey(None)),
         Err(_) => {
@@ -172,8 +169,8 @@ impl<V, F: Future<Output = Result<V, Infallible>>> Future for Unwrapped<F> {
 
 /// Removes one call's entry; true if there was one.
 pub async fn invalidate(cache: &AsyncCache, site: &Site, key: EncodedKey) -> bool {
-    match key.0 {
-        Ok(id) => cache.remove_key(site.namespace, &id),
+    match key.0.identity() {
+        Ok(id) => cache.remove_key(site.namespace, id),
         // Nothing can be stored under a key that cannot be built.
         Err(_) => false,
     }
@@ -190,8 +187,8 @@ pub async fn clear(cache: &AsyncCache, site: &Site) {
 ///
 /// If the arguments cannot be keyed; the message says how to fix it.
 pub fn cache_key(site: &Site, key: EncodedKey) -> CacheKey {
-    match key.0 {
-        Ok(id) => CacheKey::from_parts(site.namespace, &id),
+    match key.0.identity() {
+        Ok(id) => CacheKey::from_parts(site.namespace, id),
         Err(err) => panic!("{err}"),
     }
 }

@@ -281,9 +281,11 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
         self.variant(index);
         value.serialize(self)
     }
+    #[inline]
     fn serialize_seq(self, _len: Option<usize>) -> Result<Ordered<'a, S>, KeyError> {
         Ok(self.ordered(SEQ))
     }
+    #[inline]
     fn serialize_tuple(self, _len: usize) -> Result<Ordered<'a, S>, KeyError> {
         Ok(self.ordered(TUPLE))
     }
@@ -325,6 +327,7 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
         Ok(self.ordered(STRUCT))
     }
 
+    #[inline]
     fn collect_seq<I>(self, iter: I) -> Result<(), KeyError>
     where
         I: IntoIterator,

@@ -268,7 +268,8 @@ pub(crate) fn encode_identity<T: Serialize + ?Sized>(value: &T) -> Result<KeyBuf
 /// Builds a key from a function's key arguments one at a time, with the
 /// bytes `encode_identity(&(a, b, ...))` would give (for one argument, those
 /// of the argument itself). Generated code calls [`KeyParts::part`] once per
-/// argument, so a missing `Serialize` is reported at that argument.
+/// argument, so a missing `Serialize` is reported at that argument. It is
+/// finished in place: the buffer is never moved on the hit path.
 pub(crate) struct KeyParts {
     buf: KeyBuf,
     tuple: bool,
@@ -292,23 +293,27 @@ impl KeyParts {
 
     #[inline(always)]
     pub(crate) fn part<T: Serialize + ?Sized>(&mut self, value: &T) {
-        if self.error.is_none() {
-            if let Err(err) = encode_into(&mut self.buf, value) {
-                self.error = Some(err);
-            }
+        if let Err(err) = encode_into(&mut self.buf, value) {
+            self.error.get_or_insert(err);
         }
     }
 
+    /// Closes the key and reduces it to its identity; call once.
     #[inline(always)]
-    pub(crate) fn finish(mut self) -> Result<KeyBuf, KeyError> {
-        if let Some(err) = self.error {
-            return Err(err);
-        }
+    pub(crate) fn finish(&mut self) {
         if self.tuple {
             end_compound(&mut self.buf);
         }
         into_identity(&mut self.buf);
-        Ok(self.buf)
+    }
+
+    /// The finished identity, or why the key could not be built.
+    #[inline(always)]
+    pub(crate) fn identity(&self) -> Result<&[u8], &KeyError> {
+        match &self.error {
+            None => Ok(&self.buf),
+            Some(err) => Err(err),
+        }
     }
 }
 
