@@ -374,16 +374,13 @@ mod tests {
         let mut parts = KeyParts::new(2);
         parts.part("user");
         parts.part(&7u64);
-        assert_eq!(
-            &*parts.finish().unwrap(),
-            &*encode_identity(&("user", 7u64)).unwrap()
-        );
+        parts.finish();
+        let tuple = encode_identity(&("user", 7u64)).unwrap();
+        assert_eq!(parts.identity(), Ok(&*tuple));
 
         let mut single = KeyParts::new(1);
         single.part(&7u64);
-        assert_eq!(
-            &*single.finish().unwrap(),
-            &*encode_identity(&7u64).unwrap()
-        );
+        single.finish();
+        assert_eq!(single.identity(), Ok(&*encode_identity(&7u64).unwrap()));
     }
 }
