@@ -111,6 +111,11 @@ impl Sink for KeyBuf {
     }
 }
 
+fn initialized(inline: &[MaybeUninit<u8>; INLINE_BYTES], len: usize) -> &[u8] {
+    // SAFETY: callers pass the buffer's `len`, below which it is initialized.
+    unsafe { std::slice::from_raw_parts(inline.as_ptr().cast(), len) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,9 +156,4 @@ mod tests {
         buf.put(7);
         assert_eq!(&*buf, &[0xBB, 0xAA, 7]);
     }
-}
-
-fn initialized(inline: &[MaybeUninit<u8>; INLINE_BYTES], len: usize) -> &[u8] {
-    // SAFETY: callers pass the buffer's `len`, below which it is initialized.
-    unsafe { std::slice::from_raw_parts(inline.as_ptr().cast(), len) }
 }
