@@ -279,3 +279,20 @@ async fn cached_calls_can_be_spawned() {
     let handle = tokio::spawn(cube(3));
     assert_eq!(handle.await.unwrap(), 27);
 }
+
+/// A library that re-exports memo under another name.
+mod reexporting_library {
+    pub use memo_runtime as memo;
+}
+
+#[reexporting_library::memo::cached(crate = reexporting_library::memo)]
+async fn through_a_reexport(n: u32) -> u32 {
+    n + 1
+}
+
+#[tokio::test]
+async fn crate_points_the_expansion_at_a_reexport() {
+    assert_eq!(through_a_reexport(1).await, 2);
+    assert_eq!(through_a_reexport(1).await, 2);
+    assert_eq!(through_a_reexport::stats().hits, 1);
+}
