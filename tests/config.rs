@@ -1,18 +1,23 @@
-//! `configure`: process-wide defaults, set once (its own process: the config
-//! is global, so the steps run in order in one test).
+//! `configure`: process-wide defaults, installed once, before any cache.
+//!
+//! The config is global to the process and every file in `tests/` is its own
+//! process, so the steps that depend on each other run in order in one test.
+//! The scenarios that need a process where something else happened first are
+//! in `config_after_cache.rs` and `config_after_current_config.rs`.
 
 use std::time::Duration;
 
-use memo_runtime::{AsyncCache, Config, ConfigError, Eviction, cached, configure, current_config};
+use memo_runtime::{AsyncCache, Config, ConfigError, configure, current_config};
 
-#[cached]
-async fn uses_defaults(n: u32) -> u32 {
-    n
-}
+const TTL: Duration = Duration::from_millis(200);
+/// Three times `TTL`.
+const PAST_TTL: Duration = Duration::from_millis(600);
+const MAX_SIZE: usize = 5;
 
 #[tokio::test]
-async fn configure_sets_the_defaults_once() {
-    // Bad values are refused and change nothing (nothing is settled yet).
+async fn configure_once_then_caches_use_it() {
+    // Bad values are rejected before anything is installed: the good
+    // configure below would fail with AlreadyConfigured if they had been.
     assert_eq!(
         configure(Config::default().max_size(0)),
         Err(ConfigError::ZeroMaxSize)
@@ -22,33 +27,53 @@ async fn configure_sets_the_defaults_once() {
         Err(ConfigError::ZeroTtl)
     );
 
-    let config = Config::default()
-        .default_ttl(Duration::from_secs(42))
-        .max_size(7)
-        .eviction(Eviction::S3Fifo);
-    configure(config.clone()).expect("the first valid configure");
-    assert_eq!(current_config(), &config);
+    let wanted = Config::default().default_ttl(TTL).max_size(MAX_SIZE);
+    assert_eq!(configure(wanted.clone()), Ok(()));
+    assert_eq!(current_config(), &wanted);
 
-    let cache = AsyncCache::new();
-    assert_eq!(cache.default_ttl(), Duration::from_secs(42));
-    assert_eq!(cache.max_size(), 7);
-    assert_eq!(cache.eviction(), Eviction::S3Fifo);
-    // Builders take what they do not set from the defaults too.
-    let built = AsyncCache::builder().max_size(3).build().unwrap();
+    // Only once, whatever the second config says.
     assert_eq!(
-        (built.max_size(), built.default_ttl()),
-        (3, Duration::from_secs(42))
+        configure(wanted.clone()),
+        Err(ConfigError::AlreadyConfigured)
     );
-    // And so do memoized functions.
-    uses_defaults(1).await;
-    assert_eq!(uses_defaults::cache().max_size(), 7);
-
-    let again = configure(Config::default());
-    assert_eq!(again, Err(ConfigError::AlreadyConfigured));
-    assert!(again.unwrap_err().to_string().contains("once"));
+    let other = Config::default().max_size(7);
+    let err = configure(other).unwrap_err();
+    assert_eq!(err, ConfigError::AlreadyConfigured);
+    assert!(err.to_string().contains("once"), "says what to do: {err}");
     assert_eq!(
         current_config(),
-        &config,
+        &wanted,
         "a refused configure changes nothing"
     );
+
+    uses_the_configured_bound(AsyncCache::new()).await;
+    uses_the_configured_ttl(AsyncCache::new()).await;
+
+    // A builder takes what it sets from itself and the rest from the config.
+    let own_bound = AsyncCache::builder().max_size(50).build().unwrap();
+    assert_eq!((own_bound.max_size(), own_bound.default_ttl()), (50, TTL));
+    uses_the_configured_ttl(own_bound).await;
+    let own_ttl = AsyncCache::builder()
+        .default_ttl(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    assert_eq!(own_ttl.max_size(), MAX_SIZE);
+    uses_the_configured_bound(own_ttl).await;
+}
+
+async fn uses_the_configured_bound(cache: AsyncCache) {
+    assert_eq!(cache.max_size(), MAX_SIZE);
+    for key in 0..=MAX_SIZE as u32 {
+        cache.set(&key, key).await;
+    }
+    assert_eq!(cache.len(), MAX_SIZE);
+    assert_eq!(cache.get::<_, u32>(&0u32).await, None, "the oldest went");
+}
+
+async fn uses_the_configured_ttl(cache: AsyncCache) {
+    assert_eq!(cache.default_ttl(), TTL);
+    cache.set("k", 1u32).await;
+    assert_eq!(cache.get::<_, u32>("k").await, Some(1));
+    tokio::time::sleep(PAST_TTL).await;
+    assert_eq!(cache.get::<_, u32>("k").await, None);
 }

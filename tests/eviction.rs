@@ -1,116 +1,191 @@
-//! The size bound and the eviction order.
+//! The size bound: `len()` never exceeds `max_size`, and when a new key would
+//! pass it the oldest stored entry goes first (exact FIFO, across shards).
 
-use memo_runtime::{AsyncCache, ConfigError, Eviction};
+use std::time::Duration;
 
-fn fifo(max_size: usize) -> AsyncCache {
-    AsyncCache::builder().max_size(max_size).build().unwrap()
+use memo_runtime::{AsyncCache, ConfigError};
+
+fn bounded(max_size: usize) -> AsyncCache {
+    AsyncCache::builder()
+        .max_size(max_size)
+        .default_ttl(Duration::from_secs(60))
+        .build()
+        .expect("valid settings")
 }
 
-async fn present(cache: &AsyncCache, keys: std::ops::Range<u32>) -> Vec<u32> {
-    let mut found = Vec::new();
-    for k in keys {
-        if cache.get::<_, u32>(&k).await.is_some() {
-            found.push(k);
+/// The keys among `keys` that the cache still holds, in the order given.
+async fn present(cache: &AsyncCache, keys: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for key in keys {
+        if cache.get::<_, u32>(*key).await.is_some() {
+            out.push(key.to_string());
         }
     }
-    found
+    out
 }
 
 #[tokio::test]
-async fn the_oldest_entry_leaves_first() {
-    let cache = fifo(3);
-    for k in 0..4u32 {
-        cache.set(&k, k).await;
-        assert!(cache.len() <= 3);
-    }
-    assert_eq!(present(&cache, 0..4).await, vec![1, 2, 3]);
-    assert_eq!(cache.stats().evictions, 1);
-}
-
-#[tokio::test]
-async fn storing_a_key_again_moves_it_to_the_back() {
-    let cache = fifo(3);
-    for k in 0..3u32 {
-        cache.set(&k, k).await;
-    }
-    cache.set(&0u32, 0u32).await; // 0 is now the newest
-    cache.set(&3u32, 3u32).await; // so 1 leaves, not 0
-    assert_eq!(present(&cache, 0..4).await, vec![0, 2, 3]);
-    cache.set(&4u32, 4u32).await;
-    assert_eq!(present(&cache, 0..5).await, vec![0, 3, 4]);
-}
-
-#[tokio::test]
-async fn fifo_order_is_exact_across_shards() {
-    // Many keys land in different shards; the order is still global.
-    let cache = fifo(50);
-    for k in 0..200u32 {
-        cache.set(&k, k).await;
+async fn the_oldest_entry_is_evicted_first() {
+    let cache = bounded(3);
+    for key in ["a", "b", "c", "d"] {
+        cache.set(key, 0u32).await;
     }
     assert_eq!(
-        present(&cache, 0..200).await,
-        (150..200).collect::<Vec<_>>()
+        present(&cache, &["a", "b", "c", "d"]).await,
+        ["b", "c", "d"]
     );
-    assert_eq!(cache.stats().evictions, 150);
+
+    cache.set("e", 0u32).await;
+    assert_eq!(
+        present(&cache, &["a", "b", "c", "d", "e"]).await,
+        ["c", "d", "e"]
+    );
+}
+
+/// FIFO, not LRU: reading an entry does not save it from eviction.
+#[tokio::test]
+async fn a_hit_does_not_delay_eviction() {
+    let cache = bounded(3);
+    for key in ["a", "b", "c"] {
+        cache.set(key, 0u32).await;
+    }
+    assert_eq!(cache.get::<_, u32>("a").await, Some(0));
+    cache.set("d", 0u32).await;
+    assert_eq!(cache.get::<_, u32>("a").await, None);
 }
 
 #[tokio::test]
-async fn deleted_entries_free_their_place() {
-    let cache = fifo(2);
-    cache.set(&1u32, 1u32).await;
-    cache.set(&2u32, 2u32).await;
-    assert!(cache.delete(&1u32).await);
-    cache.set(&3u32, 3u32).await;
+async fn re_setting_a_key_moves_it_to_the_back() {
+    let cache = bounded(3);
+    for key in ["a", "b", "c"] {
+        cache.set(key, 0u32).await;
+    }
+    cache.set("a", 1u32).await; // a is now the newest: order b, c, a
+    assert_eq!(cache.len(), 3, "a re-set adds no entry");
+    assert_eq!(cache.stats().evictions, 0, "a re-set evicts nothing");
+
+    cache.set("d", 0u32).await;
     assert_eq!(
-        present(&cache, 1..4).await,
-        vec![2, 3],
-        "no eviction was needed"
+        present(&cache, &["a", "b", "c", "d"]).await,
+        ["a", "c", "d"]
+    );
+    cache.set("e", 0u32).await;
+    assert_eq!(
+        present(&cache, &["a", "b", "c", "d", "e"]).await,
+        ["a", "d", "e"]
+    );
+    // Only now, after everything stored before its re-set, does a go.
+    cache.set("f", 0u32).await;
+    assert_eq!(
+        present(&cache, &["a", "b", "c", "d", "e", "f"]).await,
+        ["d", "e", "f"]
+    );
+    assert_eq!(cache.get::<_, u32>("a").await, None);
+}
+
+#[tokio::test]
+async fn deleting_an_entry_frees_its_slot() {
+    let cache = bounded(3);
+    for key in ["a", "b", "c"] {
+        cache.set(key, 0u32).await;
+    }
+    assert!(cache.delete("b").await);
+    cache.set("d", 0u32).await;
+    assert_eq!(
+        present(&cache, &["a", "b", "c", "d"]).await,
+        ["a", "c", "d"]
     );
     assert_eq!(cache.stats().evictions, 0);
 }
 
+/// Many keys land on many shards; the bound and the order are still global.
 #[tokio::test]
-async fn a_bound_of_one_keeps_the_newest() {
-    let cache = fifo(1);
-    cache.set("a", 1u8).await;
-    cache.set("b", 2u8).await;
-    assert_eq!(cache.len(), 1);
-    assert_eq!(cache.get::<_, u8>("a").await, None);
-    assert_eq!(cache.get::<_, u8>("b").await, Some(2));
-}
-
-#[tokio::test]
-async fn s3_fifo_keeps_entries_that_are_hit() {
-    let cache = AsyncCache::builder()
-        .max_size(100)
-        .eviction(Eviction::S3Fifo)
-        .build()
-        .unwrap();
-    // A hot set of 20 keys, hit between every burst of one-off keys.
-    for round in 0..50u32 {
-        for hot in 0..20u32 {
-            cache.get_or_insert_with(&hot, async move { hot }).await;
-        }
-        for cold in 0..20u32 {
-            let key = 1_000 + round * 20 + cold;
-            cache.set(&key, key).await;
-            assert!(cache.len() <= 100);
-        }
+async fn len_never_exceeds_max_size_and_fifo_is_exact_across_shards() {
+    const MAX: usize = 64;
+    const KEYS: u32 = 1000;
+    let cache = bounded(MAX);
+    for key in 0..KEYS {
+        cache.set(&key, key).await;
+        assert!(cache.len() <= MAX, "len {} after key {key}", cache.len());
     }
-    // Under FIFO the hot keys would be pushed out by the one-off keys every
-    // round; under S3-FIFO they stay.
-    assert_eq!(present(&cache, 0..20).await.len(), 20);
+    assert_eq!(cache.len(), MAX);
+    let survivors = KEYS - MAX as u32..KEYS;
+    for key in 0..KEYS {
+        let expected = survivors.contains(&key).then_some(key);
+        assert_eq!(cache.get::<_, u32>(&key).await, expected, "key {key}");
+    }
 }
 
 #[tokio::test]
-async fn zero_bounds_and_ttls_are_errors_that_say_what_to_change() {
-    let err = AsyncCache::builder().max_size(0).build().unwrap_err();
-    assert_eq!(err, ConfigError::ZeroMaxSize);
-    assert!(err.to_string().contains("at least 1"), "{err}");
+async fn evictions_and_inserts_are_counted() {
+    let cache = bounded(10);
+    for key in 0..25u32 {
+        cache.set(&key, key).await;
+    }
+    // Re-sets of present keys are inserts but evict nothing.
+    for key in 20..25u32 {
+        cache.set(&key, key + 1).await;
+    }
+    let stats = cache.stats();
+    assert_eq!(stats.inserts, 30);
+    assert_eq!(stats.evictions, 15);
+    assert_eq!(stats.invalidations, 0, "eviction is not an invalidation");
+}
+
+#[tokio::test]
+async fn max_size_one_keeps_only_the_latest_key() {
+    let cache = bounded(1);
+    cache.set("a", 1u32).await;
+    cache.set("a", 2u32).await;
+    assert_eq!(cache.get::<_, u32>("a").await, Some(2));
+    assert_eq!(cache.stats().evictions, 0);
+
+    cache.set("b", 3u32).await;
+    assert_eq!(cache.len(), 1);
+    assert_eq!(cache.get::<_, u32>("a").await, None);
+    assert_eq!(cache.get::<_, u32>("b").await, Some(3));
+    assert_eq!(cache.stats().evictions, 1);
+}
+
+#[test]
+fn zero_max_size_is_rejected_with_advice() {
     let err = AsyncCache::builder()
-        .default_ttl(std::time::Duration::ZERO)
+        .max_size(0)
+        .default_ttl(Duration::from_secs(1))
+        .build()
+        .unwrap_err();
+    assert_eq!(err, ConfigError::ZeroMaxSize);
+    let message = err.to_string();
+    assert!(message.contains("max_size"), "names the setting: {message}");
+    assert!(
+        message.contains("at least 1"),
+        "says what to set: {message}"
+    );
+}
+
+#[test]
+fn zero_ttl_is_rejected_with_advice() {
+    let err = AsyncCache::builder()
+        .max_size(10)
+        .default_ttl(Duration::ZERO)
         .build()
         .unwrap_err();
     assert_eq!(err, ConfigError::ZeroTtl);
-    assert!(err.to_string().contains("longer than zero"), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("TTL"), "names the setting: {message}");
+    assert!(
+        message.contains("longer than zero"),
+        "says what to set: {message}"
+    );
+}
+
+#[test]
+fn the_smallest_valid_settings_are_accepted() {
+    let cache = AsyncCache::builder()
+        .max_size(1)
+        .default_ttl(Duration::from_nanos(1))
+        .build()
+        .expect("1 entry and 1 ns are valid");
+    assert_eq!(cache.max_size(), 1);
+    assert_eq!(cache.default_ttl(), Duration::from_nanos(1));
 }

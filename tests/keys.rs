@@ -1,161 +1,305 @@
-//! Canonical keys: equal arguments give equal keys whatever the order of
-//! their maps and sets, and different arguments never share a key.
+//! Canonical keys: equal values give equal keys whatever the insertion order
+//! of their maps and sets, different values give different keys (long ones
+//! too), and namespaces keep equal values apart. What happens when a key
+//! cannot be built is in `key_errors.rs`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::Duration;
 
 use memo_runtime::{AsyncCache, CacheKey};
+use proptest::collection::{btree_map, btree_set, vec};
 use proptest::prelude::*;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
-struct Query {
-    name: String,
-    filters: HashMap<String, Vec<u32>>,
-    tags: HashSet<String>,
-    nested: Option<Vec<BTreeMap<u8, HashSet<i64>>>>,
+/// A small xorshift generator: deterministic insertion orders from a seed.
+fn shuffled<T: Clone>(items: impl IntoIterator<Item = T>, seed: &mut u64) -> Vec<T> {
+    let mut items: Vec<T> = items.into_iter().collect();
+    for i in (1..items.len()).rev() {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        items.swap(i, (*seed % (i as u64 + 1)) as usize);
+    }
+    items
 }
 
-/// The same query built with every map and set filled in another order.
-fn build(
-    name: &str,
-    filters: &[(String, Vec<u32>)],
-    tags: &[String],
-    nested: &[(u8, Vec<i64>)],
-    reverse: bool,
-) -> Query {
-    let order = |n: usize| -> Vec<usize> {
-        let mut v: Vec<usize> = (0..n).collect();
-        if reverse {
-            v.reverse();
+#[derive(Serialize)]
+struct Profile {
+    name: String,
+    tags: HashSet<String>,
+    scores: HashMap<String, u32>,
+    history: Vec<Option<BTreeSet<i64>>>,
+    inner: Inner,
+}
+
+#[derive(Serialize)]
+struct Inner {
+    by_id: HashMap<u32, HashMap<String, HashSet<u8>>>,
+    pair: (Option<HashSet<String>>, Vec<HashMap<u8, String>>),
+}
+
+/// The data of a `Profile`, in a canonical form the generator can produce.
+type ProfileSpec = (
+    String,
+    BTreeSet<String>,
+    BTreeMap<String, u32>,
+    Vec<Option<BTreeSet<i64>>>,
+    BTreeMap<u32, BTreeMap<String, BTreeSet<u8>>>,
+    Option<BTreeSet<String>>,
+    Vec<BTreeMap<u8, String>>,
+);
+
+fn profile_spec() -> impl Strategy<Value = ProfileSpec> {
+    let word = "[a-z]{0,6}";
+    (
+        word,
+        btree_set(word, 0..6),
+        btree_map(word, any::<u32>(), 0..6),
+        vec(proptest::option::of(btree_set(any::<i64>(), 0..4)), 0..4),
+        btree_map(
+            any::<u32>(),
+            btree_map(word, btree_set(any::<u8>(), 0..4), 0..3),
+            0..4,
+        ),
+        proptest::option::of(btree_set(word, 0..4)),
+        vec(btree_map(any::<u8>(), word, 0..4), 0..3),
+    )
+}
+
+/// Builds the profile, inserting every map and set, at every depth, in an
+/// order drawn from `seed`.
+fn build_profile(spec: &ProfileSpec, mut seed: u64) -> Profile {
+    let seed = &mut seed;
+    let (name, tags, scores, history, by_id, set, maps) = spec.clone();
+    let mut by_id_built = HashMap::new();
+    for (id, inner) in shuffled(by_id, seed) {
+        let mut inner_built = HashMap::new();
+        for (key, bytes) in shuffled(inner, seed) {
+            inner_built.insert(key, shuffled(bytes, seed).into_iter().collect());
         }
-        v
-    };
-    let mut filter_map = HashMap::new();
-    for i in order(filters.len()) {
-        filter_map.insert(filters[i].0.clone(), filters[i].1.clone());
+        by_id_built.insert(id, inner_built);
     }
-    let mut tag_set = HashSet::new();
-    for i in order(tags.len()) {
-        tag_set.insert(tags[i].clone());
+    Profile {
+        name,
+        tags: shuffled(tags, seed).into_iter().collect(),
+        scores: shuffled(scores, seed).into_iter().collect(),
+        history,
+        inner: Inner {
+            by_id: by_id_built,
+            pair: (
+                set.map(|s| shuffled(s, seed).into_iter().collect()),
+                maps.into_iter()
+                    .map(|m| shuffled(m, seed).into_iter().collect())
+                    .collect(),
+            ),
+        },
     }
-    let mut inner = BTreeMap::new();
-    for i in order(nested.len()) {
-        let mut set = HashSet::new();
-        for j in order(nested[i].1.len()) {
-            set.insert(nested[i].1[j]);
-        }
-        inner.insert(nested[i].0, set);
-    }
-    Query {
-        name: name.to_owned(),
-        filters: filter_map,
-        tags: tag_set,
-        nested: Some(vec![inner]),
-    }
+}
+
+fn cache() -> AsyncCache {
+    AsyncCache::builder()
+        .max_size(10)
+        .default_ttl(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// Optional fields left out when empty, in a struct and in a struct variant.
+#[derive(Serialize)]
+struct Filter {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max: Option<u32>,
+}
+
+#[derive(Serialize)]
+enum Query {
+    Range {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        min: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max: Option<u32>,
+    },
+}
+
+/// A small value space, so that generated pairs are sometimes equal.
+fn small_triple() -> impl Strategy<Value = (String, Vec<u32>, Option<i64>)> {
+    (
+        "[ab]{0,3}",
+        vec(0..3u32, 0..3),
+        proptest::option::of(-2..2i64),
+    )
 }
 
 proptest! {
     #[test]
-    fn equal_values_give_equal_keys_in_any_insertion_order(
-        name in ".{0,12}",
-        // Maps of distinct keys, as vectors: `build` inserts them in order.
-        filters in prop::collection::btree_map(".{0,6}", prop::collection::vec(any::<u32>(), 0..4), 0..8)
-            .prop_map(|m| m.into_iter().collect::<Vec<_>>()),
-        tags in prop::collection::btree_set(".{0,6}", 0..8)
-            .prop_map(|s| s.into_iter().collect::<Vec<_>>()),
-        nested in prop::collection::btree_map(any::<u8>(), prop::collection::btree_set(any::<i64>(), 0..5), 0..5)
-            .prop_map(|m| m.into_iter().map(|(k, v)| (k, v.into_iter().collect())).collect::<Vec<_>>()),
+    fn maps_key_alike_in_any_insertion_order(
+        (entries, reordered) in btree_map("[a-z]{0,8}", any::<u32>(), 0..20)
+            .prop_map(|m| m.into_iter().collect::<Vec<_>>())
+            .prop_flat_map(|v| (Just(v.clone()), Just(v).prop_shuffle()))
     ) {
-        let a = build(&name, &filters, &tags, &nested, false);
-        let b = build(&name, &filters, &tags, &nested, true);
+        let a: HashMap<String, u32> = entries.iter().cloned().collect();
+        let b: HashMap<String, u32> = reordered.iter().cloned().collect();
+        let c: BTreeMap<String, u32> = reordered.into_iter().collect();
         prop_assert_eq!(CacheKey::of(&a), CacheKey::of(&b));
-        // Inside tuples and options too.
-        prop_assert_eq!(CacheKey::of(&(1u8, Some(&a))), CacheKey::of(&(1u8, Some(&b))));
+        prop_assert_eq!(CacheKey::of(&a), CacheKey::of(&c));
     }
 
     #[test]
-    fn str_and_string_agree(text in ".{0,300}") {
-        prop_assert_eq!(CacheKey::of(text.as_str()), CacheKey::of(&text));
-        prop_assert_eq!(CacheKey::of(&(text.as_str(), 1)), CacheKey::of(&(text.clone(), 1)));
-    }
-
-    #[test]
-    fn different_values_give_different_keys(
-        a in (".{0,40}", prop::collection::vec(any::<u32>(), 0..40), any::<Option<i64>>()),
-        b in (".{0,40}", prop::collection::vec(any::<u32>(), 0..40), any::<Option<i64>>()),
+    fn sets_key_alike_in_any_insertion_order(
+        (elements, reordered) in btree_set("[a-z]{0,8}", 0..20)
+            .prop_map(|s| s.into_iter().collect::<Vec<_>>())
+            .prop_flat_map(|v| (Just(v.clone()), Just(v).prop_shuffle()))
     ) {
-        prop_assume!(a != b);
-        prop_assert_ne!(CacheKey::of(&a), CacheKey::of(&b));
+        let a: HashSet<String> = elements.iter().cloned().collect();
+        let b: HashSet<String> = reordered.iter().cloned().collect();
+        let c: BTreeSet<String> = reordered.into_iter().collect();
+        prop_assert_eq!(CacheKey::of(&a), CacheKey::of(&b));
+        prop_assert_eq!(CacheKey::of(&a), CacheKey::of(&c));
     }
 
     #[test]
-    fn sets_key_by_their_elements(elements in prop::collection::btree_set(any::<u16>(), 0..20)) {
-        let hashed: HashSet<u16> = elements.iter().copied().collect();
-        prop_assert_eq!(CacheKey::of(&hashed), CacheKey::of(&elements));
-        let mut with_one_more = elements.clone();
-        with_one_more.insert(u16::MAX);
-        with_one_more.insert(0);
-        if with_one_more != elements {
-            prop_assert_ne!(CacheKey::of(&with_one_more), CacheKey::of(&elements));
-        }
+    fn nested_structs_key_alike_whatever_their_collections_order(
+        spec in profile_spec(),
+        seed_a in 1..u64::MAX,
+        seed_b in 1..u64::MAX,
+    ) {
+        let a = build_profile(&spec, seed_a);
+        let b = build_profile(&spec, seed_b);
+        prop_assert_eq!(CacheKey::of(&a), CacheKey::of(&b));
+        // Inside tuples, Options and Vecs too.
+        prop_assert_eq!(
+            CacheKey::of(&(1u8, Some(vec![&a]))),
+            CacheKey::of(&(1u8, Some(vec![&b])))
+        );
+    }
+
+    #[test]
+    fn str_and_string_agree(s in ".{0,40}", n in any::<u64>()) {
+        let owned = s.clone();
+        prop_assert_eq!(CacheKey::of(s.as_str()), CacheKey::of(&owned));
+        prop_assert_eq!(CacheKey::of(&(s.as_str(), n)), CacheKey::of(&(owned.clone(), n)));
+        prop_assert_eq!(CacheKey::of(&vec![s.as_str()]), CacheKey::of(&vec![owned.clone()]));
+        prop_assert_eq!(CacheKey::of(&Some(s.as_str())), CacheKey::of(&Some(owned.clone())));
+        let borrowed: HashMap<&str, u64> = [(s.as_str(), n)].into();
+        let owned_map: HashMap<String, u64> = [(owned, n)].into();
+        prop_assert_eq!(CacheKey::of(&borrowed), CacheKey::of(&owned_map));
+    }
+
+    #[test]
+    fn keys_are_equal_exactly_when_values_are(a in small_triple(), b in small_triple()) {
+        prop_assert_eq!(a == b, CacheKey::of(&a) == CacheKey::of(&b), "{:?} vs {:?}", a, b);
+        prop_assert_eq!(a == b, CacheKey::of(&a).to_bytes() == CacheKey::of(&b).to_bytes());
+    }
+
+    /// `("a", "bc")` and `("ab", "c")` must not collide: boundaries count.
+    #[test]
+    fn moving_a_boundary_between_strings_changes_the_key(
+        s in "[a-z]{0,12}", i in 0..=12usize, j in 0..=12usize,
+    ) {
+        let (i, j) = (i.min(s.len()), j.min(s.len()));
+        let split_i = (&s[..i], &s[i..]);
+        let split_j = (&s[..j], &s[j..]);
+        prop_assert_eq!(i == j, CacheKey::of(&split_i) == CacheKey::of(&split_j));
+    }
+
+    /// A slice of sets is a sequence: its order counts although each element
+    /// is a set, and it keys like a `Vec` of the same sets.
+    #[test]
+    fn sequences_of_sets_keep_their_order(
+        a in vec(btree_set(0..3u8, 0..3), 0..4),
+        b in vec(btree_set(0..3u8, 0..3), 0..4),
+    ) {
+        let hashed = |v: &[BTreeSet<u8>]| -> Vec<HashSet<u8>> {
+            v.iter().map(|set| set.iter().copied().collect()).collect()
+        };
+        let (ha, hb) = (hashed(&a), hashed(&b));
+        prop_assert_eq!(a == b, CacheKey::of(ha.as_slice()) == CacheKey::of(hb.as_slice()));
+        prop_assert_eq!(a == b, CacheKey::of(a.as_slice()) == CacheKey::of(b.as_slice()));
+        prop_assert_eq!(CacheKey::of(ha.as_slice()), CacheKey::of(&ha));
+    }
+
+    /// A skipped field keeps its place, so skipping a different field never
+    /// makes two values key alike.
+    #[test]
+    fn skipped_fields_keep_their_place(
+        a in (proptest::option::of(0..2u32), proptest::option::of(0..2u32)),
+        b in (proptest::option::of(0..2u32), proptest::option::of(0..2u32)),
+    ) {
+        let filter = |(min, max)| Filter { min, max };
+        let query = |(min, max)| Query::Range { min, max };
+        prop_assert_eq!(a == b, CacheKey::of(&filter(a)) == CacheKey::of(&filter(b)));
+        prop_assert_eq!(a == b, CacheKey::of(&query(a)) == CacheKey::of(&query(b)));
+    }
+
+    #[test]
+    fn long_keys_are_digests_and_still_distinct(
+        base in "[a-z]{130,300}", x in any::<char>(), y in any::<char>(),
+    ) {
+        let a = format!("{base}{x}");
+        let b = format!("{base}{y}");
+        prop_assert!(CacheKey::of(&a).is_digest());
+        prop_assert_eq!(x == y, CacheKey::of(&a) == CacheKey::of(&b));
+        prop_assert_eq!(CacheKey::of(&a), CacheKey::of(a.as_str()));
+    }
+
+    #[test]
+    fn namespaces_separate_equal_values(value in small_triple()) {
+        let billing = CacheKey::try_in("billing::invoice", &value).unwrap();
+        let users = CacheKey::try_in("users::fetch", &value).unwrap();
+        prop_assert_ne!(&billing, &users);
+        prop_assert_ne!(billing.to_bytes(), users.to_bytes());
+        prop_assert_eq!(billing.namespace(), "billing::invoice");
+        prop_assert_eq!(&billing, &CacheKey::try_in("billing::invoice", &value).unwrap());
+        // `try_of` is the empty namespace.
+        prop_assert_eq!(CacheKey::try_of(&value).unwrap(), CacheKey::try_in("", &value).unwrap());
     }
 }
 
 #[test]
-fn long_keys_are_digests_and_still_tell_values_apart() {
-    let base = "x".repeat(1_000);
-    let other = format!("{}y", &base[1..]);
-    let a = CacheKey::of(&base);
-    let b = CacheKey::of(&other);
-    assert!(a.is_digest() && b.is_digest());
-    assert_ne!(a, b);
-    assert_eq!(a, CacheKey::of(&base.clone()));
-    assert!(!CacheKey::of(&"x".repeat(100)).is_digest());
-}
-
-#[test]
-fn namespaces_keep_equal_values_apart() {
-    let a = CacheKey::try_in("users::fetch", &7).unwrap();
-    let b = CacheKey::try_in("orders::fetch", &7).unwrap();
-    assert_ne!(a, b);
-    assert_eq!(a, CacheKey::try_in("users::fetch", &7u8).unwrap());
-}
-
-#[test]
-fn keys_with_sequences_and_orders_that_differ_do_not_collide() {
-    assert_ne!(CacheKey::of(&vec![1, 2]), CacheKey::of(&vec![2, 1]));
-    assert_ne!(CacheKey::of(&("a", "bc")), CacheKey::of(&("ab", "c")));
-    assert_ne!(CacheKey::of(&Some(0)), CacheKey::of(&0));
+fn reordering_a_slice_of_sets_changes_the_key() {
+    let (one, two): (HashSet<u32>, HashSet<u32>) = ([1].into(), [2].into());
+    let forward = [one.clone(), two.clone()];
+    let backward = [two, one];
+    assert_ne!(CacheKey::of(&forward[..]), CacheKey::of(&backward[..]));
+    let boxed = |s: &[HashSet<u32>]| -> Box<[HashSet<u32>]> { s.into() };
     assert_ne!(
-        CacheKey::of(&vec![Vec::<u8>::new()]),
-        CacheKey::of(&Vec::<Vec<u8>>::new())
+        CacheKey::of(&boxed(&forward)),
+        CacheKey::of(&boxed(&backward))
     );
-}
-
-/// A value whose `Serialize` fails, like a poisoned lock.
-struct Unkeyable;
-
-impl Serialize for Unkeyable {
-    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-        Err(serde::ser::Error::custom(
-            "this value refuses to be serialized",
-        ))
-    }
 }
 
 #[test]
-fn values_that_cannot_be_keyed_give_a_clear_error() {
-    let err = CacheKey::try_of(&Unkeyable).unwrap_err();
-    let message = err.to_string();
-    assert!(message.contains("refuses to be serialized"), "{message}");
-    assert!(
-        message.contains("skip"),
-        "the message says how to fix it: {message}"
-    );
+fn skipping_different_fields_of_a_struct_variant_changes_the_key() {
+    let only_min = Query::Range {
+        min: Some(1),
+        max: None,
+    };
+    let only_max = Query::Range {
+        min: None,
+        max: Some(1),
+    };
+    assert_ne!(CacheKey::of(&only_min), CacheKey::of(&only_max));
+}
+
+/// The documented threshold: encodings up to 128 bytes are kept verbatim.
+/// A string of n < 128 bytes encodes to 2 + n bytes (tag, length, bytes).
+#[test]
+fn digests_start_just_past_128_encoded_bytes() {
+    assert!(!CacheKey::of(&"x".repeat(126)).is_digest());
+    assert!(CacheKey::of(&"x".repeat(127)).is_digest());
+    assert!(!CacheKey::of(&42u64).is_digest());
 }
 
 #[tokio::test]
-#[should_panic(expected = "refuses to be serialized")]
-async fn the_cache_api_panics_with_that_error() {
-    AsyncCache::new().get::<_, u8>(&Unkeyable).await;
+async fn long_keys_that_differ_only_at_the_end_hold_separate_entries() {
+    let cache = cache();
+    let a = format!("{}a", "k".repeat(500));
+    let b = format!("{}b", "k".repeat(500));
+    cache.set(&a, 1u32).await;
+    cache.set(&b, 2u32).await;
+    assert_eq!(cache.get::<_, u32>(&a).await, Some(1));
+    assert_eq!(cache.get::<_, u32>(b.as_str()).await, Some(2));
+    assert_eq!(cache.len(), 2);
 }

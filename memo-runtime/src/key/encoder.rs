@@ -111,8 +111,9 @@ fn canonical_f64(v: f64) -> u64 {
 fn is_set<I>() -> bool {
     let name = std::any::type_name::<I>().trim_start_matches('&');
     // Slices and `Vec`s, the common sequences, are told apart by their first
-    // bytes, without scanning the whole (possibly long) type name.
-    if name.starts_with('[') || name.starts_with("alloc::vec::Vec<") {
+    // bytes, without scanning the whole (possibly long) type name. A slice of
+    // sets (`[HashSet<T>]`) is a sequence: the set is its element's type.
+    if name.starts_with(['[', '(']) || name.starts_with("alloc::vec::Vec<") {
         return false;
     }
     let base = name.split_once('<').map_or(name, |(base, _)| base);
@@ -427,6 +428,11 @@ impl<S: Sink> ser::SerializeStructVariant for Ordered<'_, S> {
     ) -> Result<(), KeyError> {
         self.element(value)
     }
+    fn skip_field(&mut self, _key: &'static str) -> Result<(), KeyError> {
+        // As for structs: a skipped field still takes its place.
+        self.out.put(UNIT);
+        Ok(())
+    }
     fn end(self) -> Result<(), KeyError> {
         self.close()
     }
@@ -541,6 +547,8 @@ mod tests {
         assert!(is_set::<&BTreeSet<String>>());
         assert!(!is_set::<&Vec<HashSet<u64>>>());
         assert!(!is_set::<&[u64]>());
+        assert!(!is_set::<&[HashSet<u64>]>());
+        assert!(!is_set::<&[(BTreeSet<u64>, u8)]>());
     }
 
     #[test]
