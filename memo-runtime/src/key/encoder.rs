@@ -213,9 +213,14 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
     fn serialize_u32(self, v: u32) -> Result<(), KeyError> {
         self.uint(v.into())
     }
+    /// The hot case of integer keys, in 64-bit arithmetic; the same bytes
+    /// as `uint` writes.
     #[inline]
     fn serialize_u64(self, v: u64) -> Result<(), KeyError> {
-        self.uint(v.into())
+        let len = (64 - v.leading_zeros() as usize).div_ceil(8);
+        self.out.put(INT_POS + len as u8);
+        self.out.put_le_u64(v, len);
+        Ok(())
     }
     fn serialize_u128(self, v: u128) -> Result<(), KeyError> {
         self.uint(v)
