@@ -72,24 +72,41 @@ fn callers(
         .collect()
 }
 
+/// Spawns the caller that leads a load of `key`: its body counts its run,
+/// then runs `body`. Returns once the load is in flight.
+async fn spawn_leader<B>(
+    cache: &Arc<AsyncCache>,
+    key: u32,
+    runs: &Arc<AtomicUsize>,
+    body: B,
+) -> JoinHandle<u64>
+where
+    B: Future<Output = u64> + Send + 'static,
+{
+    let (shared, runs) = (Arc::clone(cache), Arc::clone(runs));
+    let leader = tokio::spawn(async move {
+        let load = async move {
+            runs.fetch_add(1, SeqCst);
+            body.await
+        };
+        shared.get_or_insert_with(&key, load).await
+    });
+    until_loading(cache).await;
+    leader
+}
+
+/// A body that returns `value` once `release` is notified.
+async fn released(release: Arc<Notify>, value: u64) -> u64 {
+    release.notified().await;
+    value
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_callers_of_one_key_run_the_body_once() {
     let cache = new_cache();
     let release = Arc::new(Notify::new());
     let runs = Arc::new(AtomicUsize::new(0));
-    let leader = {
-        let (cache, release, runs) = (cache.clone(), release.clone(), runs.clone());
-        tokio::spawn(async move {
-            cache
-                .get_or_insert_with(&1, async {
-                    runs.fetch_add(1, SeqCst);
-                    release.notified().await;
-                    7u64
-                })
-                .await
-        })
-    };
-    until_loading(&cache).await;
+    let leader = spawn_leader(&cache, 1, &runs, released(release.clone(), 7)).await;
     let waiters = callers(&cache, 50, 1, &runs, 99);
     until_waiting(&cache, 50).await;
     release.notify_one();
@@ -105,20 +122,9 @@ async fn concurrent_callers_of_one_key_run_the_body_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn other_keys_never_wait_on_a_load() {
     let cache = new_cache();
-    let never = Arc::new(Notify::new());
-    let stuck = {
-        let (cache, never) = (cache.clone(), never.clone());
-        tokio::spawn(async move {
-            cache
-                .get_or_insert_with(&"slow", async move {
-                    never.notified().await;
-                    0u64
-                })
-                .await
-        })
-    };
-    until_loading(&cache).await;
-    let other = cache.get_or_insert_with(&"fast", async { 5u64 });
+    let runs = Arc::new(AtomicUsize::new(0));
+    let stuck = spawn_leader(&cache, 1, &runs, std::future::pending()).await;
+    let other = cache.get_or_insert_with(&2, async { 5u64 });
     assert_eq!(bounded("another key", other).await, 5);
     stuck.abort();
 }
@@ -127,18 +133,7 @@ async fn other_keys_never_wait_on_a_load() {
 async fn a_cancelled_leader_hands_over_to_a_waiter() {
     let cache = new_cache();
     let runs = Arc::new(AtomicUsize::new(0));
-    let leader = {
-        let (cache, runs) = (cache.clone(), runs.clone());
-        tokio::spawn(async move {
-            cache
-                .get_or_insert_with(&3, async {
-                    runs.fetch_add(1, SeqCst);
-                    std::future::pending::<u64>().await
-                })
-                .await
-        })
-    };
-    until_loading(&cache).await;
+    let leader = spawn_leader(&cache, 3, &runs, std::future::pending()).await;
     let waiters = callers(&cache, 20, 3, &runs, 42);
     until_waiting(&cache, 20).await;
     leader.abort();
@@ -155,21 +150,14 @@ async fn a_panicking_body_reaches_its_caller_and_a_waiter_takes_over() {
     let cache = new_cache();
     let release = Arc::new(Notify::new());
     let runs = Arc::new(AtomicUsize::new(0));
-    let leader = {
-        let (cache, release, runs) = (cache.clone(), release.clone(), runs.clone());
-        tokio::spawn(async move {
-            cache
-                .get_or_insert_with(&4, async {
-                    runs.fetch_add(1, SeqCst);
-                    release.notified().await;
-                    panic!("upstream exploded");
-                    #[allow(unreachable_code)]
-                    0u64
-                })
-                .await
-        })
+    let exploding = {
+        let release = release.clone();
+        async move {
+            release.notified().await;
+            panic!("upstream exploded")
+        }
     };
-    until_loading(&cache).await;
+    let leader = spawn_leader(&cache, 4, &runs, exploding).await;
     let waiters = callers(&cache, 20, 4, &runs, 8);
     until_waiting(&cache, 20).await;
     release.notify_one();

@@ -77,30 +77,24 @@ pub(crate) fn plan(function: &ItemFn, args: &Args) -> Result<Plan, syn::Error> {
              (synchronous functions are not supported yet)",
         ));
     }
-    if let (Some(max_size), Some(cache)) = (&args.max_size, &args.cache) {
-        let mut err = syn::Error::new(
-            max_size.span,
-            "`max_size` cannot be combined with `cache = ...`: a shared cache has its own \
-             bound; set it where the cache is built, with `AsyncCache::builder().max_size(..)`",
-        );
-        err.combine(syn::Error::new_spanned(
-            cache,
-            "the shared cache is named here",
-        ));
-        errors.push(err);
-    }
-
-    if let (Some(eviction), Some(cache)) = (&args.eviction, &args.cache) {
-        let mut err = syn::Error::new(
-            eviction.span,
-            "`eviction` cannot be combined with `cache = ...`: a shared cache has its own \
-             policy; set it where the cache is built, with `AsyncCache::builder().eviction(..)`",
-        );
-        err.combine(syn::Error::new_spanned(
-            cache,
-            "the shared cache is named here",
-        ));
-        errors.push(err);
+    // A shared cache was built with its own bound and policy.
+    if let Some(cache) = &args.cache {
+        if let Some(max_size) = &args.max_size {
+            errors.push(set_on_shared_cache(
+                max_size.span,
+                "max_size",
+                "bound",
+                cache,
+            ));
+        }
+        if let Some(eviction) = &args.eviction {
+            errors.push(set_on_shared_cache(
+                eviction.span,
+                "eviction",
+                "policy",
+                cache,
+            ));
+        }
     }
 
     let skip_names: Vec<&Ident> = args.skip.iter().flat_map(|s| &s.value).collect();
@@ -178,6 +172,21 @@ pub(crate) fn plan(function: &ItemFn, args: &Args) -> Result<Plan, syn::Error> {
         generic_types,
         generic_consts,
     })
+}
+
+fn set_on_shared_cache(span: Span, argument: &str, what: &str, cache: &syn::Path) -> syn::Error {
+    let mut err = syn::Error::new(
+        span,
+        format!(
+            "`{argument}` cannot be combined with `cache = ...`: a shared cache has its own \
+             {what}; set it where the cache is built, with `AsyncCache::builder().{argument}(..)`"
+        ),
+    );
+    err.combine(syn::Error::new_spanned(
+        cache,
+        "the shared cache is named here",
+    ));
+    err
 }
 
 fn mut_error(culprit: impl ToTokens) -> syn::Error {
