@@ -49,6 +49,12 @@ use proc_macro2::TokenStream as TokenStream2;
 ///   'static`. It is cloned out on every hit; return an `Arc` for large values.
 /// - A function returning `Result` caches only `Ok` values, unless
 ///   `cache_err = true`. `Option` results are cached whether `Some` or `None`.
+///   Callers that were waiting on a call that returned `Err` each run the body
+///   once themselves, at the same time (see
+///   `AsyncCache::try_get_or_insert_with`).
+/// - A running call that is cancelled or panics hands over to a waiting
+///   caller; an `invalidate`/`clear` during a call keeps its value out of the
+///   cache (it still goes back to the callers).
 /// - If arguments cannot be keyed at run time (their `Serialize` returns an
 ///   error), the call runs uncached and is counted in `stats().key_errors`.
 /// - The returned future is `Send` whenever the body's is, so cached calls can

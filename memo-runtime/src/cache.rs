@@ -449,8 +449,10 @@ impl AsyncCache {
     ///
     /// Callers that were waiting on a load that failed do not wait for a
     /// second one: each runs its own `init` once, at the same time, and gets
-    /// its own result. Their wait is bounded by one more run of `init`, and a
-    /// failing backend sees one retry per waiting caller rather than a queue.
+    /// its own result, which is returned but not stored (it ran outside the
+    /// single flight, so an invalidation could not have stopped it). Their
+    /// wait is bounded by one more run of `init`, and a failing backend sees
+    /// one retry per waiting caller at once rather than a queue of them.
     ///
     /// # Panics
     ///

@@ -24,6 +24,7 @@
 //! - [`AsyncCache`]: the cache itself (TTL, size bound, single-flight loads,
 //!   statistics), usable directly and shareable between functions.
 //! - [`CacheKey`]: canonical keys built from arguments through serde.
+//! - [`Eviction`]: what leaves a full cache, plain FIFO or S3-FIFO.
 //! - [`configure`] and [`Config`]: process-wide defaults, set once at startup.
 //! - [`cached`] and [`invalidate!`]: the attribute and its companion macro.
 #![deny(missing_docs)]
