@@ -2,7 +2,7 @@
 //! signatures here change without notice.
 
 pub use serde::Serialize;
-pub use std::any::type_name;
+pub use std::any::{type_name, type_name_of_val};
 pub use std::boxed::Box;
 pub use std::future::Future;
 pub use std::option::Option::{self, None, Some};
@@ -12,10 +12,15 @@ pub use std::time::Duration;
 pub use std::{concat, module_path, stringify};
 
 use std::convert::Infallible;
+use std::fmt;
 use std::num::NonZeroUsize;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
+use parking_lot::RwLock;
+
+use crate::cache::keep_all;
 use crate::config;
 use crate::key;
 pub use crate::{AsyncCache, CacheKey, CacheStats, Eviction};
@@ -27,6 +32,76 @@ pub struct Site {
     pub namespace: &'static str,
     /// The attribute's `ttl`; `None` uses the cache's default.
     pub ttl: Option<Duration>,
+}
+
+/// The namespace of an associated function, which depends on the `Self` type
+/// it is called for (a generic `impl<T> Foo<T>` has one function per type):
+/// `prefix`, then `type_name::<Self>()`, then `suffix`, built and leaked once
+/// per site and type.
+pub struct Scoped {
+    prefix: &'static str,
+    suffix: &'static str,
+    /// The first `Self` type seen and its namespace: the only one, unless the
+    /// impl is generic.
+    first: OnceLock<(&'static str, &'static str)>,
+    /// The namespaces of the other types, by type name.
+    more: RwLock<hashbrown::HashMap<&'static str, &'static str, foldhash::fast::FixedState>>,
+}
+
+impl Scoped {
+    /// A site whose namespaces are `prefix` + type name + `suffix`.
+    pub const fn new(prefix: &'static str, suffix: &'static str) -> Scoped {
+        Scoped {
+            prefix,
+            suffix,
+            first: OnceLock::new(),
+            more: RwLock::new(hashbrown::HashMap::with_hasher(
+                foldhash::fast::FixedState::with_seed(0),
+            )),
+        }
+    }
+
+    /// The namespace for `Self` = `self_type` (its `type_name`): the same
+    /// `&'static str` on every call with that type. The first type costs a
+    /// read and a string compare, no allocation and no shared write.
+    #[inline]
+    pub fn namespace(&'static self, self_type: &'static str) -> &'static str {
+        match self.first.get() {
+            Some((seen, namespace)) if *seen == self_type => namespace,
+            _ => self.namespace_slow(self_type),
+        }
+    }
+
+    #[cold]
+    fn namespace_slow(&'static self, self_type: &'static str) -> &'static str {
+        let (seen, namespace) = *self
+            .first
+            .get_or_init(|| (self_type, self.build(self_type)));
+        if seen == self_type {
+            return namespace;
+        }
+        if let Some(namespace) = self.more.read().get(self_type) {
+            return namespace;
+        }
+        self.more
+            .write()
+            .entry(self_type)
+            .or_insert_with(|| self.build(self_type))
+    }
+
+    fn build(&self, self_type: &str) -> &'static str {
+        let namespace = [self.prefix, self_type, self.suffix].concat();
+        Box::leak(namespace.into_boxed_str())
+    }
+}
+
+impl fmt::Debug for Scoped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scoped")
+            .field("prefix", &self.prefix)
+            .field("suffix", &self.suffix)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The key of one call, built from its key arguments with one
@@ -71,21 +146,22 @@ pub fn function_cache(max_size: Option<usize>, eviction: Option<Eviction>) -> As
 pub enum Lookup<V> {
     /// The stored value: return it.
     Hit(V),
-    /// Nothing stored: call [`memoize`] or [`memoize_ok`] with this.
+    /// Nothing stored: call one of the `memoize` functions with this.
     Miss(MissedKey),
 }
 
 /// The key of a call that missed, kept small: the loading future holds it.
 /// `None` when memoization is off or the arguments could not be keyed (the
 /// body just runs).
-pub struct MissedKey(Option<(CacheKey, u64)>);
+pub struct MissedKey(pub(crate) Option<(CacheKey, u64)>);
 
-/// Looks the call up. Generated code calls this first, synchronously, so a
-/// hit never builds the body's future or the loading state machine.
+/// Looks the call up in `namespace` (a [`Site`]'s, or a [`Scoped`]'s).
+/// Generated code calls this first, synchronously, so a hit never builds the
+/// body's future or the loading state machine.
 #[inline(always)]
 pub fn lookup<V: Clone + Send + Sync + 'static>(
     cache: &AsyncCache,
-    site: &Site,
+    namespace: &'static str,
     key: &EncodedKey,
 ) -> Lookup<V> {
     // By reference: moving the key buffer out would copy all of it.
@@ -97,17 +173,21 @@ pub fn lookup<V: Clone + Send + Sync + 'static>(
             return Lookup::Miss(MissedKey(None));
         }
     };
-    match cache.lookup(site.namespace, id) {
+    match cache.lookup(namespace, id) {
         Ok(value) => Lookup::Hit(value),
         Err(hash) => {
-            let key = CacheKey::from_parts(site.namespace, id);
+            let key = CacheKey::from_parts(namespace, id);
             Lookup::Miss(MissedKey(Some((key, hash))))
         }
     }
 }
 
 /// Runs `body` after a [`lookup`] missed: one caller per key runs its body,
-/// the others wait for its value, which is stored.
+/// the others wait for its value, which is stored. `site` gives the TTL (the
+/// key already has its namespace).
+///
+/// A body that calls its own function with the same arguments (directly or
+/// through others) panics in the inner call instead of waiting for itself.
 pub fn memoize<V, F>(
     cache: &AsyncCache,
     site: &Site,
@@ -134,8 +214,82 @@ where
     T: Clone + Send + Sync + 'static,
     F: Future<Output = Result<T, E>>,
 {
-    let ttl = site.ttl.unwrap_or(cache.default_ttl());
-    cache.load_missed(key.0, ttl, body)
+    cache.load_missed(key.0, ttl(cache, site), keep_all, body)
+}
+
+/// Like [`memoize`], for a body returning `Option` (`cache_none = false`): a
+/// `Some` is stored (as the whole `Option`, so a later `lookup::<Option<T>>`
+/// hits); a `None` is returned and not stored. Callers that waited for a load
+/// that ended in `None` get `None` too, without running their body.
+pub fn memoize_some<T, F>(
+    cache: &AsyncCache,
+    site: &Site,
+    key: MissedKey,
+    body: F,
+) -> impl Future<Output = Option<T>>
+where
+    T: Clone + Send + Sync + 'static,
+    F: Future<Output = Option<T>>,
+{
+    let loading = cache.load_missed(key.0, ttl(cache, site), Option::is_some, AlwaysOk(body));
+    Unwrapped(loading)
+}
+
+/// [`memoize`] for a synchronous function: the same single flight, with the
+/// callers that wait for another's load blocking their thread. If the body
+/// panics, the panic goes on in this caller and one waiting caller runs its
+/// own body in its place.
+pub fn memoize_blocking<V, F>(cache: &AsyncCache, site: &Site, key: MissedKey, body: F) -> V
+where
+    V: Clone + Send + Sync + 'static,
+    F: FnOnce() -> V,
+{
+    let loaded = cache.load_missed_blocking(key.0, ttl(cache, site), keep_all, || {
+        Ok::<V, Infallible>(body())
+    });
+    match loaded {
+        Ok(value) => value,
+    }
+}
+
+/// [`memoize_ok`] for a synchronous function: only `Ok` values are stored
+/// and shared; the callers that waited for a load that failed each run their
+/// own body once.
+pub fn memoize_ok_blocking<T, E, F>(
+    cache: &AsyncCache,
+    site: &Site,
+    key: MissedKey,
+    body: F,
+) -> Result<T, E>
+where
+    T: Clone + Send + Sync + 'static,
+    F: FnOnce() -> Result<T, E>,
+{
+    cache.load_missed_blocking(key.0, ttl(cache, site), keep_all, body)
+}
+
+/// [`memoize_some`] for a synchronous function.
+pub fn memoize_some_blocking<T, F>(
+    cache: &AsyncCache,
+    site: &Site,
+    key: MissedKey,
+    body: F,
+) -> Option<T>
+where
+    T: Clone + Send + Sync + 'static,
+    F: FnOnce() -> Option<T>,
+{
+    let loaded = cache.load_missed_blocking(key.0, ttl(cache, site), Option::is_some, || {
+        Ok::<Option<T>, Infallible>(body())
+    });
+    match loaded {
+        Ok(value) => value,
+    }
+}
+
+/// The TTL of `site`'s entries.
+fn ttl(cache: &AsyncCache, site: &Site) -> Duration {
+    site.ttl.unwrap_or(cache.default_ttl())
 }
 
 /// `Ok(output)` of a future that cannot fail, without another async layer.
@@ -168,17 +322,27 @@ impl<V, F: Future<Output = Result<V, Infallible>>> Future for Unwrapped<F> {
 }
 
 /// Removes one call's entry; true if there was one.
-pub async fn invalidate(cache: &AsyncCache, site: &Site, key: EncodedKey) -> bool {
+pub async fn invalidate(cache: &AsyncCache, namespace: &'static str, key: EncodedKey) -> bool {
+    invalidate_blocking(cache, namespace, key)
+}
+
+/// [`invalidate`], for a synchronous function's companion.
+pub fn invalidate_blocking(cache: &AsyncCache, namespace: &'static str, key: EncodedKey) -> bool {
     match key.0.identity() {
-        Ok(id) => cache.remove_key(site.namespace, id),
+        Ok(id) => cache.remove_key(namespace, id),
         // Nothing can be stored under a key that cannot be built.
         Err(_) => false,
     }
 }
 
-/// Removes every entry of one function.
-pub async fn clear(cache: &AsyncCache, site: &Site) {
-    cache.clear_namespace(site.namespace);
+/// Removes every entry of one function (of one `namespace`).
+pub async fn clear(cache: &AsyncCache, namespace: &'static str) {
+    clear_blocking(cache, namespace);
+}
+
+/// [`clear`], for a synchronous function's companion.
+pub fn clear_blocking(cache: &AsyncCache, namespace: &'static str) {
+    cache.clear_namespace(namespace);
 }
 
 /// The key one call uses.
@@ -186,9 +350,9 @@ pub async fn clear(cache: &AsyncCache, site: &Site) {
 /// # Panics
 ///
 /// If the arguments cannot be keyed; the message says how to fix it.
-pub fn cache_key(site: &Site, key: EncodedKey) -> CacheKey {
+pub fn cache_key(namespace: &'static str, key: EncodedKey) -> CacheKey {
     match key.0.identity() {
-        Ok(id) => CacheKey::from_parts(site.namespace, id),
+        Ok(id) => CacheKey::from_parts(namespace, id),
         Err(err) => panic!("{err}"),
     }
 }

@@ -13,9 +13,10 @@ use serde::Serialize;
 
 use crate::clock;
 use crate::config::{self, ConfigError};
-use crate::flight::{Flights, Outcome, Role};
+use crate::flight::{Flight, Flights, LeaderGuard, Outcome, Role};
 use crate::key::{CacheKey, KeyBuf, KeyError, encode_identity};
 use crate::policy::Eviction;
+use crate::reentry;
 use crate::stats::{CacheStats, Counters};
 use crate::store::{Probe, Store};
 
@@ -416,7 +417,12 @@ impl AsyncCache {
     /// # Panics
     ///
     /// If `key`'s `Serialize` implementation fails (see [`CacheKey::try_of`]),
-    /// or if `init` panics (in the caller that ran it).
+    /// or if `init` panics (in the caller that ran it). And if `init` itself
+    /// loads the same key of the same cache (directly or through other
+    /// calls), which would wait for its own value forever: that inner call
+    /// panics, naming the key's cycle, instead of hanging. Only calls made
+    /// while `init` is polled are seen; `init` spawning a task that loads the
+    /// key, then awaiting that task, still hangs.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -511,16 +517,24 @@ impl AsyncCache {
             Err(hash) => hash,
         };
         let key = CacheKey::from_parts(namespace, id);
-        self.load_missed(Some((key, hash)), ttl, init).await
+        self.load_missed(Some((key, hash)), ttl, keep_all, init)
+            .await
     }
 
     /// Loads a key whose lookup missed (and was counted): joins the load in
     /// flight, or runs `init` as the single flight's leader. Without a key
     /// (memoization off, or arguments that cannot be keyed), just runs `init`.
+    /// An `Ok` value is stored if `keep` says so, and shared with the waiters
+    /// either way.
+    ///
+    /// The async front-end of the loading core ([`join`](Self::join),
+    /// [`waited`](Self::waited), [`complete`](Self::complete)); the blocking
+    /// one is [`load_missed_blocking`](Self::load_missed_blocking).
     pub(crate) async fn load_missed<V, E>(
         &self,
         key: Option<(CacheKey, u64)>,
         ttl: Duration,
+        keep: impl Fn(&V) -> bool,
         init: impl Future<Output = Result<V, E>>,
     ) -> Result<V, E>
     where
@@ -536,33 +550,118 @@ impl AsyncCache {
             id: key.id(),
             hash,
         };
+        let mut next = self.join(&probe);
         loop {
-            let role = self
-                .flights
-                .join_or_lead(&probe, || self.store.find::<V>(&probe).into_value());
-            match role {
-                Err(stored_meanwhile) => {
-                    Counters::add(&self.store.counters.coalesced, 1);
-                    return Ok(stored_meanwhile);
-                }
-                Ok(Role::Leader(leader)) => {
-                    let result = init.as_mut().await;
-                    leader.complete(result.as_ref().ok(), |key, value| {
-                        let expires_at = clock::deadline(clock::now(), ttl);
-                        self.store.insert(key, hash, value, expires_at);
-                    });
+            next = match next {
+                Next::Value(value) => return Ok(value),
+                Next::RunAlone => return init.await,
+                Next::Lead(leader) => {
+                    let result = reentry::Running::new(&leader, init.as_mut()).await;
+                    self.complete(leader, hash, ttl, result.as_ref().ok(), keep);
                     return result;
                 }
-                Ok(Role::Waiter(flight)) => match flight.wait::<V>().await {
-                    Outcome::Ready(value) => {
-                        Counters::add(&self.store.counters.coalesced, 1);
-                        return Ok(value);
-                    }
-                    Outcome::Failed => return init.as_mut().await,
-                    Outcome::Abandoned => continue,
-                },
+                Next::Wait(flight) => {
+                    let outcome = flight.wait::<V>().await;
+                    self.waited(&probe, outcome)
+                }
             }
         }
+    }
+
+    /// [`load_missed`](Self::load_missed) for a synchronous `init`: the same
+    /// single flight (same table, store, statistics and invalidation rules),
+    /// with waiters blocking their thread.
+    pub(crate) fn load_missed_blocking<V, E>(
+        &self,
+        key: Option<(CacheKey, u64)>,
+        ttl: Duration,
+        keep: impl Fn(&V) -> bool,
+        init: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E>
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        let Some((key, hash)) = key else {
+            return init();
+        };
+        let probe = Probe {
+            namespace: key.namespace(),
+            id: key.id(),
+            hash,
+        };
+        let mut next = self.join(&probe);
+        loop {
+            next = match next {
+                Next::Value(value) => return Ok(value),
+                Next::RunAlone => return init(),
+                Next::Lead(leader) => {
+                    // A panic in `init` drops `leader`, which abandons the
+                    // flight: a waiter takes over.
+                    let result = reentry::running(leader.load(), init);
+                    self.complete(leader, hash, ttl, result.as_ref().ok(), keep);
+                    return result;
+                }
+                Next::Wait(flight) => {
+                    let outcome = flight.wait_blocking::<V>();
+                    self.waited(&probe, outcome)
+                }
+            }
+        }
+    }
+
+    /// The loading core, step one: what a caller whose lookup missed does.
+    ///
+    /// # Panics
+    ///
+    /// If the caller would wait on a load its own thread is running (see
+    /// [`reentry`]).
+    fn join<V: Clone + 'static>(&self, probe: &Probe<'_>) -> Next<V> {
+        let role = self
+            .flights
+            .join_or_lead(probe, || self.store.find::<V>(probe).into_value());
+        match role {
+            Err(stored_meanwhile) => {
+                Counters::add(&self.store.counters.coalesced, 1);
+                Next::Value(stored_meanwhile)
+            }
+            Ok(Role::Leader(leader)) => Next::Lead(leader),
+            Ok(Role::Waiter(flight, load)) => {
+                reentry::check_wait(load, probe.namespace);
+                Next::Wait(flight)
+            }
+        }
+    }
+
+    /// The loading core, after a wait: what the flight's end means for the
+    /// waiter.
+    fn waited<V: Clone + 'static>(&self, probe: &Probe<'_>, outcome: Outcome<V>) -> Next<V> {
+        match outcome {
+            Outcome::Ready(value) => {
+                Counters::add(&self.store.counters.coalesced, 1);
+                Next::Value(value)
+            }
+            // Each waiter runs its own `init` once, outside the flight.
+            Outcome::Failed => Next::RunAlone,
+            // Start over: the first waiter back becomes the new leader.
+            Outcome::Abandoned => self.join(probe),
+        }
+    }
+
+    /// The loading core, for the leader: ends the flight with `value` (`None`
+    /// when the load failed), storing it with `ttl` if `keep` says so.
+    fn complete<V: Clone + Send + Sync + 'static>(
+        &self,
+        leader: LeaderGuard,
+        hash: u64,
+        ttl: Duration,
+        value: Option<&V>,
+        keep: impl Fn(&V) -> bool,
+    ) {
+        let keep = value.is_some_and(keep);
+        leader.complete(value, keep, |key, value| {
+            let expires_at = clock::deadline(clock::now(), ttl);
+            self.store.insert(key, hash, value, expires_at);
+        });
     }
 
     fn store_value<V: Send + Sync + 'static>(&self, probe: &Probe<'_>, value: V, ttl: Duration) {
@@ -601,6 +700,24 @@ impl AsyncCache {
     pub fn waiters_in_flight(&self) -> usize {
         self.flights.waiters()
     }
+}
+
+/// What a caller whose lookup missed does next, as the loading core decides
+/// it for both front-ends.
+enum Next<V> {
+    /// Return this: a value stored meanwhile, or the one the flight shared.
+    Value(V),
+    /// Run `init` as the flight's leader, then [`AsyncCache::complete`].
+    Lead(LeaderGuard),
+    /// Wait for the flight, then [`AsyncCache::waited`].
+    Wait(Arc<Flight>),
+    /// The flight failed: run `init` alone, and store nothing.
+    RunAlone,
+}
+
+/// The `keep` of loads that store every value they load.
+pub(crate) fn keep_all<V>(_: &V) -> bool {
+    true
 }
 
 fn key_or_panic<K: Serialize + ?Sized>(key: &K) -> KeyBuf {

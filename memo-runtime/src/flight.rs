@@ -4,8 +4,11 @@
 //! A load in flight is a [`Slot`] in a sharded table. The first caller to miss
 //! becomes its *leader* and runs its own future; callers that miss while it
 //! runs *join*: the first of them gives the slot a shared [`Flight`], and all
-//! of them wait on its [`Notify`]. A load nobody joins never allocates one,
-//! so an uncontended miss costs one table insert and one removal.
+//! of them wait on it: async callers on its [`Notify`], blocking ones (the
+//! loads of sync functions) on its [`Condvar`]. Both kinds share the table,
+//! the slots and the outcomes below; only the waiting differs. A load nobody
+//! joins never allocates a flight, so an uncontended miss costs one table
+//! insert and one removal.
 //!
 //! A flight ends in one of three ways, published under the flight's mutex
 //! before the waiters are woken:
@@ -28,7 +31,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 use crate::key::CacheKey;
@@ -60,7 +63,20 @@ enum State {
 /// What the callers that joined a load wait on.
 pub(crate) struct Flight {
     state: Mutex<State>,
+    /// Wakes async waiters.
     done: Notify,
+    /// Wakes blocking waiters; paired with `state`'s mutex.
+    done_blocking: Condvar,
+}
+
+/// Which load a leader is running: unique among the loads in flight of all
+/// caches (the table's address, and the slot's hash and token), so that
+/// [`crate::reentry`] can tell a caller about to wait on its own load.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct LoadId {
+    flights: usize,
+    hash: u64,
+    token: u64,
 }
 
 /// What a waiter learned when its flight ended.
@@ -80,25 +96,44 @@ impl Flight {
             // Register before looking, so a wake-up between the look and the
             // await is not lost.
             notified.as_mut().enable();
-            match &*self.state.lock() {
-                State::Running => {}
-                State::Ready(value) => {
-                    return match value.downcast_ref::<V>() {
-                        Some(value) => Outcome::Ready(value.clone()),
-                        // Only a caller asking for another type under the same
-                        // key gets here; it has nothing to share.
-                        None => Outcome::Failed,
-                    };
-                }
-                State::Failed => return Outcome::Failed,
-                State::Abandoned => return Outcome::Abandoned,
+            if let Some(outcome) = Self::outcome(&self.state.lock()) {
+                return outcome;
             }
             notified.await;
         }
     }
 
+    /// Blocks the thread until this flight ends.
+    pub(crate) fn wait_blocking<V: Clone + 'static>(&self) -> Outcome<V> {
+        let mut state = self.state.lock();
+        loop {
+            // `finish` publishes under this mutex before notifying, and the
+            // wait releases it atomically: no wake-up is lost.
+            if let Some(outcome) = Self::outcome(&state) {
+                return outcome;
+            }
+            self.done_blocking.wait(&mut state);
+        }
+    }
+
+    /// What a waiter gets from `state`; `None` while the load runs.
+    fn outcome<V: Clone + 'static>(state: &State) -> Option<Outcome<V>> {
+        match state {
+            State::Running => None,
+            State::Ready(value) => Some(match value.downcast_ref::<V>() {
+                Some(value) => Outcome::Ready(value.clone()),
+                // Only a caller asking for another type under the same key
+                // gets here; it has nothing to share.
+                None => Outcome::Failed,
+            }),
+            State::Failed => Some(Outcome::Failed),
+            State::Abandoned => Some(Outcome::Abandoned),
+        }
+    }
+
     fn finish(&self, state: State) {
         *self.state.lock() = state;
+        self.done_blocking.notify_all();
         self.done.notify_waiters();
     }
 }
@@ -119,14 +154,22 @@ struct Table {
 pub(crate) enum Role {
     /// Run the load; the guard ends the flight.
     Leader(LeaderGuard),
-    /// Wait for the leader's flight.
-    Waiter(Arc<Flight>),
+    /// Wait for the leader's flight, the load `LoadId`.
+    Waiter(Arc<Flight>, LoadId),
 }
 
 impl Flights {
     pub(crate) fn new(shards: usize) -> Self {
         Flights {
             shards: (0..shards).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    fn load_id(&self, hash: u64, token: u64) -> LoadId {
+        LoadId {
+            flights: self as *const Self as usize,
+            hash,
+            token,
         }
     }
 
@@ -151,9 +194,11 @@ impl Flights {
                 Arc::new(Flight {
                     state: Mutex::new(State::Running),
                     done: Notify::new(),
+                    done_blocking: Condvar::new(),
                 })
             });
-            return Ok(Role::Waiter(Arc::clone(flight)));
+            let load = self.load_id(probe.hash, slot.token);
+            return Ok(Role::Waiter(Arc::clone(flight), load));
         }
         if let Some(value) = stored() {
             return Err(value);
@@ -238,12 +283,19 @@ pub(crate) struct LeaderGuard {
 }
 
 impl LeaderGuard {
+    /// The load this guard leads.
+    pub(crate) fn load(&self) -> LoadId {
+        self.flights.load_id(self.hash, self.token)
+    }
+
     /// Ends the load. With `Some(value)`, runs `store` with the key and a
-    /// clone of the value unless the load was doomed, and hands a clone to
-    /// the waiters, if any; with `None` (a failed load), tells them it failed.
+    /// clone of the value if `keep` and the load was not doomed, and hands a
+    /// clone to the waiters, if any; with `None` (a failed load), tells them
+    /// it failed.
     pub(crate) fn complete<V: Clone + Send + Sync + 'static>(
         mut self,
         value: Option<&V>,
+        keep: bool,
         store: impl FnOnce(CacheKey, V),
     ) {
         self.finished = true;
@@ -257,7 +309,7 @@ impl LeaderGuard {
             shared,
             ..
         } = slot;
-        if let (Some(value), false) = (value, doomed) {
+        if let (Some(value), true, false) = (value, keep, doomed) {
             store(key, value.clone());
         }
         drop(table);

@@ -35,6 +35,7 @@ mod config;
 mod flight;
 mod key;
 mod policy;
+mod reentry;
 mod stats;
 mod store;
 
