@@ -133,3 +133,237 @@ impl<F: Future> Future for Running<'_, F> {
         running(this.leader.load(), || this.body.as_mut().poll(cx))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::thread;
+
+    use crate::__private::{
+        AsyncCache, EncodedKey, Lookup, Site, lookup, memoize, memoize_blocking,
+    };
+
+    static F: Site = Site {
+        namespace: "tests::f",
+        ttl: None,
+    };
+    static G: Site = Site {
+        namespace: "tests::g",
+        ttl: None,
+    };
+
+    const SELF_WAIT: &str = "was called again with the same arguments while computing that \
+                             very result";
+
+    fn encoded(k: u64) -> EncodedKey {
+        let mut key = EncodedKey::new(1);
+        key.part(&k);
+        key.finish();
+        key
+    }
+
+    fn new_cache() -> &'static AsyncCache {
+        Box::leak(Box::new(
+            AsyncCache::builder().max_size(100).build().unwrap(),
+        ))
+    }
+
+    type BoxFuture = std::pin::Pin<Box<dyn Future<Output = u64> + Send>>;
+
+    /// A memoized async fn of `site`, as generated code calls it, whose body
+    /// is `body`.
+    fn memoized(
+        cache: &'static AsyncCache,
+        site: &'static Site,
+        k: u64,
+        body: impl FnOnce() -> BoxFuture + Send + 'static,
+    ) -> BoxFuture {
+        Box::pin(async move {
+            match lookup::<u64>(cache, site.namespace, &encoded(k)) {
+                Lookup::Hit(value) => value,
+                Lookup::Miss(key) => memoize(cache, site, key, body()).await,
+            }
+        })
+    }
+
+    /// `f(k)`: calls `f(next(k))` unless `k` is 0.
+    fn f(cache: &'static AsyncCache, k: u64, next: fn(u64) -> u64) -> BoxFuture {
+        memoized(cache, &F, k, move || {
+            Box::pin(async move {
+                if k == 0 {
+                    return 0;
+                }
+                tokio::task::yield_now().await;
+                f(cache, next(k), next).await + 1
+            })
+        })
+    }
+
+    /// `f(k)` that calls `g(k)`, which calls `f(k)`.
+    fn f_through_g(cache: &'static AsyncCache, k: u64) -> BoxFuture {
+        memoized(cache, &F, k, move || {
+            Box::pin(memoized(cache, &G, k, move || f_through_g(cache, k)))
+        })
+    }
+
+    /// The text of a panic's payload.
+    fn message(payload: Box<dyn std::any::Any + Send>) -> String {
+        match payload.downcast::<String>() {
+            Ok(text) => *text,
+            Err(payload) => payload.downcast_ref::<&str>().unwrap_or(&"?").to_string(),
+        }
+    }
+
+    async fn panic_of(future: BoxFuture) -> String {
+        let err = tokio::spawn(future)
+            .await
+            .expect_err("the call should panic");
+        assert!(err.is_panic());
+        message(err.into_panic())
+    }
+
+    #[tokio::test]
+    async fn an_async_fn_awaiting_itself_panics_naming_it() {
+        let cache = new_cache();
+        let text = panic_of(f(cache, 5, |k| k)).await;
+        assert!(text.contains("memo: `tests::f` "), "{text}");
+        assert!(text.contains(SELF_WAIT), "{text}");
+        assert!(text.contains("`uncached`"), "{text}");
+        // The outer load was abandoned with its task, and this thread's stack
+        // of running loads was unwound: the key loads normally now.
+        assert_eq!(cache.loads_in_flight(), 0);
+        assert_eq!(f(cache, 0, |k| k).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_cycle_through_another_fn_panics() {
+        let cache = new_cache();
+        let text = panic_of(f_through_g(cache, 1)).await;
+        assert!(text.contains("`tests::f`"), "{text}");
+        assert!(text.contains(SELF_WAIT), "{text}");
+        assert_eq!(cache.loads_in_flight(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nested_calls_with_other_arguments_are_fine() {
+        let cache = new_cache();
+        assert_eq!(f(cache, 10, |k| k - 1).await, 10);
+        assert_eq!(cache.len(), 11);
+        assert_eq!(f(cache, 10, |k| k - 1).await, 10);
+        assert_eq!(cache.stats().hits, 1);
+    }
+
+    #[tokio::test]
+    async fn callers_of_one_key_in_one_task_wait_normally() {
+        // Both on this thread, but the second is not polled from inside the
+        // first's body: it waits instead of panicking.
+        let cache = new_cache();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let call = || {
+            let runs = runs.clone();
+            memoized(cache, &F, 1, move || {
+                Box::pin(async move {
+                    runs.fetch_add(1, SeqCst);
+                    for _ in 0..3 {
+                        tokio::task::yield_now().await;
+                    }
+                    7
+                })
+            })
+        };
+        assert_eq!(tokio::join!(call(), call(), call()), (7, 7, 7));
+        assert_eq!(runs.load(SeqCst), 1);
+        assert_eq!(cache.stats().coalesced, 2);
+    }
+
+    #[tokio::test]
+    async fn get_or_insert_with_of_its_own_key_panics() {
+        let cache = Arc::new(AsyncCache::new());
+        let inner = cache.clone();
+        let task = tokio::spawn(async move {
+            let init = async { inner.get_or_insert_with(&1, async { 0u8 }).await + 1 };
+            inner.get_or_insert_with(&1, init).await
+        });
+        let text = message(task.await.unwrap_err().into_panic());
+        assert!(
+            text.starts_with("memo: this key was loaded again"),
+            "{text}"
+        );
+        assert!(text.contains("wait for itself forever"), "{text}");
+        // Another key inside `init` is fine.
+        let inner = cache.clone();
+        let init = async move {
+            let init = async { Ok::<_, ()>(inner.get_or_insert_with(&2, async { 1u8 }).await) };
+            inner.try_get_or_insert_with(&3, init).await
+        };
+        assert_eq!(cache.get_or_insert_with(&1, init).await, Ok(1));
+    }
+
+    /// A sync memoized fn of `F`, as generated code calls it.
+    fn sync_f(cache: &AsyncCache, k: u64, body: impl FnOnce() -> u64) -> u64 {
+        match lookup::<u64>(cache, F.namespace, &encoded(k)) {
+            Lookup::Hit(value) => value,
+            Lookup::Miss(key) => memoize_blocking(cache, &F, key, body),
+        }
+    }
+
+    /// `sync_f` calling itself with `next(k)` until `k` is 0.
+    fn recurse(cache: &AsyncCache, k: u64, next: fn(u64) -> u64) -> u64 {
+        sync_f(cache, k, || {
+            if k == 0 {
+                0
+            } else {
+                recurse(cache, next(k), next) + 1
+            }
+        })
+    }
+
+    #[test]
+    fn a_sync_fn_calling_itself_panics_naming_it() {
+        let cache = new_cache();
+        let payload = catch_unwind(AssertUnwindSafe(|| recurse(cache, 3, |k| k)))
+            .expect_err("the call should panic");
+        let text = message(payload);
+        assert!(text.contains("memo: `tests::f` "), "{text}");
+        assert!(text.contains(SELF_WAIT), "{text}");
+        assert_eq!(cache.loads_in_flight(), 0);
+        assert!(cache.is_empty());
+        // Nothing left on this thread's stack: the same key loads again.
+        assert_eq!(sync_f(cache, 3, || 9), 9);
+    }
+
+    #[test]
+    fn a_sync_fn_calling_itself_with_other_arguments_is_fine() {
+        let cache = new_cache();
+        assert_eq!(recurse(cache, 20, |k| k - 1), 20);
+        assert_eq!(cache.len(), 21);
+    }
+
+    #[test]
+    fn threads_waiting_on_one_key_are_not_flagged() {
+        let cache = new_cache();
+        let results: Vec<u64> = thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        sync_f(cache, 1000, || {
+                            let start = std::time::Instant::now();
+                            while cache.waiters_in_flight() < 3 {
+                                assert!(start.elapsed().as_secs() < 10, "waiters hung");
+                                thread::yield_now();
+                            }
+                            // Nested loads of other keys on the leader's
+                            // thread, while it leads.
+                            recurse(cache, 5, |k| k - 1) + 1
+                        })
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(results, [6; 4]);
+        assert_eq!(cache.stats().coalesced, 3);
+    }
+}
