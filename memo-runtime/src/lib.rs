@@ -45,6 +45,7 @@ pub mod __private;
 pub use cache::{AsyncCache, AsyncCacheBuilder};
 pub use config::{Config, ConfigError, DEFAULT_MAX_SIZE, DEFAULT_TTL, configure, current_config};
 pub use key::{CacheKey, KeyError};
+pub use key::{KEY_MAX_DEPTH, KeyAsSet};
 pub use policy::Eviction;
 pub use stats::CacheStats;
 

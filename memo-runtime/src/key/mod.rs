@@ -6,13 +6,13 @@ mod encoder;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
 
 use buf::INLINE_BYTES;
 pub(crate) use buf::KeyBuf;
-use encoder::{begin_tuple, encode_into, end_compound};
+use encoder::{AS_SET, begin_tuple, encode_at, encode_into, end_compound};
 
 /// Encodings up to this many bytes are the key's identity as they are;
 /// longer ones are replaced by their SHA-256 digest.
@@ -21,6 +21,43 @@ const VERBATIM_MAX: usize = INLINE_BYTES;
 /// First byte of a digest identity. No encoded value starts with it, so a
 /// digest never equals a verbatim identity.
 const DIGEST_MARK: u8 = 0xFE;
+
+/// How deeply a key's value may nest: at most this many compound levels, one
+/// inside the other (serde_json's default limit for reading).
+///
+/// Every level counts: sequences, tuples, tuple structs, structs, maps, sets,
+/// enum variants with a payload, `Some`, and newtype structs (transparent in
+/// the key's bytes, but a recursive type can nest through them alone, as in
+/// `struct List(Option<Box<List>>)`). Unit values and unit variants do not.
+/// A plain `Vec<u64>` is one level; a `Vec<Option<Point>>` three.
+///
+/// Encoding recurses once per level, so this bound is what keeps keying a
+/// deeply nested value (a parsed JSON document, a linked list) from
+/// overflowing the stack: a value nested deeper gets a [`KeyError`] instead,
+/// and a memoized call with such an argument runs uncached.
+///
+/// ```
+/// use memo_runtime::{CacheKey, KEY_MAX_DEPTH};
+/// use serde::Serialize;
+///
+/// /// A `Vec` of `Vec`s of ...: one level each (`transparent`: no newtype).
+/// #[derive(Serialize)]
+/// #[serde(transparent)]
+/// struct Tree(Vec<Tree>);
+///
+/// fn nested(levels: usize) -> Tree {
+///     let mut tree = Tree(Vec::new());
+///     for _ in 1..levels {
+///         tree = Tree(vec![tree]);
+///     }
+///     tree
+/// }
+///
+/// assert!(CacheKey::try_of(&nested(KEY_MAX_DEPTH)).is_ok());
+/// let err = CacheKey::try_of(&nested(KEY_MAX_DEPTH + 1)).unwrap_err();
+/// assert!(err.to_string().contains("KEY_MAX_DEPTH"));
+/// ```
+pub const KEY_MAX_DEPTH: usize = 128;
 
 /// The canonical key of a value: the key an [`AsyncCache`](crate::AsyncCache)
 /// files it under.
@@ -39,14 +76,65 @@ const DIGEST_MARK: u8 = 0xFE;
 ///   Newtype structs are transparent (`UserId(7)` keys like `7`).
 /// - **Different values give different keys.** The identity is the canonical
 ///   encoding itself when it is at most 128 bytes long and its SHA-256 digest
-///   otherwise. No 64-bit hash ever decides equality.
+///   otherwise. No 64-bit hash ever decides equality. Where no canonical form
+///   exists the key keeps the order things were written in, so that equal
+///   values may at worst miss each other, never different ones hit: a map
+///   that repeats a key (a `#[serde(flatten)]`ed map beside a field of the
+///   same name) keeps its entries in the order serialized.
 /// - **Names are not encoded.** Two structs with the same field values in the
 ///   same order key alike, as in most serde formats; within one function the
-///   signature fixes the types, and the namespace keeps functions apart.
-/// - **Sets are recognised by type name** (serde serializes sets and sequences
-///   alike): a set type whose name does not end in `HashSet`, `BTreeSet` or
-///   `IndexSet` is keyed in iteration order. Key an unordered set of another
-///   type through a sorted `Vec` or a `BTreeSet`.
+///   signature fixes the types, and the namespace keeps functions apart. See
+///   [below](#types-that-share-keys-on-purpose) for every such case.
+/// - **Sets are recognised by type** (serde serializes sets and sequences
+///   alike): std's `HashSet` and `BTreeSet`, hashbrown's `HashSet` and
+///   indexmap's `IndexSet`, by their full paths. Any other collection, whatever
+///   its name, is keyed in iteration order; wrap an unordered set of another
+///   type in [`KeyAsSet`] to key it as a set.
+/// - **Depth is bounded.** A value nested more than [`KEY_MAX_DEPTH`] (128)
+///   levels deep has no key: [`CacheKey::try_of`] returns a [`KeyError`]
+///   rather than overflowing the stack, and a memoized call runs uncached.
+///
+/// # Types that share keys on purpose
+///
+/// The key follows serde's data model, not Rust types, so values of different
+/// types can share a key. Within one memoized function this never matters
+/// (the signature fixes the types); in an [`AsyncCache`](crate::AsyncCache)
+/// used directly with several key types, keys that agree below are one entry:
+///
+/// - **Integers by value**, across widths and signedness: `7u8`, `7u64`,
+///   `7i32`, `7usize`, `7u128` and `NonZeroU64::new(7)` are one key; `-3i8`
+///   and `-3i64` too. An integer never keys like a `bool`, `char` or float.
+/// - **Floats by value**: `1.5f32` and `1.5f64`; `0.0` and `-0.0`; all NaNs.
+///   (`0.1f32` is not the `f64` `0.1`, being a different number.)
+/// - **Strings**: `&str`, `String`, `Box<str>`, `Cow<str>`. A `char` is not
+///   a one-character string, and bytes (`Vec<u8>`, `&[u8]`) are a sequence of
+///   integers, not a string.
+/// - **Sequences**: `Vec<T>`, `&[T]`, `Box<[T]>`, `VecDeque<T>` and
+///   `LinkedList<T>` with equal elements (integers of any width) are one key.
+///   **Arrays are not sequences**: serde serializes `[T; N]` as a tuple, so
+///   `[1, 2]` keys like `(1, 2)` and like a tuple struct `Pair(1, 2)`, not
+///   like `vec![1, 2]`. `BinaryHeap` is a sequence in its internal order.
+/// - **Maps**: `HashMap`, `BTreeMap` (and hashbrown's, indexmap's) with equal
+///   entries. A struct with a `#[serde(flatten)]` field serializes as a map,
+///   so it keys like the map of its field names (as strings) to values.
+/// - **Sets**: `HashSet`, `BTreeSet` (and hashbrown's, indexmap's, and any
+///   collection in a [`KeyAsSet`]) with equal elements. A set never keys like
+///   a sequence.
+/// - **Newtypes, references and boxes are transparent**: `UserId(7)`,
+///   `Account(UserId(7))`, `&7`, `Box::new(7)` all key like `7`.
+/// - **Structs by field values**, in order, whatever the struct's and fields'
+///   names: `Point { x: 1, y: 2 }` keys like `Size { width: 1, height: 2 }`.
+///   A struct keys neither like a tuple nor like a map. Fields marked
+///   `#[serde(skip)]` are not in the key at all.
+/// - **Unit values**: `()`, any unit struct, and a unit variant of an
+///   `#[serde(untagged)]` enum.
+/// - **`Option` by its contents**: every `None` is one key whatever `T`
+///   (`None::<u8>` and `None::<String>`), `Some(1u8)` keys like `Some(1u64)`;
+///   `Some(v)` never keys like `v`, nor `None` like `()`.
+/// - **Enum variants by index and payload**, whatever the enum: the second
+///   variant of one enum holding `3` keys like the second variant of another
+///   holding `3`. A variant never keys like its bare payload (unless the enum
+///   is `#[serde(untagged)]`, where serde writes the payload alone).
 ///
 /// # Byte format
 ///
@@ -68,8 +156,9 @@ const DIGEST_MARK: u8 = 0xFE;
 /// | bytes (`serialize_bytes`) | `08` + varint length + bytes |
 /// | sequence | `09` elements `FF` |
 /// | tuple, tuple struct | `0A` elements `FF` |
-/// | struct (skipped fields as `00`) | `0B` fields `FF` |
-/// | map | `0C` (key value)... sorted bytewise `FF` |
+/// | struct, struct variant's payload | `0B` fields `FF` |
+/// | field skipped by `skip_serializing_if` | `0F` |
+/// | map | `0C` (key value)... sorted by key bytes `FF`; in written order if two keys are equal |
 /// | set | `0D` elements sorted bytewise `FF` |
 /// | enum variant | `0E` + varint index + the payload as above |
 /// | integer `n >= 0` | `20 + k`, then the `k` low bytes of `n` LE (`k` minimal) |
@@ -293,7 +382,8 @@ impl KeyParts {
 
     #[inline(always)]
     pub(crate) fn part<T: Serialize + ?Sized>(&mut self, value: &T) {
-        if let Err(err) = encode_into(&mut self.buf, value) {
+        // Inside the tuple, a part is one level deep, as in `(a, b)`.
+        if let Err(err) = encode_at(&mut self.buf, value, usize::from(self.tuple)) {
             self.error.get_or_insert(err);
         }
     }
@@ -317,7 +407,75 @@ impl KeyParts {
     }
 }
 
-/// A value's key could not be built: its `Serialize` implementation failed.
+/// Keys a collection as a set: the same elements in any order give one key.
+///
+/// serde serializes sets and sequences alike, so [`CacheKey`] recognises sets
+/// by type: std's `HashSet` and `BTreeSet`, hashbrown's `HashSet` and
+/// indexmap's `IndexSet`, exactly. Any other collection, whatever its name, is
+/// keyed in iteration order, which for an unordered set of your own (or of
+/// another crate) means equal sets may miss each other. Wrap it in
+/// `KeyAsSet` to key it as a set: the sequence its `Serialize` writes
+/// (`collect_seq`, `serialize_seq`, or `serialize_tuple` for an array) is
+/// sorted like a `HashSet`'s, so it keys like a `HashSet` of the same
+/// elements.
+///
+/// Repeated elements are kept (the key of a multiset). Only the sequence
+/// itself is a set, not sequences nested in its elements. To every other
+/// serializer `KeyAsSet(&x)` is a newtype struct around `x`, which formats
+/// such as JSON write as `x` itself.
+///
+/// ```
+/// use std::collections::HashSet;
+/// use memo_runtime::{CacheKey, KeyAsSet};
+///
+/// let a = vec!["b", "a", "c"];
+/// let b = vec!["c", "b", "a"];
+/// assert_ne!(CacheKey::of(&a), CacheKey::of(&b));
+/// assert_eq!(CacheKey::of(&KeyAsSet(&a)), CacheKey::of(&KeyAsSet(&b)));
+/// let set: HashSet<&str> = ["a", "b", "c"].into();
+/// assert_eq!(CacheKey::of(&KeyAsSet(&a)), CacheKey::of(&set));
+/// ```
+///
+/// In a memoized function, key on the wrapped argument with `key = ...`:
+///
+/// ```
+/// use memo_runtime::{KeyAsSet, cached};
+///
+/// /// Tags in no particular order.
+/// #[derive(serde::Serialize)]
+/// struct Tags(Vec<String>);
+///
+/// #[cached(key = KeyAsSet(tags))]
+/// async fn count_posts(tags: &Tags) -> usize {
+///     tags.0.len() // a query, in real life
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// count_posts(&Tags(vec!["rust".into(), "async".into()])).await;
+/// count_posts(&Tags(vec!["async".into(), "rust".into()])).await;
+/// assert_eq!(count_posts::stats().hits, 1);
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct KeyAsSet<'a, T: ?Sized>(pub &'a T);
+
+impl<T: ?Sized> Clone for KeyAsSet<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: ?Sized> Copy for KeyAsSet<'_, T> {}
+
+impl<T: Serialize + ?Sized> Serialize for KeyAsSet<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_newtype_struct(AS_SET, self.0)
+    }
+}
+
+/// A value's key could not be built: its `Serialize` implementation failed,
+/// or it is nested more than [`KEY_MAX_DEPTH`] levels deep.
 ///
 /// memo never guesses a key: a memoized call whose arguments cannot be keyed
 /// runs its body without the cache (counted in
@@ -382,5 +540,45 @@ mod tests {
         single.part(&7u64);
         single.finish();
         assert_eq!(single.identity(), Ok(&*encode_identity(&7u64).unwrap()));
+    }
+
+    /// `levels` sequences, one inside the other.
+    struct Seqs(usize);
+
+    impl Serialize for Seqs {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeSeq;
+            let mut seq = serializer.serialize_seq(None)?;
+            if self.0 > 1 {
+                seq.serialize_element(&Seqs(self.0 - 1))?;
+            }
+            seq.end()
+        }
+    }
+
+    #[test]
+    fn parts_are_as_deep_as_the_elements_of_the_tuple() {
+        for (parts, levels) in [
+            (1, KEY_MAX_DEPTH),
+            (2, KEY_MAX_DEPTH - 1),
+            (2, KEY_MAX_DEPTH),
+        ] {
+            let mut built = KeyParts::new(parts);
+            built.part(&Seqs(levels));
+            if parts == 2 {
+                built.part(&1u8);
+            }
+            built.finish();
+            let whole = if parts == 2 {
+                encode_identity(&(Seqs(levels), 1u8))
+            } else {
+                encode_identity(&Seqs(levels))
+            };
+            assert_eq!(built.identity().ok(), whole.as_deref().ok());
+            assert_eq!(
+                built.identity().is_ok(),
+                levels < KEY_MAX_DEPTH || parts == 1
+            );
+        }
     }
 }
