@@ -15,6 +15,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::pin::Pin;
+use std::ptr;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
@@ -67,7 +68,9 @@ impl Scoped {
     #[inline]
     pub fn namespace(&'static self, self_type: &'static str) -> &'static str {
         match self.first.get() {
-            Some((seen, namespace)) if *seen == self_type => namespace,
+            // Usually the very same string; else compared by content (a type's
+            // name may exist once per codegen unit).
+            Some((seen, namespace)) if ptr::eq(*seen, self_type) || *seen == self_type => namespace,
             _ => self.namespace_slow(self_type),
         }
     }

@@ -615,6 +615,7 @@ impl AsyncCache {
     ///
     /// If the caller would wait on a load its own thread is running (see
     /// [`reentry`]).
+    #[inline(always)]
     fn join<V: Clone + 'static>(&self, probe: &Probe<'_>) -> Next<V> {
         let role = self
             .flights
@@ -649,6 +650,7 @@ impl AsyncCache {
 
     /// The loading core, for the leader: ends the flight with `value` (`None`
     /// when the load failed), storing it with `ttl` if `keep` says so.
+    #[inline(always)]
     fn complete<V: Clone + Send + Sync + 'static>(
         &self,
         leader: LeaderGuard,

@@ -14,7 +14,8 @@
 //! before the waiters are woken:
 //!
 //! - `Ready`: the value, which the leader also stored unless an invalidation
-//!   *doomed* the slot meanwhile; waiters clone it.
+//!   *doomed* the slot meanwhile (or the load does not keep such values: the
+//!   `None` of a function that does not cache `None`); waiters clone it.
 //! - `Failed`: the load returned an `Err`, which is not cached; each waiter
 //!   runs its own future once, concurrently, and returns its own result.
 //! - `Abandoned`: the leader was dropped or panicked; waiters start over, and
