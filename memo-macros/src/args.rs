@@ -6,7 +6,8 @@ use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, Path, Token, UnOp};
 
 /// Every argument the attribute accepts, listed in errors about unknown ones.
-const VALID: &str = "`ttl`, `max_size`, `eviction`, `cache`, `skip`, `key`, `cache_err`, `crate`";
+const VALID: &str =
+    "`ttl`, `max_size`, `eviction`, `cache`, `skip`, `key`, `cache_err`, `cache_none`, `crate`";
 
 /// A parsed argument and where it was written, for errors that point at it.
 pub(crate) struct At<T> {
@@ -32,6 +33,8 @@ pub(crate) struct Args {
     /// `cache_err = BOOL`: also cache `Err`. Written at all, it also says the
     /// return type is a `Result` (for aliases the attribute cannot see through).
     pub(crate) cache_err: Option<LitBool>,
+    /// `cache_none = false`: a `None` result is returned but not stored.
+    pub(crate) cache_none: Option<LitBool>,
     /// `crate = PATH`: where `memo_runtime` is, for crates that re-export it.
     pub(crate) krate: Option<Path>,
 }
@@ -74,6 +77,7 @@ impl Args {
             "cache" => set_once(&mut self.cache, meta, meta.value()?.parse()?),
             "key" => set_once(&mut self.key, meta, meta.value()?.parse()?),
             "cache_err" => set_once(&mut self.cache_err, meta, meta.value()?.parse()?),
+            "cache_none" => set_once(&mut self.cache_none, meta, meta.value()?.parse()?),
             "crate" => set_once(&mut self.krate, meta, meta.value()?.parse()?),
             "skip" => {
                 let mut names = Vec::new();

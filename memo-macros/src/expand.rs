@@ -1,4 +1,4 @@
-//! Writes the expansion.
+//! Writes the expansion of one memoized function.
 //!
 //! Input:
 //!
@@ -7,23 +7,32 @@
 //! pub async fn fetch_user(id: u64, pool: &Pool) -> Result<User, Error> { BODY }
 //! ```
 //!
-//! Output (for a free function; methods get `fetch_user_invalidate`-style
-//! associated companions instead of the module):
+//! Output, for a free function (methods get the same items as associated
+//! functions, named `fetch_user_invalidate` and so on; see `companions.rs`):
 //!
 //! ```text
 //! pub async fn fetch_user(id: u64, pool: &Pool) -> Result<User, Error> {
-//!     static SITE: Site = Site { namespace: "crate::path::fetch_user", ttl: Some(60 s) };
-//!     let key = encode(&(key_arg(&id),));
-//!     memoize_ok(fetch_user::cache(), &SITE, key, __memo_body_fetch_user(id, pool)).await
+//!     let key = encode(&(id,));
+//!     match lookup(fetch_user::cache(), fetch_user::__memo_namespace(), &key) {
+//!         Hit(value) => return Ok(value),
+//!         Miss(key) => memoize_ok(fetch_user::cache(), fetch_user::__memo_site(), key,
+//!                                 __memo_body_fetch_user(id, pool)).await,
+//!     }
 //! }
 //! async fn __memo_body_fetch_user(id: u64, pool: &Pool) -> Result<User, Error> { BODY }
-//! pub mod fetch_user { use super::*; pub fn cache() ...; pub async fn invalidate(id: u64) ... }
+//! pub struct fetch_user {}
+//! impl fetch_user { pub fn cache() ..; pub async fn invalidate(id: u64) -> bool ..; .. }
 //! ```
 //!
-//! The body stays in a function of its own with the user's signature, so
-//! type errors and `?` in it are checked against the declared return type and
-//! point into the body. Generated names live at `Span::mixed_site()` and every
-//! runtime item is named through `memo_runtime::__private`.
+//! Every item is emitted beside the function, in the scope the user wrote it
+//! in, so every path the user wrote (`super::X`, a type from a `use` in a
+//! function body) resolves where it was written. The companions hang off a
+//! braced struct of the function's name: it lives in the type namespace only,
+//! so it never clashes with the function, and `use m::fetch_user` imports
+//! both. The body stays in a function of its own with the user's signature,
+//! so type errors and `?` in it are checked against the declared return type
+//! and point into the body. Generated names live at `Span::mixed_site()` and
+//! every runtime item is named through `memo_runtime::__private`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -33,7 +42,7 @@ use syn::{AttrStyle, Attribute, FnArg, Ident, ItemFn, Pat, PatIdent, Path, Retur
 use crate::args::Args;
 use crate::validate::{Plan, ValueMode};
 
-/// The pieces every generated function needs.
+/// The pieces every generated item needs.
 pub(crate) struct Ctx<'a> {
     pub(crate) function: &'a ItemFn,
     pub(crate) args: &'a Args,
@@ -45,7 +54,16 @@ pub(crate) struct Ctx<'a> {
     pub(crate) inherited_attrs: Vec<&'a Attribute>,
 }
 
-pub(crate) fn expand(function: &ItemFn, args: &Args, plan: &Plan) -> TokenStream {
+/// A memoized function, expanded.
+pub(crate) struct Expansion {
+    /// The user's function, now routed through the cache.
+    pub(crate) wrapper: TokenStream,
+    /// Everything generated beside it: free items for a free function,
+    /// associated items for a method.
+    pub(crate) beside: TokenStream,
+}
+
+pub(crate) fn expand(function: &ItemFn, args: &Args, plan: &Plan) -> Expansion {
     let krate: Path = args
         .krate
         .clone()
@@ -67,17 +85,14 @@ pub(crate) fn expand(function: &ItemFn, args: &Args, plan: &Plan) -> TokenStream
         rt: quote!(#krate::__private),
         inherited_attrs,
     };
-    let wrapper = ctx.wrapper();
     let body = ctx.body_fn();
-    let companions = if plan.associated {
-        ctx.associated_companions()
-    } else {
-        ctx.companion_module()
-    };
-    quote! {
-        #wrapper
-        #body
-        #companions
+    let companions = ctx.companions();
+    Expansion {
+        wrapper: ctx.wrapper(),
+        beside: quote! {
+            #body
+            #companions
+        },
     }
 }
 
@@ -86,58 +101,36 @@ impl Ctx<'_> {
         &self.function.sig.ident
     }
 
-    pub(crate) fn body_ident(&self) -> Ident {
+    fn body_ident(&self) -> Ident {
         format_ident!("__memo_body_{}", self.ident())
     }
 
-    /// A companion's name: `cache` in the module of a free function,
-    /// `fetch_user_cache` beside a method.
-    pub(crate) fn companion(&self, name: &str) -> Ident {
-        if self.plan.associated {
-            format_ident!("{}_{}", self.ident(), name)
-        } else {
-            format_ident!("{}", name)
+    /// The name of the generated item `name`: `cache` on the companion
+    /// struct of a free function, `fetch_user_cache` beside a method.
+    /// Hidden items (`__memo_site`...) get the function's name as a suffix.
+    pub(crate) fn item_name(&self, name: &str) -> Ident {
+        match (self.plan.associated(), name.starts_with("__memo_")) {
+            (false, _) => format_ident!("{}", name),
+            (true, false) => format_ident!("{}_{}", self.ident(), name),
+            (true, true) => format_ident!("{}_{}", name, self.ident()),
         }
     }
 
-    /// The static describing the function, declared where it is used.
-    pub(crate) fn site(&self, from_module: bool) -> TokenStream {
-        let rt = &self.rt;
-        let ident = self.ident();
-        let ttl = match &self.args.ttl {
-            Some(ttl) => {
-                let nanos = ttl.value;
-                quote!(#rt::Some(#rt::Duration::from_nanos(#nanos)))
-            }
-            None => quote!(#rt::None),
-        };
-        // Inside the companion module `module_path!()` already ends in the
-        // function's name; elsewhere it is appended.
-        let namespace = if from_module {
-            quote!(#rt::module_path!())
+    /// A path to the generated item `name`, from the wrapper
+    /// (`in_companions = false`) or from the companions.
+    pub(crate) fn item(&self, name: &str, in_companions: bool) -> TokenStream {
+        let item = self.item_name(name);
+        if self.plan.associated() || in_companions {
+            quote!(Self::#item)
         } else {
-            quote!(#rt::concat!(#rt::module_path!(), "::", #rt::stringify!(#ident)))
-        };
-        quote_spanned! {Span::mixed_site()=>
-            static __MEMO_SITE: #rt::Site = #rt::Site { namespace: #namespace, ttl: #ttl };
+            let ident = self.ident();
+            quote!(#ident::#item)
         }
     }
 
-    /// How generated code reaches the cache.
-    pub(crate) fn cache_call(&self, from_module: bool) -> TokenStream {
-        let ident = self.ident();
-        let cache = self.companion("cache");
-        if self.plan.associated {
-            quote!(Self::#cache())
-        } else if from_module {
-            quote!(#cache())
-        } else {
-            quote!(#ident::#cache())
-        }
-    }
-
-    /// `encode(&(parts...))`: the key of one call. The wrapper and the
-    /// companions build it with these same tokens, so they always agree.
+    /// `encode(&(parts...))`: the key of one call, into `__memo_key`. The
+    /// wrapper and the companions build it with these same tokens, so they
+    /// always agree.
     pub(crate) fn key(&self) -> TokenStream {
         let rt = &self.rt;
         let builder = Ident::new("__memo_key", Span::mixed_site());
@@ -147,9 +140,6 @@ impl Ctx<'_> {
         }
         for konst in &self.plan.generic_consts {
             parts.push(quote!(#builder.part(&#konst);));
-        }
-        if self.plan.associated {
-            parts.push(quote!(#builder.part(#rt::type_name::<Self>());));
         }
         // Each argument's part is spanned at the argument: a missing
         // `Serialize` is reported there.
@@ -162,6 +152,11 @@ impl Ctx<'_> {
             }
             for param in self.plan.params.iter().filter(|p| !p.skipped) {
                 let ident = &param.ident;
+                // Each caller picks the concrete type of an `impl Trait`
+                // argument: `1u32` and `1u64` must not share an entry.
+                if param.impl_trait {
+                    parts.push(quote!(#builder.part(#rt::type_name_of_val(&#ident));));
+                }
                 parts.push(quote_spanned!(param.span=> #builder.part(&#ident);));
             }
         }
@@ -183,14 +178,23 @@ impl Ctx<'_> {
             .filter(|attr| matches!(attr.style, AttrStyle::Outer));
         let vis = &function.vis;
         let sig = self.wrapper_sig();
-        let site = self.site(false);
         let key = self.key();
-        let cache = self.cache_call(false);
-        let call = self.body_call(false);
+        let cache = self.item("cache", false);
+        let site = self.item("__memo_site", false);
+        let namespace = self.item("__memo_namespace", false);
+        let call = self.body_call();
         let hit = Ident::new("__memo_hit", Span::mixed_site());
-        let (entry, hit_value) = match self.plan.value_mode {
-            ValueMode::Whole => (quote!(memoize), quote!(#hit)),
-            ValueMode::OkOnly => (quote!(memoize_ok), quote!(#rt::Result::Ok(#hit))),
+        let hit_value = match self.plan.value_mode {
+            ValueMode::Whole | ValueMode::SomeOnly => quote!(#hit),
+            ValueMode::OkOnly => quote!(#rt::Result::Ok(#hit)),
+        };
+        let entry = match (self.plan.value_mode, self.plan.is_async) {
+            (ValueMode::Whole, true) => quote!(memoize),
+            (ValueMode::OkOnly, true) => quote!(memoize_ok),
+            (ValueMode::SomeOnly, true) => quote!(memoize_some),
+            (ValueMode::Whole, false) => quote!(memoize_blocking),
+            (ValueMode::OkOnly, false) => quote!(memoize_ok_blocking),
+            (ValueMode::SomeOnly, false) => quote!(memoize_some_blocking),
         };
         // Errors about the value (not `Clone`...) point at the return type.
         let output_span = match &sig.output {
@@ -200,22 +204,26 @@ impl Ctx<'_> {
         // The whole path, `::memo_runtime::__private` included, carries the
         // return type's span, so the call's errors are reported there.
         let rt_at_output = respan(rt.clone(), output_span);
-        let site_ref = Ident::new("__MEMO_SITE", Span::mixed_site());
         let key_ref = Ident::new("__memo_key", Span::mixed_site());
         // Whole calls at the return type: an error's span runs from the first
         // token of the call to its closing parenthesis.
-        let load = quote_spanned! {output_span=>
-            #rt_at_output::#entry(#cache, &#site_ref, #key_ref, #call).await
+        let load = if self.plan.is_async {
+            quote_spanned! {output_span=>
+                #rt_at_output::#entry(#cache(), #site(), #key_ref, #call).await
+            }
+        } else {
+            quote_spanned! {output_span=>
+                #rt_at_output::#entry(#cache(), #site(), #key_ref, move || #call)
+            }
         };
         let lookup = quote_spanned! {output_span=>
-            #rt_at_output::lookup(#cache, &#site_ref, &#key_ref)
+            #rt_at_output::lookup(#cache(), #namespace(), &#key_ref)
         };
         // The hit path is synchronous and comes first: a hit never builds the
         // body's future or the loading state machine.
         quote! {
             #(#attrs)*
             #vis #sig {
-                #site
                 #key
                 let #key_ref = match #lookup {
                     #rt::Lookup::Hit(#hit) => return #hit_value,
@@ -252,15 +260,14 @@ impl Ctx<'_> {
     }
 
     /// `__memo_body_f(args)`: the user's body, called with the wrapper's
-    /// bindings.
-    pub(crate) fn body_call(&self, from_module: bool) -> TokenStream {
+    /// bindings. The same tokens work from the wrapper and the companions:
+    /// both sit beside the body function.
+    pub(crate) fn body_call(&self) -> TokenStream {
         let body = self.body_ident();
         let receiver = self.plan.receiver.as_ref().map(|_| quote!(self,));
         let params = self.plan.params.iter().map(|p| &p.ident);
-        let call = if self.plan.associated {
+        let call = if self.plan.associated() {
             quote!(Self::#body(#receiver #(#params),*))
-        } else if from_module {
-            quote!(super::#body(#(#params),*))
         } else {
             quote!(#body(#(#params),*))
         };

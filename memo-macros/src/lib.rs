@@ -4,10 +4,14 @@
 mod args;
 mod companions;
 mod expand;
+mod impl_block;
+mod invalidate;
+mod types;
 mod validate;
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
+use quote::quote;
 
 /// Memoizes an `async fn`: calls with equal arguments within the TTL are
 /// answered from a cache instead of running the body again.
@@ -223,7 +227,11 @@ use proc_macro2::TokenStream as TokenStream2;
 #[proc_macro_attribute]
 pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = TokenStream2::from(item);
-    match memoize(args.into(), item.clone()) {
+    let args = TokenStream2::from(args);
+    if let Ok(block) = syn::parse2::<syn::ItemImpl>(item.clone()) {
+        return impl_block::memoize_impl(args, block).into();
+    }
+    match memoize(args, item.clone()) {
         Ok(expanded) => expanded.into(),
         // Emit the function as written beside the errors, so callers and IDEs
         // keep working while the attribute is being fixed.
@@ -236,20 +244,36 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 fn memoize(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
-    let function: syn::ItemFn = syn::parse2(item)?;
+    let function: syn::ItemFn = syn::parse2(item).map_err(|err| {
+        syn::Error::new(
+            err.span(),
+            "#[cached] goes on a function (`fn` or `async fn`) or on an `impl` block",
+        )
+    })?;
     let mut errors = validate::Errors::default();
     let args = args::Args::parse(args).unwrap_or_else(|err| {
         errors.push(err);
         args::Args::default()
     });
-    let plan = validate::plan(&function, &args);
+    let plan = validate::plan(&function, &args, None);
     match plan {
-        Ok(plan) => errors
-            .into_result()
-            .map(|()| expand::expand(&function, &args, &plan)),
+        Ok(plan) => errors.into_result().map(|()| {
+            let expand::Expansion { wrapper, beside } = expand::expand(&function, &args, &plan);
+            quote!(#wrapper #beside)
+        }),
         Err(err) => {
             errors.push(err);
             errors.into_result().map(|()| TokenStream2::new())
         }
+    }
+}
+
+/// Removes the cached result of one call of a memoized function or method.
+/// Re-exported as `memo_runtime::invalidate!`; see its documentation.
+#[proc_macro]
+pub fn invalidate(input: TokenStream) -> TokenStream {
+    match syn::parse::<invalidate::Invalidate>(input) {
+        Ok(call) => call.expand().into(),
+        Err(err) => err.into_compile_error().into(),
     }
 }

@@ -8,6 +8,7 @@ use syn::spanned::Spanned;
 use syn::{FnArg, GenericParam, Ident, ItemFn, Pat, ReceiverKind, ReturnType, Type};
 
 use crate::args::Args;
+use crate::types;
 
 /// One parameter of the function, as the expansion uses it.
 pub(crate) struct Param {
@@ -17,6 +18,8 @@ pub(crate) struct Param {
     pub(crate) ty: Type,
     /// Left out of the key by `skip(...)`.
     pub(crate) skipped: bool,
+    /// Its type has an `impl Trait`: the caller's concrete type is keyed too.
+    pub(crate) impl_trait: bool,
     /// Where errors about this parameter point.
     pub(crate) span: Span,
 }
@@ -28,6 +31,8 @@ pub(crate) enum ValueMode {
     Whole,
     /// A `Result`: only `Ok` values are stored.
     OkOnly,
+    /// An `Option` with `cache_none = false`: only `Some` values are stored.
+    SomeOnly,
 }
 
 /// The `self` parameter of a method.
@@ -36,17 +41,34 @@ pub(crate) struct SelfParam {
     pub(crate) span: Span,
 }
 
+/// Where the function is declared, as far as the attribute can know.
+#[derive(Clone)]
+pub(crate) enum Place {
+    /// A module or a block: companions are `f::invalidate(..)`.
+    Free,
+    /// An `impl` block: companions are `Type::f_invalidate(..)`. `of_trait`
+    /// is the trait's path for a trait impl (only the impl-level attribute
+    /// sees it).
+    Associated { of_trait: Option<syn::Path> },
+}
+
 /// Everything the expansion needs beyond the parsed function and arguments.
 pub(crate) struct Plan {
     pub(crate) params: Vec<Param>,
     pub(crate) receiver: Option<SelfParam>,
-    /// Methods and associated functions get associated companions; free
-    /// functions get a companion module.
-    pub(crate) associated: bool,
+    pub(crate) place: Place,
+    /// An `async fn`; otherwise a blocking one.
+    pub(crate) is_async: bool,
     pub(crate) value_mode: ValueMode,
     /// Generic type and const parameters, which the key must tell apart.
     pub(crate) generic_types: Vec<Ident>,
     pub(crate) generic_consts: Vec<Ident>,
+}
+
+impl Plan {
+    pub(crate) fn associated(&self) -> bool {
+        matches!(self.place, Place::Associated { .. })
+    }
 }
 
 /// Accumulates errors so that all of them are reported at once.
@@ -66,36 +88,15 @@ impl Errors {
     }
 }
 
-pub(crate) fn plan(function: &ItemFn, args: &Args) -> Result<Plan, syn::Error> {
+/// Plans the expansion of `function`. `place` is `None` for the fn-level
+/// attribute, which tells a method by its `self` or a `Self` in the
+/// signature.
+pub(crate) fn plan(function: &ItemFn, args: &Args, place: Option<Place>) -> syn::Result<Plan> {
     let mut errors = Errors::default();
     let sig = &function.sig;
 
-    if sig.asyncness.is_none() {
-        errors.push(syn::Error::new(
-            sig.fn_token.span(),
-            "#[cached] memoizes `async fn`s only: make this an `async fn` \
-             (synchronous functions are not supported yet)",
-        ));
-    }
-    // A shared cache was built with its own bound and policy.
-    if let Some(cache) = &args.cache {
-        if let Some(max_size) = &args.max_size {
-            errors.push(set_on_shared_cache(
-                max_size.span,
-                "max_size",
-                "bound",
-                cache,
-            ));
-        }
-        if let Some(eviction) = &args.eviction {
-            errors.push(set_on_shared_cache(
-                eviction.span,
-                "eviction",
-                "policy",
-                cache,
-            ));
-        }
-    }
+    check_shape(sig, &mut errors);
+    check_shared_cache(args, &mut errors);
 
     let skip_names: Vec<&Ident> = args.skip.iter().flat_map(|s| &s.value).collect();
     let mut receiver = None;
@@ -103,8 +104,12 @@ pub(crate) fn plan(function: &ItemFn, args: &Args) -> Result<Plan, syn::Error> {
     for (index, input) in sig.inputs.iter().enumerate() {
         match input {
             FnArg::Receiver(recv) => {
-                if let ReceiverKind::Reference(_, _, Some(_)) = recv.kind {
-                    errors.push(mut_error(recv));
+                match &recv.kind {
+                    ReceiverKind::Reference(_, _, Some(_)) => errors.push(mut_error(recv)),
+                    ReceiverKind::Typed(_, ty) => {
+                        mut_references(ty).for_each(|err| errors.push(err));
+                    }
+                    _ => {}
                 }
                 receiver = Some(SelfParam {
                     skipped: skip_names.iter().any(|name| *name == "self"),
@@ -112,17 +117,14 @@ pub(crate) fn plan(function: &ItemFn, args: &Args) -> Result<Plan, syn::Error> {
                 });
             }
             FnArg::Typed(typed) => {
-                if let Type::Reference(reference) = &*typed.ty {
-                    if reference.mutability.is_some() {
-                        errors.push(mut_error(typed));
-                    }
-                }
+                mut_references(&typed.ty).for_each(|err| errors.push(err));
                 let ident = match &*typed.pat {
                     Pat::Ident(pat) if pat.subpat.is_none() => pat.ident.clone(),
                     _ => format_ident!("__memo_arg{}", index, span = typed.pat.span()),
                 };
                 params.push(Param {
                     skipped: skip_names.iter().any(|name| **name == ident),
+                    impl_trait: types::has_impl_trait(&typed.ty),
                     ident,
                     ty: (*typed.ty).clone(),
                     span: typed.span(),
@@ -130,29 +132,16 @@ pub(crate) fn plan(function: &ItemFn, args: &Args) -> Result<Plan, syn::Error> {
             }
         }
     }
+    check_skip_names(&skip_names, &params, receiver.is_some(), &mut errors);
 
-    for name in &skip_names {
-        let known = (*name == "self" && receiver.is_some())
-            || params.iter().any(|param| param.ident == **name);
-        if !known {
-            let mut names: Vec<String> = params.iter().map(|p| format!("`{}`", p.ident)).collect();
-            if receiver.is_some() {
-                names.insert(0, "`self`".to_owned());
-            }
-            let listed = if names.is_empty() {
-                "it has none".to_owned()
-            } else {
-                format!("its arguments are {}", names.join(", "))
-            };
-            errors.push(syn::Error::new(
-                name.span(),
-                format!("`skip({name})`: this function has no argument named `{name}`; {listed}"),
-            ));
+    let place = place.unwrap_or_else(|| {
+        if receiver.is_some() || mentions_self(sig.to_token_stream()) {
+            Place::Associated { of_trait: None }
+        } else {
+            Place::Free
         }
-    }
-
-    let associated = receiver.is_some() || mentions_self(sig.to_token_stream());
-    let value_mode = value_mode(&sig.output, args);
+    });
+    let value_mode = value_mode(&sig.output, args, &mut errors);
     let mut generic_types = Vec::new();
     let mut generic_consts = Vec::new();
     for param in &sig.generics.params {
@@ -167,11 +156,90 @@ pub(crate) fn plan(function: &ItemFn, args: &Args) -> Result<Plan, syn::Error> {
     Ok(Plan {
         params,
         receiver,
-        associated,
+        place,
+        is_async: sig.asyncness.is_some(),
         value_mode,
         generic_types,
         generic_consts,
     })
+}
+
+/// Function shapes that cannot be memoized, and return types that cannot be
+/// stored.
+fn check_shape(sig: &syn::Signature, errors: &mut Errors) {
+    if let Some(constness) = &sig.constness {
+        errors.push(syn::Error::new(
+            constness.span,
+            "#[cached] cannot memoize a `const fn`: its cache lives in a `static` that a \
+             constant evaluation cannot reach; remove `const`",
+        ));
+    }
+    if sig.asyncness.is_none() && types::is_boxed_future(&sig.output) {
+        errors.push(syn::Error::new(
+            sig.output.span(),
+            "#[cached] sees this method after `#[async_trait]` turned it into a boxed future; \
+             put `#[cached]` on the impl block too, above `#[async_trait]`: \
+             `#[cached] #[async_trait] impl Trait for Type { #[cached] async fn .. }`",
+        ));
+        return;
+    }
+    if let ReturnType::Type(_, ty) = &sig.output {
+        if let Some(span) = types::borrowed_part(ty) {
+            errors.push(syn::Error::new(
+                span,
+                "a cached value must be owned: it is stored and handed to later calls, so it \
+                 cannot borrow from this call's arguments; return an owned type (`String` for \
+                 `&str`, `Vec<T>` for `&[T]`, or `Arc<str>`/`Arc<T>` to share one copy). \
+                 `&'static` references are fine",
+            ));
+        }
+    }
+}
+
+/// A shared cache was built with its own bound and policy.
+fn check_shared_cache(args: &Args, errors: &mut Errors) {
+    let Some(cache) = &args.cache else {
+        return;
+    };
+    if let Some(max_size) = &args.max_size {
+        errors.push(set_on_shared_cache(
+            max_size.span,
+            "max_size",
+            "bound",
+            cache,
+        ));
+    }
+    if let Some(eviction) = &args.eviction {
+        errors.push(set_on_shared_cache(
+            eviction.span,
+            "eviction",
+            "policy",
+            cache,
+        ));
+    }
+}
+
+fn check_skip_names(skip: &[&Ident], params: &[Param], has_self: bool, errors: &mut Errors) {
+    for name in skip {
+        let known =
+            (*name == "self" && has_self) || params.iter().any(|param| param.ident == **name);
+        if known {
+            continue;
+        }
+        let mut names: Vec<String> = params.iter().map(|p| format!("`{}`", p.ident)).collect();
+        if has_self {
+            names.insert(0, "`self`".to_owned());
+        }
+        let listed = if names.is_empty() {
+            "it has none".to_owned()
+        } else {
+            format!("its arguments are {}", names.join(", "))
+        };
+        errors.push(syn::Error::new(
+            name.span(),
+            format!("`skip({name})`: this function has no argument named `{name}`; {listed}"),
+        ));
+    }
 }
 
 fn set_on_shared_cache(span: Span, argument: &str, what: &str, cache: &syn::Path) -> syn::Error {
@@ -189,37 +257,46 @@ fn set_on_shared_cache(span: Span, argument: &str, what: &str, cache: &syn::Path
     err
 }
 
+const MUT_HELP: &str = "#[cached] cannot memoize a function that takes `&mut`: a call answered \
+                        from the cache would skip the mutation; take the value by shared \
+                        reference or by value";
+
 fn mut_error(culprit: impl ToTokens) -> syn::Error {
-    syn::Error::new_spanned(
-        culprit,
-        "#[cached] cannot memoize a function that takes `&mut`: a call answered from the \
-         cache would skip the mutation; take the value by shared reference or by value",
-    )
+    syn::Error::new_spanned(culprit, MUT_HELP)
+}
+
+/// One error per `&mut` anywhere in `ty`, each pointing at its reference.
+fn mut_references(ty: &Type) -> impl Iterator<Item = syn::Error> + '_ {
+    types::mut_references(ty).into_iter().map(mut_error)
 }
 
 /// `Result` return types cache only `Ok`, unless `cache_err = true`. The
 /// attribute sees only tokens, so a `Result` behind an alias is recognised
 /// when `cache_err` is written explicitly (`cache_err = false` for Ok-only).
-fn value_mode(output: &ReturnType, args: &Args) -> ValueMode {
+/// `cache_none = false` stores only `Some` of an `Option`.
+fn value_mode(output: &ReturnType, args: &Args, errors: &mut Errors) -> ValueMode {
+    if let Some(cache_none) = &args.cache_none {
+        if !types::returns_option(output) {
+            errors.push(syn::Error::new(
+                cache_none.span,
+                "`cache_none` applies to functions returning `Option<T>`; remove it",
+            ));
+        } else if let Some(cache_err) = &args.cache_err {
+            errors.push(syn::Error::new(
+                cache_err.span,
+                "`cache_err` applies to functions returning `Result`; this one returns an \
+                 `Option`",
+            ));
+        }
+        if !cache_none.value {
+            return ValueMode::SomeOnly;
+        }
+    }
     match &args.cache_err {
         Some(cache_err) if cache_err.value => ValueMode::Whole,
         Some(_) => ValueMode::OkOnly,
-        None if returns_result(output) => ValueMode::OkOnly,
+        None if types::returns_result(output) => ValueMode::OkOnly,
         None => ValueMode::Whole,
-    }
-}
-
-fn returns_result(output: &ReturnType) -> bool {
-    let ReturnType::Type(_, ty) = output else {
-        return false;
-    };
-    match &**ty {
-        Type::Path(path) => path
-            .path
-            .segments
-            .last()
-            .is_some_and(|segment| segment.ident == "Result"),
-        _ => false,
     }
 }
 

@@ -52,11 +52,19 @@ pub use stats::CacheStats;
 #[doc(inline)]
 pub use memo_macros::cached;
 
-/// Removes the cached result of one call of a memoized function; evaluates to
-/// a future of `bool`, true if an entry was removed.
+/// Removes the cached result of one call of a memoized function or method;
+/// evaluates to what its `invalidate` companion returns: for an `async fn` a
+/// future of `bool`, for a plain `fn` a `bool`; true if an entry was removed.
 ///
-/// `invalidate!(fetch_user, 1)` is `fetch_user::invalidate(1)`: it takes the
-/// function's key arguments (those not skipped), in order.
+/// It takes the function's path, then its key arguments (those not skipped),
+/// in order; for a method keyed on `self`, the receiver comes first:
+///
+/// | call | is |
+/// |---|---|
+/// | `invalidate!(fetch_user, 1)` | `fetch_user::invalidate(1)` |
+/// | `invalidate!(users::fetch_user, 1)` | the same, through a module path |
+/// | `invalidate!(Repo::load, 1)` | `Repo::load_invalidate(1)` |
+/// | `invalidate!(Repo::find, &repo, 1)` | `repo.find_invalidate(1)` |
 ///
 /// ```
 /// use memo_runtime::{cached, invalidate};
@@ -66,16 +74,37 @@ pub use memo_macros::cached;
 ///     n * 2
 /// }
 ///
+/// #[cached]
+/// fn triple(n: u32) -> u32 {
+///     n * 3
+/// }
+///
+/// mod prices {
+///     #[memo_runtime::cached]
+///     pub async fn price(sku: u32) -> u32 { sku * 10 }
+/// }
+///
+/// struct Repo;
+///
+/// impl Repo {
+///     #[cached(skip(self))]
+///     async fn find(&self, id: u64) -> String { format!("#{id}") }
+/// }
+///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// double(4).await;
 /// assert!(invalidate!(double, 4).await);
 /// assert!(!invalidate!(double, 4).await);
+///
+/// triple(2);
+/// assert!(invalidate!(triple, 2)); // a plain `fn`: a `bool`, no future
+///
+/// prices::price(3).await;
+/// assert!(invalidate!(prices::price, 3).await);
+///
+/// Repo.find(7).await;
+/// assert!(invalidate!(Repo::find, 7).await);
 /// # }
 /// ```
-#[macro_export]
-macro_rules! invalidate {
-    ($($function:ident)::+ $(, $arg:expr)* $(,)?) => {
-        $($function)::+::invalidate($($arg),*)
-    };
-}
+pub use memo_macros::invalidate;

@@ -1,0 +1,84 @@
+//! A memoized function that waits for its own result (it calls itself with
+//! the same arguments, directly or through other functions) would wait
+//! forever; memo panics with a message naming the function instead.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use memo_runtime::cached;
+
+#[cached]
+async fn countdown(n: u32) -> u32 {
+    // A bug: calls itself with the same argument.
+    if n > 0 { boxed_countdown(n).await } else { 0 }
+}
+
+fn boxed_countdown(n: u32) -> Pin<Box<dyn Future<Output = u32> + Send>> {
+    Box::pin(countdown(n))
+}
+
+#[cached]
+async fn ping(n: u32) -> u32 {
+    Box::pin(pong(n)).await + 1
+}
+
+#[cached]
+async fn pong(n: u32) -> u32 {
+    if n == 0 { 0 } else { Box::pin(ping(n)).await }
+}
+
+#[cached]
+async fn fib(n: u64) -> u64 {
+    if n < 2 {
+        n
+    } else {
+        Box::pin(fib(n - 1)).await + Box::pin(fib(n - 2)).await
+    }
+}
+
+async fn panic_message(task: impl Future<Output = u32> + Send + 'static) -> String {
+    let err = tokio::spawn(task).await.unwrap_err();
+    let payload = err.into_panic();
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_function_awaiting_itself_panics_instead_of_hanging() {
+    let message = panic_message(countdown(3)).await;
+    assert!(message.contains("reentry::countdown"), "{message}");
+    // Nothing was left behind: a later call with the same key panics the same
+    // way rather than hanging on a dead load.
+    assert_eq!(countdown::cache().loads_in_flight(), 0);
+    assert_eq!(countdown(0).await, 0);
+}
+
+#[tokio::test]
+async fn a_cycle_through_another_function_is_detected_too() {
+    let message = panic_message(ping(2)).await;
+    assert!(message.contains("reentry::ping"), "{message}");
+}
+
+#[tokio::test]
+async fn recursion_with_other_arguments_is_fine() {
+    assert_eq!(fib(30).await, 832_040);
+}
+
+#[cached]
+fn sync_loop(n: u32) -> u32 {
+    if n > 0 { sync_loop(n) } else { 0 }
+}
+
+#[test]
+fn a_sync_function_calling_itself_panics_instead_of_deadlocking() {
+    let err = std::thread::spawn(|| sync_loop(1)).join().unwrap_err();
+    let message = err
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(message.contains("reentry::sync_loop"), "{message}");
+}
