@@ -420,9 +420,9 @@ impl AsyncCache {
     /// or if `init` panics (in the caller that ran it). And if `init` itself
     /// loads the same key of the same cache (directly or through other
     /// calls), which would wait for its own value forever: that inner call
-    /// panics, naming the key's cycle, instead of hanging. Only calls made
-    /// while `init` is polled are seen; `init` spawning a task that loads the
-    /// key, then awaiting that task, still hangs.
+    /// panics, with a message saying so, instead of hanging. Only calls made
+    /// while `init` is being polled are seen: an `init` that spawns a task
+    /// loading the key and then awaits that task still hangs.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

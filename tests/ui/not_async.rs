@@ -1,8 +1,0 @@
-use memo_runtime::cached;
-
-#[cached]
-fn fetch(id: u64) -> u64 {
-    id
-}
-
-fn main() {}
