@@ -24,8 +24,21 @@ impl Ctx<'_> {
         let items = self.companion_items();
         let hidden_invalidate = self.hidden_invalidate();
         if self.plan.associated() {
-            return items
-                .iter()
+            // In a trait impl (without the impl-level attribute), every item
+            // here is "not a member of trait"; rustc reports them in order,
+            // so the first one's name says what to do.
+            let hint = format_ident!(
+                "__MEMO_IN_A_TRAIT_IMPL_PUT_CACHED_ON_THE_IMPL_BLOCK_TOO_{}",
+                self.ident()
+            );
+            let hint = quote! {
+                #[doc(hidden)]
+                #[allow(non_upper_case_globals)]
+                const #hint: () = ();
+            };
+            return [&hint]
+                .into_iter()
+                .chain(&items)
                 .chain([&hidden_invalidate])
                 .map(|item| {
                     quote! {
@@ -81,9 +94,15 @@ impl Ctx<'_> {
         let key_ref = Ident::new("__memo_key", Span::mixed_site());
         let cache = self.item("cache", true);
         let namespace = self.item("__memo_namespace", true);
-        let [cache_fn, stats_fn, invalidate_fn, clear_fn, key_fn, uncached_fn] =
-            ["cache", "stats", "invalidate", "clear", "key", "uncached"]
-                .map(|name| self.item_name(name));
+        let [
+            cache_fn,
+            stats_fn,
+            invalidate_fn,
+            clear_fn,
+            key_fn,
+            uncached_fn,
+        ] = ["cache", "stats", "invalidate", "clear", "key", "uncached"]
+            .map(|name| self.item_name(name));
         let (site_fn, namespace_fn) = (
             self.item_name("__memo_site"),
             self.item_name("__memo_namespace"),
@@ -271,9 +290,10 @@ impl Ctx<'_> {
                 let site = self.item("__memo_site", true);
                 return quote!(#site().namespace);
             }
-            Place::Associated { of_trait: None } => {
-                (quote!(""), quote!(#rt::concat!("::", #rt::stringify!(#ident))))
-            }
+            Place::Associated { of_trait: None } => (
+                quote!(""),
+                quote!(#rt::concat!("::", #rt::stringify!(#ident))),
+            ),
             Place::Associated {
                 of_trait: Some(path),
             } => (

@@ -90,8 +90,8 @@ pub(crate) fn expand(function: &ItemFn, args: &Args, plan: &Plan) -> Expansion {
     Expansion {
         wrapper: ctx.wrapper(),
         beside: quote! {
-            #body
             #companions
+            #body
         },
     }
 }
