@@ -11,7 +11,7 @@ static ASYNC_RUNS: AtomicUsize = AtomicUsize::new(0);
 #[cached(cache_none = false)]
 async fn find(id: u32) -> Option<String> {
     ASYNC_RUNS.fetch_add(1, SeqCst);
-    (id % 2 == 0).then(|| format!("#{id}"))
+    id.is_multiple_of(2).then(|| format!("#{id}"))
 }
 
 static SYNC_RUNS: AtomicUsize = AtomicUsize::new(0);

@@ -140,7 +140,10 @@ async fn clearing_one_types_method_leaves_the_other_types_entries() {
     assert_eq!(Right.label(1).await, "right 1");
     assert_eq!(SHARED.len(), 2);
     assert_ne!(Left::label_key(1), Right::label_key(1));
-    assert_ne!(Left::label_key(1).namespace(), Right::label_key(1).namespace());
+    assert_ne!(
+        Left::label_key(1).namespace(),
+        Right::label_key(1).namespace()
+    );
 
     Left::label_clear().await;
     assert_eq!(SHARED.len(), 1);

@@ -57,7 +57,10 @@ async fn super_paths_resolve_in_the_functions_own_module() {
     // ...and the companions build the same key, so invalidation finds it.
     assert!(users::name::invalidate(UserId(0), "ADA").await);
     assert!(SHARED.is_empty());
-    assert_eq!(users::name::key(UserId(0), "ada"), users::name::key(UserId(5), " Ada"));
+    assert_eq!(
+        users::name::key(UserId(0), "ada"),
+        users::name::key(UserId(5), " Ada")
+    );
 }
 
 #[tokio::test]
@@ -77,7 +80,7 @@ async fn a_function_declared_in_a_body_uses_the_bodys_items() {
     assert_eq!(helper(Local(2)).await, Local(4));
     assert_eq!(RUNS.load(SeqCst), 1);
     assert!(helper::invalidate(Local(2)).await);
-    assert!(memo_runtime::invalidate!(helper, Local(3)).await == false);
+    assert!(!memo_runtime::invalidate!(helper, Local(3)).await);
     assert_eq!(helper::stats().hits, 1);
 }
 
