@@ -13,7 +13,8 @@ use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
 use quote::quote;
 
-/// Memoizes an `async fn`: calls with equal arguments within the TTL are
+/// Memoizes a function (`async fn` or plain `fn`), a method, or the marked
+/// methods of an `impl` block: calls with equal arguments within the TTL are
 /// answered from a cache instead of running the body again.
 ///
 /// ```
@@ -63,6 +64,13 @@ use quote::quote;
 ///   error), the call runs uncached and is counted in `stats().key_errors`.
 /// - The returned future is `Send` whenever the body's is, so cached calls can
 ///   be `tokio::spawn`ed.
+/// - A call that waits for its own result (the function calls itself with the
+///   same arguments, directly or through other functions) would wait forever;
+///   it panics instead, with a message naming the function. Recursion with
+///   other arguments is fine.
+/// - An `impl Trait` argument is keyed by its concrete type as well as its
+///   value (`1u32` and `1u64` are two calls), as explicit generic parameters
+///   are.
 ///
 /// # Arguments
 ///
@@ -75,6 +83,7 @@ use quote::quote;
 /// | `skip(pool, self)` | leave these arguments out of the key | all arguments are key |
 /// | `key = expr` | the key is this expression over the arguments | the arguments |
 /// | `cache_err = true` | also cache `Err` values (needs `E: Clone`) | `false` |
+/// | `cache_none = false` | for `Option` results: return a `None` but do not store it (what the `cached` crate does) | `true`: a stored `None` is a hit |
 /// | `crate = path` | where `memo_runtime` is, for crates re-exporting it | `::memo_runtime` |
 ///
 /// ```
@@ -121,8 +130,11 @@ use quote::quote;
 ///
 /// # Companions
 ///
-/// For a free function `fetch_user(user_id: u64)`, the same name also names a
-/// module, so importing the function imports its companions:
+/// A free function `fetch_user(user_id: u64)` gets associated functions on a
+/// hidden braced struct of the same name (a braced struct takes no name in the
+/// value namespace, so it never clashes with the function). Importing the
+/// function imports them, and they work for a function declared inside
+/// another function's body too:
 ///
 /// | companion | does |
 /// |---|---|
@@ -134,21 +146,53 @@ use quote::quote;
 /// | `fetch_user::uncached(user_id).await` | runs the body without the cache |
 ///
 /// Companions take the key arguments (skipped ones left out), with the same
-/// types; `uncached` takes all of them.
+/// types; `uncached` takes all of them. For a plain `fn`, `invalidate`,
+/// `clear` and `uncached` are plain functions too: no future to await.
+///
+/// Every path in the attribute and the signature (`cache = super::USERS`,
+/// `key = super::normalize(q)`, `super::models::User`) resolves where you
+/// wrote it: the companions are emitted beside the function, not in a module
+/// below it.
+///
+/// # Plain (blocking) functions
+///
+/// On a `fn` without `async`, the attribute memoizes it with the same keys,
+/// TTL, bound, statistics and companions. Single flight blocks: concurrent
+/// threads calling with one key run the body once and the others wait for its
+/// value; a body that panics hands over to a waiting thread and poisons
+/// nothing. A blocking wait inside an async task blocks that task's thread,
+/// as any blocking call does. The shared Redis tier, when it comes, serves
+/// `async fn`s only; plain functions keep their cache in memory.
+///
+/// ```
+/// use memo_runtime::{cached, invalidate};
+///
+/// #[cached(ttl = 60, max_size = 100)]
+/// fn slow_square(n: u64) -> u64 {
+///     n * n // an expensive computation, in real life
+/// }
+///
+/// assert_eq!(slow_square(12), 144);
+/// assert_eq!(slow_square(12), 144);
+/// assert_eq!(slow_square::stats().hits, 1);
+/// assert!(invalidate!(slow_square, 12)); // a `bool`: nothing to await
+/// slow_square::clear();
+/// ```
 ///
 /// # Methods
 ///
 /// In an inherent `impl` block, `self` is either part of the key (it must be
 /// `Serialize`) or skipped with `skip(self)`, which shares one cache among all
-/// instances. The key also carries the type's name, so generic and sibling
-/// types never share entries. A module cannot sit inside an `impl`, so the
-/// companions of a method `find` are associated functions with the same
-/// power: `find_invalidate`, `find_clear`, `find_cache`, `find_stats`,
-/// `find_key` and `find_uncached`. They take `&self` when `self` is part of the
-/// key.
+/// instances. A method's namespace carries its `Self` type's name
+/// (`my_crate::Repo::find`), so generic instantiations and two types with a
+/// method of one name never share or clear each other's entries, even in one
+/// shared cache. A module cannot sit inside an `impl`, so the companions of a
+/// method `find` are associated functions with the same power:
+/// `find_invalidate`, `find_clear`, `find_cache`, `find_stats`, `find_key`
+/// and `find_uncached`. They take `&self` when `self` is part of the key.
 ///
 /// ```
-/// use memo_runtime::cached;
+/// use memo_runtime::{cached, invalidate};
 /// use serde::Serialize;
 ///
 /// #[derive(Serialize)]
@@ -171,6 +215,8 @@ use quote::quote;
 /// let eu = Region { name: "eu".into() };
 /// assert_eq!(eu.price(21).await, 42);
 /// assert!(eu.price_invalidate(21).await);
+/// eu.price(21).await;
+/// assert!(invalidate!(Region::price, &eu, 21).await);
 ///
 /// assert_eq!(Repo.find(7).await.as_deref(), Some("#7"));
 /// assert!(Repo::find_invalidate(7).await);
@@ -178,20 +224,73 @@ use quote::quote;
 /// # }
 /// ```
 ///
-/// Methods of trait impls cannot get companions (a trait impl cannot gain
-/// items): memoize an inherent method and call it from the trait method.
-/// Associated functions without `self` are recognised by a `Self` in their
-/// signature; one that has neither gets a companion module, which an `impl`
-/// rejects; write it as a free function.
+/// # `impl` blocks: associated functions without `self`, and trait impls
+///
+/// The fn-level attribute sees only the function's tokens: an associated
+/// function without `self` or `Self` looks exactly like a free function to
+/// it, and a trait impl cannot hold the items it generates. For these, put
+/// `#[cached]` on the `impl` block as well; it memoizes the methods marked
+/// with their own `#[cached(..)]` and leaves the others alone. The companions
+/// of a trait impl's methods go into a hidden inherent impl of `Self`, which
+/// must therefore be a type of your crate. With `#[async_trait]`, write
+/// `#[cached]` first (above it).
+///
+/// ```
+/// use memo_runtime::{cached, invalidate};
+///
+/// struct Repo;
+///
+/// #[cached]
+/// impl Repo {
+///     #[cached(ttl = 60)]
+///     async fn load(id: u64) -> String { format!("row {id}") }
+/// }
+///
+/// trait Store {
+///     async fn get(&self, id: u64) -> u64;
+/// }
+///
+/// #[cached]
+/// impl Store for Repo {
+///     #[cached(skip(self))]
+///     async fn get(&self, id: u64) -> u64 { id * 10 }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(Repo::load(1).await, "row 1");
+/// assert!(Repo::load_invalidate(1).await);
+/// assert_eq!(Repo.get(2).await, 20);
+/// assert!(invalidate!(Repo::get, 2).await);
+/// # }
+/// ```
+///
+/// A trait impl's method namespace names the trait too
+/// (`module::<my_crate::Repo as Store>::get`). Two traits implemented for one
+/// type, each with a memoized method of the same name, give two companions of
+/// one name (`get_invalidate`), which Rust rejects: memoize one of them
+/// through an inherent method.
+///
+/// A function declared inside another function's body is named by its module
+/// path and name, like a free function: two such functions with one name in
+/// one module, sharing one `cache = ..`, would share keys. Give them
+/// different names.
 ///
 /// # Compile errors
 ///
 /// Mistakes are reported at the token that causes them, and the function is
 /// still emitted unchanged so the rest of the crate keeps compiling: unknown
 /// or duplicate arguments, a `ttl` that is not a positive number,
-/// `max_size = 0`, an unknown `eviction`, `max_size` or `eviction` with `cache`, `skip` of an argument that does
-/// not exist, `&mut` arguments, a non-`async` function, key arguments that are
-/// not `Serialize`, and values that are not `Clone`.
+/// `max_size = 0`, an unknown `eviction`, `max_size` or `eviction` with
+/// `cache`, `skip` of an argument that does not exist, `&mut` anywhere in an
+/// argument's type (`Option<&mut T>`, `(&mut A, u64)`), a return type that
+/// borrows from the arguments (`-> &str`; `&'static` is fine), `cache_none`
+/// on a function that does not return `Option`, a `const fn`, `#[cached]`
+/// below `#[async_trait]`, key arguments that are not `Serialize`, and values
+/// that are not `Clone`. A memoized method in a trait impl without
+/// `#[cached]` on the impl reports first a constant named
+/// `__MEMO_IN_A_TRAIT_IMPL_PUT_CACHED_ON_THE_IMPL_BLOCK_TOO_..`: that is the
+/// fix.
 ///
 /// # The code it stands for
 ///
@@ -204,11 +303,9 @@ use quote::quote;
 /// # use memo_runtime::AsyncCache;
 /// # #[derive(Clone)] struct User;
 /// # type E = String;
-/// static FETCH_USER_CACHE: LazyLock<AsyncCache> = LazyLock::new(|| AsyncCache::new());
-///
 /// async fn fetch_user(user_id: u64) -> Result<User, E> {
 ///     let key = ("my_crate::fetch_user", user_id);
-///     FETCH_USER_CACHE
+///     fetch_user::cache()
 ///         .try_get_or_insert_with(&key, fetch_user_uncached(user_id))
 ///         .await
 /// }
@@ -216,10 +313,23 @@ use quote::quote;
 /// async fn fetch_user_uncached(user_id: u64) -> Result<User, E> {
 ///     Ok(User) // BODY
 /// }
+///
+/// #[allow(non_camel_case_types)]
+/// struct fetch_user {}
+///
+/// impl fetch_user {
+///     fn cache() -> &'static AsyncCache {
+///         static CACHE: LazyLock<AsyncCache> = LazyLock::new(AsyncCache::new);
+///         &CACHE
+///     }
+///     // invalidate, clear, stats, key, uncached ...
+/// }
 /// ```
 ///
 /// except that the TTL is the attribute's, the namespace is a separate part of
-/// the key rather than a tuple element, and the companions are generated.
+/// the key rather than a tuple element, a hit is answered before any future is
+/// built, and all the companions are generated. A plain `fn` stands for the
+/// same with a blocking load.
 ///
 /// [`CacheKey`]: https://docs.rs/memo-runtime/latest/memo_runtime/struct.CacheKey.html
 /// [`configure`]: https://docs.rs/memo-runtime/latest/memo_runtime/fn.configure.html
