@@ -219,11 +219,16 @@ impl Ctx<'_> {
         let lookup = quote_spanned! {output_span=>
             #rt_at_output::lookup(#cache(), #namespace(), &#key_ref)
         };
+        let hint = (!self.plan.associated()).then(|| {
+            let hint = self.free_hint();
+            quote!(let () = #hint;)
+        });
         // The hit path is synchronous and comes first: a hit never builds the
         // body's future or the loading state machine.
         quote! {
             #(#attrs)*
             #vis #sig {
+                #hint
                 #key
                 let #key_ref = match #lookup {
                     #rt::Lookup::Hit(#hit) => return #hit_value,
