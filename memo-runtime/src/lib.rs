@@ -1,7 +1,8 @@
-//! Memoize async functions.
+//! Memoize functions, async or not.
 //!
-//! Put [`#[cached]`](cached) on an `async fn` and repeated calls with equal
-//! arguments are answered from memory instead of running the body again:
+//! Put [`#[cached]`](cached) on an `async fn` (or a plain `fn`, a method, an
+//! `impl` block) and repeated calls with equal arguments are answered from
+//! memory instead of running the body again:
 //!
 //! ```
 //! use memo_runtime::cached;
@@ -23,7 +24,9 @@
 //!
 //! - [`AsyncCache`]: the cache itself (TTL, size bound, single-flight loads,
 //!   statistics), usable directly and shareable between functions.
-//! - [`CacheKey`]: canonical keys built from arguments through serde.
+//! - [`CacheKey`]: canonical keys built from arguments through serde, nested
+//!   at most [`KEY_MAX_DEPTH`] levels; [`KeyAsSet`] keys a collection of your
+//!   own as an unordered set.
 //! - [`Eviction`]: what leaves a full cache, plain FIFO or S3-FIFO.
 //! - [`configure`] and [`Config`]: process-wide defaults, set once at startup.
 //! - [`cached`] and [`invalidate!`]: the attribute and its companion macro.
@@ -44,8 +47,7 @@ pub mod __private;
 
 pub use cache::{AsyncCache, AsyncCacheBuilder};
 pub use config::{Config, ConfigError, DEFAULT_MAX_SIZE, DEFAULT_TTL, configure, current_config};
-pub use key::{CacheKey, KeyError};
-pub use key::{KEY_MAX_DEPTH, KeyAsSet};
+pub use key::{CacheKey, KEY_MAX_DEPTH, KeyAsSet, KeyError};
 pub use policy::Eviction;
 pub use stats::CacheStats;
 
