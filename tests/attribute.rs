@@ -2,10 +2,11 @@
 //! long, and what each argument of the attribute changes.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
-use memo_runtime::{CacheKey, cached};
+use memo_runtime::{AsyncCache, CacheKey, ManualClock, cached};
 use serde::Serialize;
 
 /// Counts how often a body ran.
@@ -119,7 +120,16 @@ async fn cache_err_false_marks_an_aliased_result() {
 
 static SHORT_RUNS: Runs = Runs::new();
 
-#[cached(ttl = 0.3)]
+/// Its own cache on its own clock, so that time passes when the test says.
+static SHORT_CLOCK: LazyLock<ManualClock> = LazyLock::new(ManualClock::new);
+static SHORT_CACHE: LazyLock<AsyncCache> = LazyLock::new(|| {
+    AsyncCache::builder()
+        .clock(SHORT_CLOCK.clone())
+        .build()
+        .expect("valid settings")
+});
+
+#[cached(cache = SHORT_CACHE, ttl = 0.3)]
 async fn short_lived(n: u8) -> u8 {
     SHORT_RUNS.tick();
     n
@@ -130,10 +140,12 @@ async fn ttl_expires_entries() {
     short_lived(1).await;
     short_lived(1).await;
     assert_eq!(SHORT_RUNS.get(), 1);
-    // Three times the TTL: long past expiry even on a loaded machine.
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    SHORT_CLOCK.advance(Duration::from_millis(299));
     short_lived(1).await;
-    assert_eq!(SHORT_RUNS.get(), 2);
+    assert_eq!(SHORT_RUNS.get(), 1, "0.299 s into a 0.3 s TTL: a hit");
+    SHORT_CLOCK.advance(Duration::from_millis(1));
+    short_lived(1).await;
+    assert_eq!(SHORT_RUNS.get(), 2, "at 0.3 s: expired");
 }
 
 #[cached(max_size = 3)]

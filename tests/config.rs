@@ -7,12 +7,13 @@
 
 use std::time::Duration;
 
-use memo_runtime::{AsyncCache, Config, ConfigError, configure, current_config};
+use std::sync::LazyLock;
+
+use memo_runtime::{AsyncCache, Config, ConfigError, ManualClock, configure, current_config};
 
 const TTL: Duration = Duration::from_millis(200);
-/// Three times `TTL`.
-const PAST_TTL: Duration = Duration::from_millis(600);
 const MAX_SIZE: usize = 5;
+static CLOCK: LazyLock<ManualClock> = LazyLock::new(ManualClock::new);
 
 #[tokio::test]
 async fn configure_once_then_caches_use_it() {
@@ -27,7 +28,10 @@ async fn configure_once_then_caches_use_it() {
         Err(ConfigError::ZeroTtl)
     );
 
-    let wanted = Config::default().default_ttl(TTL).max_size(MAX_SIZE);
+    let wanted = Config::default()
+        .default_ttl(TTL)
+        .max_size(MAX_SIZE)
+        .clock(CLOCK.clone());
     assert_eq!(configure(wanted.clone()), Ok(()));
     assert_eq!(current_config(), &wanted);
 
@@ -74,6 +78,6 @@ async fn uses_the_configured_ttl(cache: AsyncCache) {
     assert_eq!(cache.default_ttl(), TTL);
     cache.set("k", 1u32).await;
     assert_eq!(cache.get::<_, u32>("k").await, Some(1));
-    tokio::time::sleep(PAST_TTL).await;
+    CLOCK.advance(TTL);
     assert_eq!(cache.get::<_, u32>("k").await, None);
 }

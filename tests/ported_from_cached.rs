@@ -19,18 +19,33 @@
 //! `Expires` values are freshness features that come with the freshness work;
 //! `ty`/`create`/`unsync_reads` choose a store implementation, which memo
 //! does not expose; the disk and Redis stores are not in-memory attributes.
-//! TTL tests sleep past a short TTL with a wide margin: expiry is the
-//! behaviour under test, so real time has to pass.
+//! Where `cached` slept past a TTL, the port's function stores in a cache
+//! of its own on a `ManualClock`, which the test advances instead.
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Barrier};
-use std::thread::{self, sleep};
+use std::sync::{Arc, Barrier, LazyLock};
+use std::thread;
 use std::time::Duration;
 
-use memo_runtime::cached;
+use memo_runtime::{AsyncCache, ManualClock, cached};
 
-/// Past every short TTL below, with a wide margin for a loaded CI machine.
-const PAST_TTL: Duration = Duration::from_millis(600);
+/// The TTL of the ported timed functions (`cached` used 1 to 3 s).
+const TTL: Duration = Duration::from_millis(150);
+
+/// `$cache`: a cache of `$max_size` entries on the manual clock `$clock`,
+/// for one TTL test, so that no other test moves its time.
+macro_rules! on_manual_clock {
+    ($clock:ident, $cache:ident, $max_size:expr) => {
+        static $clock: LazyLock<ManualClock> = LazyLock::new(ManualClock::new);
+        static $cache: LazyLock<AsyncCache> = LazyLock::new(|| {
+            AsyncCache::builder()
+                .max_size($max_size)
+                .clock($clock.clone())
+                .build()
+                .expect("valid settings")
+        });
+    };
+}
 
 // ---- 0.x: `cached!` and `cached_key!` ------------------------------------
 
@@ -66,7 +81,9 @@ fn test_sized_cache() {
 
 static TIMED_RUNS: AtomicUsize = AtomicUsize::new(0);
 
-#[cached(ttl = 0.15, max_size = 5)]
+on_manual_clock!(TIMED_CLOCK, TIMED_CACHE, 5);
+
+#[cached(cache = TIMED_CACHE, ttl = 0.15)]
 fn timed(n: u32) -> u32 {
     TIMED_RUNS.fetch_add(1, SeqCst);
     n
@@ -77,7 +94,7 @@ fn test_timed_cache() {
     timed(1);
     timed(1);
     assert_eq!((timed::stats().misses, timed::stats().hits), (1, 1));
-    sleep(PAST_TTL);
+    TIMED_CLOCK.advance(TTL);
     timed(1);
     assert_eq!((timed::stats().misses, timed::stats().hits), (2, 1));
     assert_eq!(TIMED_RUNS.load(SeqCst), 2);
@@ -99,7 +116,9 @@ fn test_string_cache() {
     assert_eq!(string_1::stats().misses, 3);
 }
 
-#[cached(ttl = 0.15, max_size = 5, key = n)]
+on_manual_clock!(TIMED_2_CLOCK, TIMED_2_CACHE, 5);
+
+#[cached(cache = TIMED_2_CACHE, ttl = 0.15, key = n)]
 fn timed_2(n: u32) -> u32 {
     n
 }
@@ -109,7 +128,7 @@ fn test_timed_cache_key() {
     timed_2(1);
     timed_2(1);
     assert_eq!((timed_2::stats().misses, timed_2::stats().hits), (1, 1));
-    sleep(PAST_TTL);
+    TIMED_2_CLOCK.advance(TTL);
     timed_2(1);
     assert_eq!((timed_2::stats().misses, timed_2::stats().hits), (2, 1));
 }
@@ -330,7 +349,9 @@ fn test_once_for_priming() {
     assert!(once_for_priming::cache().is_empty());
 }
 
-#[cached(ttl = 0.15, key = ())]
+on_manual_clock!(ONCE_CLOCK, ONCE_CACHE, 1000);
+
+#[cached(cache = ONCE_CACHE, ttl = 0.15, key = ())]
 fn only_cached_once_per_second(s: String) -> Vec<String> {
     vec![s]
 }
@@ -340,12 +361,14 @@ fn test_only_cached_once_per_second() {
     let a = only_cached_once_per_second("a".to_string());
     let b = only_cached_once_per_second("b".to_string());
     assert_eq!(a, b);
-    sleep(PAST_TTL);
+    ONCE_CLOCK.advance(TTL);
     let b = only_cached_once_per_second("b".to_string());
     assert_eq!(vec!["b".to_string()], b);
 }
 
-#[cached(ttl = 0.15, key = ())]
+on_manual_clock!(ONCE_RESULT_CLOCK, ONCE_RESULT_CACHE, 1000);
+
+#[cached(cache = ONCE_RESULT_CACHE, ttl = 0.15, key = ())]
 fn only_cached_result_once_per_second(s: String, error: bool) -> Result<Vec<String>, u32> {
     if error { Err(1) } else { Ok(vec![s]) }
 }
@@ -356,12 +379,14 @@ fn test_only_cached_result_once_per_second() {
     let a = only_cached_result_once_per_second("a".to_string(), false).unwrap();
     let b = only_cached_result_once_per_second("b".to_string(), false).unwrap();
     assert_eq!(a, b);
-    sleep(PAST_TTL);
+    ONCE_RESULT_CLOCK.advance(TTL);
     let b = only_cached_result_once_per_second("b".to_string(), false).unwrap();
     assert_eq!(vec!["b".to_string()], b);
 }
 
-#[cached(ttl = 0.15, key = (), cache_none = false)]
+on_manual_clock!(ONCE_OPTION_CLOCK, ONCE_OPTION_CACHE, 1000);
+
+#[cached(cache = ONCE_OPTION_CACHE, ttl = 0.15, key = (), cache_none = false)]
 fn only_cached_option_once_per_second(s: String, none: bool) -> Option<Vec<String>> {
     if none { None } else { Some(vec![s]) }
 }
@@ -372,7 +397,7 @@ fn test_only_cached_option_once_per_second() {
     let a = only_cached_option_once_per_second("a".to_string(), false).unwrap();
     let b = only_cached_option_once_per_second("b".to_string(), false).unwrap();
     assert_eq!(a, b);
-    sleep(PAST_TTL);
+    ONCE_OPTION_CLOCK.advance(TTL);
     let b = only_cached_option_once_per_second("b".to_string(), false).unwrap();
     assert_eq!(vec!["b".to_string()], b);
 }

@@ -3,7 +3,7 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use memo_runtime::{AsyncCache, cached};
+use memo_runtime::{AsyncCache, ManualClock, cached};
 
 static SHARED: LazyLock<AsyncCache> = LazyLock::new(|| {
     AsyncCache::builder()
@@ -57,10 +57,13 @@ async fn functions_sharing_a_cache_never_see_each_others_values() {
     assert!(total::invalidate(1).await);
 }
 
-/// A second shared cache, so this file's tests do not share counters.
+/// A second shared cache, so this file's tests do not share counters, on a
+/// clock the test advances.
+static MINUTE_CLOCK: LazyLock<ManualClock> = LazyLock::new(ManualClock::new);
 static MINUTE: LazyLock<AsyncCache> = LazyLock::new(|| {
     AsyncCache::builder()
         .default_ttl(Duration::from_secs(60))
+        .clock(MINUTE_CLOCK.clone())
         .build()
         .expect("valid settings")
 });
@@ -81,7 +84,7 @@ async fn without_ttl_the_shared_cache_default_applies() {
     // (not the global 300 s default, not zero); `short` sets 0.2 s.
     defaulted(5).await;
     short(9).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    MINUTE_CLOCK.advance(Duration::from_secs(59));
     let hits = MINUTE.stats().hits;
     defaulted(5).await;
     assert_eq!(MINUTE.stats().hits, hits + 1, "60 s TTL: still cached");

@@ -3,11 +3,11 @@
 //! blocking single flight.
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, LazyLock};
 use std::thread;
 use std::time::Duration;
 
-use memo_runtime::{cached, invalidate};
+use memo_runtime::{AsyncCache, ManualClock, cached, invalidate};
 
 static SQUARE_RUNS: AtomicUsize = AtomicUsize::new(0);
 
@@ -60,7 +60,15 @@ fn only_ok_results_are_stored() {
     assert_eq!(PARSE_RUNS.load(SeqCst), 3);
 }
 
-#[cached(ttl = 0.05)]
+static SHORT_CLOCK: LazyLock<ManualClock> = LazyLock::new(ManualClock::new);
+static SHORT_CACHE: LazyLock<AsyncCache> = LazyLock::new(|| {
+    AsyncCache::builder()
+        .clock(SHORT_CLOCK.clone())
+        .build()
+        .expect("valid settings")
+});
+
+#[cached(cache = SHORT_CACHE, ttl = 0.05)]
 fn short_lived(n: u32) -> u32 {
     n
 }
@@ -69,7 +77,7 @@ fn short_lived(n: u32) -> u32 {
 fn entries_of_sync_functions_expire() {
     short_lived(1);
     assert!(!short_lived::cache().is_empty());
-    thread::sleep(Duration::from_millis(200));
+    SHORT_CLOCK.advance(Duration::from_millis(50));
     short_lived(1);
     assert_eq!(short_lived::stats().misses, 2);
 }

@@ -22,7 +22,6 @@ use std::task::{Context, Poll};
 use parking_lot::RwLock;
 
 use crate::cache::keep_all;
-use crate::config;
 use crate::key;
 pub use crate::{AsyncCache, CacheKey, CacheStats, Eviction};
 
@@ -169,7 +168,7 @@ pub fn lookup<V: Clone + Send + Sync + 'static>(
 ) -> Lookup<V> {
     // By reference: moving the key buffer out would copy all of it.
     let id = match key.0.identity() {
-        Ok(id) if config::memoization_enabled() => id,
+        Ok(id) if cache.is_enabled() => id,
         Ok(_) => return Lookup::Miss(MissedKey(None)),
         Err(_) => {
             cache.count_key_error();

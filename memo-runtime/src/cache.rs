@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::clock;
+use crate::clock::{self, Clock, ManualClock};
 use crate::config::{self, ConfigError};
 use crate::flight::{Flight, Flights, LeaderGuard, Outcome, Role};
 use crate::key::{CacheKey, KeyBuf, KeyError, encode_identity};
@@ -68,6 +68,9 @@ pub struct AsyncCache {
     store: Store,
     flights: Arc<Flights>,
     default_ttl: Duration,
+    /// [`Config::enabled`](crate::Config::enabled) when the cache was built
+    /// (the config cannot change after that): off, nothing is stored or found.
+    enabled: bool,
 }
 
 /// Settings for an [`AsyncCache`]; unset ones come from the global
@@ -89,6 +92,7 @@ pub struct AsyncCacheBuilder {
     default_ttl: Option<Duration>,
     max_size: Option<usize>,
     eviction: Option<Eviction>,
+    clock: Option<ManualClock>,
 }
 
 impl AsyncCacheBuilder {
@@ -130,6 +134,29 @@ impl AsyncCacheBuilder {
         self
     }
 
+    /// The clock TTLs run on: a [`ManualClock`] that a test advances, instead
+    /// of the system's monotonic clock (or the one [`Config::clock`] sets).
+    ///
+    /// [`Config::clock`]: crate::Config::clock
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use memo_runtime::{AsyncCache, ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let cache = AsyncCache::builder().clock(clock.clone()).build().unwrap();
+    /// cache.set_with_ttl("k", 1u8, Duration::from_secs(10)).await;
+    /// clock.advance(Duration::from_secs(10));
+    /// assert_eq!(cache.get::<_, u8>("k").await, None);
+    /// # }
+    /// ```
+    pub fn clock(mut self, clock: ManualClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     /// Builds the cache.
     ///
     /// # Errors
@@ -151,7 +178,14 @@ impl AsyncCacheBuilder {
             None => config::validate_max_size(global.get_max_size())?,
         };
         let eviction = self.eviction.unwrap_or(global.get_eviction());
-        Ok(AsyncCache::with_settings(ttl, max_size, eviction))
+        let clock = self.clock.as_ref().or(global.get_clock());
+        Ok(AsyncCache::with_settings(
+            ttl,
+            max_size,
+            eviction,
+            clock,
+            global.is_enabled(),
+        ))
     }
 }
 
@@ -183,7 +217,13 @@ impl AsyncCache {
         let global = config::current_config();
         // `configure` validated these; the defaults are valid too.
         let max_size = NonZeroUsize::new(global.get_max_size()).unwrap_or(NonZeroUsize::MIN);
-        AsyncCache::with_settings(global.get_default_ttl(), max_size, global.get_eviction())
+        AsyncCache::with_settings(
+            global.get_default_ttl(),
+            max_size,
+            global.get_eviction(),
+            global.get_clock(),
+            global.is_enabled(),
+        )
     }
 
     /// Starts a builder for a cache with its own settings.
@@ -196,13 +236,21 @@ impl AsyncCache {
         AsyncCacheBuilder::default()
     }
 
-    fn with_settings(default_ttl: Duration, max_size: NonZeroUsize, eviction: Eviction) -> Self {
-        let store = Store::new(max_size, eviction);
+    fn with_settings(
+        default_ttl: Duration,
+        max_size: NonZeroUsize,
+        eviction: Eviction,
+        clock: Option<&ManualClock>,
+        enabled: bool,
+    ) -> Self {
+        let clock = clock.map_or_else(Clock::system, |manual| Clock::from(manual.clone()));
+        let store = Store::new(max_size, eviction, clock);
         let flights = Arc::new(Flights::new(store.shard_count()));
         AsyncCache {
             store,
             flights,
             default_ttl,
+            enabled,
         }
     }
 
@@ -281,6 +329,9 @@ impl AsyncCache {
     {
         let id = key_or_panic(key);
         let probe = self.store.probe("", &id);
+        if !self.enabled {
+            return;
+        }
         if ttl.is_zero() {
             self.remove(&probe);
         } else {
@@ -311,6 +362,9 @@ impl AsyncCache {
         V: Clone + 'static,
     {
         let id = key_or_panic(key);
+        if !self.enabled {
+            return None;
+        }
         self.store.get(&self.store.probe("", &id))
     }
 
@@ -512,6 +566,9 @@ impl AsyncCache {
     where
         V: Clone + Send + Sync + 'static,
     {
+        if !self.enabled {
+            return init.await;
+        }
         let hash = match self.lookup(namespace, id) {
             Ok(value) => return Ok(value),
             Err(hash) => hash,
@@ -661,14 +718,14 @@ impl AsyncCache {
     ) {
         let keep = value.is_some_and(keep);
         leader.complete(value, keep, |key, value| {
-            let expires_at = clock::deadline(clock::now(), ttl);
+            let expires_at = clock::deadline(self.store.now(), ttl);
             self.store.insert(key, hash, value, expires_at);
         });
     }
 
     fn store_value<V: Send + Sync + 'static>(&self, probe: &Probe<'_>, value: V, ttl: Duration) {
         let key = CacheKey::from_parts(probe.namespace, probe.id);
-        let expires_at = clock::deadline(clock::now(), ttl);
+        let expires_at = clock::deadline(self.store.now(), ttl);
         self.store.insert(key, probe.hash, value, expires_at);
     }
 
@@ -685,6 +742,13 @@ impl AsyncCache {
             |key| key.namespace() == namespace,
             || self.store.clear_namespace(namespace),
         );
+    }
+
+    /// Whether this cache stores and finds values (see
+    /// [`Config::enabled`](crate::Config::enabled)).
+    #[inline(always)]
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.enabled
     }
 
     pub(crate) fn count_key_error(&self) {

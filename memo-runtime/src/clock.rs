@@ -1,31 +1,152 @@
-//! The monotonic clock that TTLs run on.
+//! The monotonic clock that TTLs run on, and the manual one tests drive.
 //!
-//! Both the deadline of an entry and the check on a hit read one clock:
-//! `quanta`'s, which reads the CPU's invariant time-stamp counter where the OS
-//! trusts it (a few nanoseconds, against ~20 for `std::time::Instant` on this
-//! kind of machine) and the OS monotonic clock elsewhere. It never goes back,
-//! and wall-clock changes do not move it.
+//! Every cache reads its own [`Clock`]: by default `quanta`'s, which reads
+//! the CPU's invariant time-stamp counter where the OS trusts it (a few
+//! nanoseconds, against ~20 for `std::time::Instant` on this kind of machine)
+//! and the OS monotonic clock elsewhere. It never goes back, and wall-clock
+//! changes do not move it. A [`ManualClock`] replaces it where a test wants
+//! time to pass without sleeping.
 //!
 //! (The kernel's coarse clock is cheaper still but was measured lagging the
 //! precise one by more than its stated resolution on an idle tickless kernel,
 //! so it cannot bound an entry's life from above; it is not used.)
 
-use std::sync::LazyLock;
+use std::fmt;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 pub(crate) use quanta::Instant;
 
-static CLOCK: LazyLock<quanta::Clock> = LazyLock::new(quanta::Clock::new);
+/// The system clock, calibrated once per process; caches hold clones of it.
+static SYSTEM: LazyLock<quanta::Clock> = LazyLock::new(quanta::Clock::new);
+
+/// The clock one cache reads: the system's, or a [`ManualClock`]'s.
+///
+/// A cache holds it by value, so reading it on a hit is one branch on the
+/// clock's kind and no shared state beyond what the clock itself reads.
+#[derive(Clone)]
+pub(crate) struct Clock(quanta::Clock);
+
+impl Clock {
+    /// The fast monotonic clock every cache uses unless told otherwise.
+    pub(crate) fn system() -> Clock {
+        Clock(SYSTEM.clone())
+    }
+
+    /// The time now.
+    #[inline(always)]
+    pub(crate) fn now(&self) -> Instant {
+        self.0.now()
+    }
+}
+
+impl From<ManualClock> for Clock {
+    fn from(manual: ManualClock) -> Clock {
+        Clock(manual.clock)
+    }
+}
+
+/// A clock that moves only when told to, for tests of time-dependent
+/// behaviour (TTL expiry) that should neither sleep nor be flaky; like
+/// Caffeine's `Ticker` or moka's mock clock.
+///
+/// Give it to a cache with
+/// [`AsyncCacheBuilder::clock`](crate::AsyncCacheBuilder::clock), or to every
+/// cache that does not choose one (memoized functions included) with
+/// [`Config::clock`](crate::Config::clock). Clones share one time: advancing
+/// any of them advances them all. It starts at zero and never goes back.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use memo_runtime::{AsyncCache, ManualClock};
+///
+/// let clock = ManualClock::new();
+/// let cache = AsyncCache::builder()
+///     .default_ttl(Duration::from_secs(60))
+///     .clock(clock.clone())
+///     .build()
+///     .unwrap();
+/// cache.set("token", 7u32).await;
+///
+/// clock.advance(Duration::from_secs(59));
+/// assert_eq!(cache.get::<_, u32>("token").await, Some(7));
+/// clock.advance(Duration::from_secs(1));
+/// assert_eq!(cache.get::<_, u32>("token").await, None); // expired, no sleep
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ManualClock {
+    clock: quanta::Clock,
+    time: Arc<quanta::Mock>,
+}
+
+impl ManualClock {
+    /// A clock at time zero.
+    ///
+    /// ```
+    /// let clock = memo_runtime::ManualClock::new();
+    /// assert_eq!(clock.elapsed(), std::time::Duration::ZERO);
+    /// ```
+    pub fn new() -> ManualClock {
+        let (clock, time) = quanta::Clock::mock();
+        ManualClock { clock, time }
+    }
+
+    /// Moves the clock (and every clone of it) forward by `by`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let clock = memo_runtime::ManualClock::new();
+    /// let same = clock.clone();
+    /// clock.advance(Duration::from_millis(1500));
+    /// assert_eq!(same.elapsed(), Duration::from_millis(1500));
+    /// ```
+    pub fn advance(&self, by: Duration) {
+        self.time.increment(by);
+    }
+
+    /// How far the clock has been advanced since it was made.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let clock = memo_runtime::ManualClock::new();
+    /// clock.advance(Duration::from_secs(2));
+    /// assert_eq!(clock.elapsed(), Duration::from_secs(2));
+    /// ```
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_nanos(self.time.value())
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        ManualClock::new()
+    }
+}
+
+/// Two handles are equal when they are the same clock (clones of one
+/// another), not when they happen to show the same time.
+impl PartialEq for ManualClock {
+    fn eq(&self, other: &ManualClock) -> bool {
+        Arc::ptr_eq(&self.time, &other.time)
+    }
+}
+
+impl Eq for ManualClock {}
+
+impl fmt::Debug for ManualClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManualClock")
+            .field("elapsed", &self.elapsed())
+            .finish()
+    }
+}
 
 /// A TTL this long never expires in practice; larger TTLs are clamped to it so
 /// that deadlines never overflow.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-
-/// The time now.
-#[inline]
-pub(crate) fn now() -> Instant {
-    CLOCK.now()
-}
 
 /// The deadline `ttl` after `start`.
 #[inline]
@@ -40,18 +161,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn never_goes_back() {
-        let mut last = now();
+    fn the_system_clock_never_goes_back() {
+        let clock = Clock::system();
+        let mut last = clock.now();
         for _ in 0..100_000 {
-            let next = now();
+            let next = clock.now();
             assert!(next >= last);
             last = next;
         }
     }
 
     #[test]
+    fn a_manual_clock_moves_only_when_advanced_and_clones_share_it() {
+        let manual = ManualClock::new();
+        let clock = Clock::from(manual.clone());
+        let start = clock.now();
+        assert_eq!(clock.now(), start);
+        manual.clone().advance(Duration::from_millis(5));
+        assert_eq!(clock.now().duration_since(start), Duration::from_millis(5));
+        assert_eq!(manual, manual.clone());
+        assert_ne!(manual, ManualClock::new());
+    }
+
+    #[test]
     fn deadlines_are_ttl_away_and_huge_ttls_do_not_overflow() {
-        let start = now();
+        let start = Clock::system().now();
         assert_eq!(
             deadline(start, Duration::from_millis(5)).duration_since(start),
             Duration::from_millis(5)

@@ -5,6 +5,7 @@ use std::num::NonZeroUsize;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::clock::ManualClock;
 use crate::policy::Eviction;
 
 /// The TTL of a cache that sets none, unless [`configure`] says otherwise.
@@ -35,6 +36,7 @@ pub struct Config {
     max_size: usize,
     eviction: Eviction,
     enabled: bool,
+    clock: Option<ManualClock>,
 }
 
 impl Default for Config {
@@ -45,6 +47,7 @@ impl Default for Config {
             max_size: DEFAULT_MAX_SIZE,
             eviction: Eviction::Fifo,
             enabled: true,
+            clock: None,
         }
     }
 }
@@ -97,9 +100,14 @@ impl Config {
         self.eviction
     }
 
-    /// `false` turns memoization off: every memoized call runs its body and
-    /// nothing is stored. Meant for tests of the functions themselves. The
-    /// [`AsyncCache`](crate::AsyncCache) methods still work when it is off.
+    /// `false` turns caching off, for the attribute and the API alike:
+    /// every cache built under this config stores nothing and finds
+    /// nothing. A memoized call runs its body every time;
+    /// [`AsyncCache`](crate::AsyncCache)'s `get_or_insert_with` runs its
+    /// `init` every time, `set` stores nothing and `get` finds nothing.
+    /// Nothing is counted in the statistics either. Meant for tests of the
+    /// functions themselves, and as a switch to rule the cache out when
+    /// chasing a bug.
     ///
     /// ```
     /// let config = memo_runtime::Config::default().enabled(false);
@@ -108,6 +116,31 @@ impl Config {
     pub fn enabled(mut self, enabled: bool) -> Self {
         self.enabled = enabled;
         self
+    }
+
+    /// Runs every cache that does not choose its own clock (every memoized
+    /// function's among them) on `clock`, a [`ManualClock`] that tests
+    /// advance instead of sleeping. Without it, caches use the system's
+    /// monotonic clock.
+    ///
+    /// ```
+    /// use memo_runtime::{Config, ManualClock};
+    /// let clock = ManualClock::new();
+    /// let config = Config::default().clock(clock.clone());
+    /// assert_eq!(config.get_clock(), Some(&clock));
+    /// ```
+    pub fn clock(mut self, clock: ManualClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The manual clock this config sets, if any.
+    ///
+    /// ```
+    /// assert_eq!(memo_runtime::Config::default().get_clock(), None);
+    /// ```
+    pub fn get_clock(&self) -> Option<&ManualClock> {
+        self.clock.as_ref()
     }
 
     /// The default TTL this config sets.
@@ -259,10 +292,4 @@ pub fn current_config() -> &'static Config {
     &GLOBAL
         .get_or_init(|| (Config::default(), SettledBy::FirstCache))
         .0
-}
-
-/// Whether memoized calls use their caches. Does not settle the config.
-#[inline]
-pub(crate) fn memoization_enabled() -> bool {
-    GLOBAL.get().is_none_or(|(config, _)| config.enabled)
 }

@@ -29,6 +29,7 @@
 //!   own as an unordered set.
 //! - [`Eviction`]: what leaves a full cache, plain FIFO or S3-FIFO.
 //! - [`configure`] and [`Config`]: process-wide defaults, set once at startup.
+//! - [`ManualClock`]: a clock tests advance, so that expiry needs no sleep.
 //! - [`cached`] and [`invalidate!`]: the attribute and its companion macro.
 #![deny(missing_docs)]
 
@@ -46,6 +47,7 @@ mod store;
 pub mod __private;
 
 pub use cache::{AsyncCache, AsyncCacheBuilder};
+pub use clock::ManualClock;
 pub use config::{Config, ConfigError, DEFAULT_MAX_SIZE, DEFAULT_TTL, configure, current_config};
 pub use key::{CacheKey, KEY_MAX_DEPTH, KeyAsSet, KeyError};
 pub use policy::Eviction;

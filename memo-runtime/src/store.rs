@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 
-use crate::clock::{self, Instant};
+use crate::clock::{Clock, Instant};
 use crate::key::CacheKey;
 use crate::policy::{Counters as AccessCounters, Eviction, NodeId, Place, Policy};
 use crate::stats::{CacheStats, Counters};
@@ -123,11 +123,13 @@ pub(crate) struct Store {
     /// Mirrors `order.len()` so that `len()` takes no lock.
     len: AtomicUsize,
     max_size: usize,
+    /// The clock deadlines are read against.
+    clock: Clock,
     pub(crate) counters: Counters,
 }
 
 impl Store {
-    pub(crate) fn new(max_size: NonZeroUsize, eviction: Eviction) -> Self {
+    pub(crate) fn new(max_size: NonZeroUsize, eviction: Eviction, clock: Clock) -> Self {
         let shards = (0..*SHARDS)
             .map(|_| Shard {
                 map: RwLock::new(HashTable::new()),
@@ -141,6 +143,7 @@ impl Store {
             order: Mutex::new(Policy::new(eviction, max_size.get())),
             len: AtomicUsize::new(0),
             max_size: max_size.get(),
+            clock,
             counters: Counters::default(),
         }
     }
@@ -186,6 +189,12 @@ impl Store {
         self.len.load(Relaxed)
     }
 
+    /// The time now, on this store's clock.
+    #[inline(always)]
+    pub(crate) fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
     /// The value under `probe` if it is there, unexpired and a `V`; counts a
     /// hit or a miss, and reclaims the entry if it has expired.
     #[inline(always)]
@@ -213,7 +222,7 @@ impl Store {
         let Some(slot) = map.find(probe.hash, |slot| probe.matches(slot)) else {
             return Found::Nothing;
         };
-        if clock::now() >= slot.expires_at {
+        if self.clock.now() >= slot.expires_at {
             return Found::Expired;
         }
         match slot.value::<V>() {
@@ -298,7 +307,7 @@ impl Store {
     }
 
     fn remove_expired(&self, probe: &Probe<'_>) {
-        let now = clock::now();
+        let now = self.clock.now();
         let removed = self.remove_where(probe, |slot| slot.expires_at <= now);
         Counters::add(&self.counters.expirations, removed as u64);
     }
@@ -356,7 +365,7 @@ impl Store {
 
     /// Removes every expired entry; returns how many.
     pub(crate) fn cleanup_expired(&self) -> usize {
-        let now = clock::now();
+        let now = self.clock.now();
         let removed = self.remove_all_where(|slot| slot.expires_at <= now);
         Counters::add(&self.counters.expirations, removed);
         removed as usize
