@@ -98,3 +98,36 @@ async fn importing_the_function_imports_its_companions() {
     assert_eq!(shout::cache().len(), 1);
     assert!(memo_runtime::invalidate!(shout, "hi".to_owned()).await);
 }
+
+/// One cache for the two helpers below: one name, two enclosing functions.
+static HELPERS: std::sync::LazyLock<memo_runtime::AsyncCache> =
+    std::sync::LazyLock::new(memo_runtime::AsyncCache::new);
+
+fn first_body() -> u32 {
+    #[memo_runtime::cached(cache = HELPERS)]
+    fn helper(n: u32) -> u32 {
+        n + 1000
+    }
+    helper(1)
+}
+
+fn second_body() -> u32 {
+    #[memo_runtime::cached(cache = HELPERS)]
+    fn helper(n: u32) -> u32 {
+        n + 2000
+    }
+    let value = helper(1);
+    helper::clear();
+    value
+}
+
+#[test]
+fn functions_of_one_name_in_two_bodies_keep_their_own_keys() {
+    assert_eq!(first_body(), 1001);
+    // Not the first helper's entry under a shared name.
+    assert_eq!(second_body(), 2001);
+    // The second helper's clear left the first one's entry alone.
+    assert_eq!(HELPERS.len(), 1);
+    assert_eq!(first_body(), 1001);
+    assert_eq!(HELPERS.stats().hits, 1);
+}

@@ -295,19 +295,19 @@ impl Ctx<'_> {
         }
     }
 
-    /// The namespace of the function's entries: `module::f` for a free
-    /// function; for a method, its `Self` type's name and the method's
-    /// (`crate::Repo::find`, or `module::<crate::Repo as Store>::get` in a
-    /// trait impl), so two types' methods of one name sharing a cache stay
-    /// apart, also when cleared.
+    /// The namespace of the function's entries: for a free function, the
+    /// type name of its companion struct (`Self` there): `module::f`, or
+    /// `module::outer::f` for a function declared in `outer`'s body, so that
+    /// two such functions of one name in one module stay apart; for a
+    /// method, its `Self` type's name and the method's (`crate::Repo::find`,
+    /// or `module::<crate::Repo as Store>::get` in a trait impl), so two
+    /// types' methods of one name sharing a cache stay apart, also when
+    /// cleared.
     fn namespace_body(&self) -> TokenStream {
         let rt = &self.rt;
         let ident = self.ident();
         let (prefix, suffix) = match &self.plan.place {
-            Place::Free => {
-                let site = self.item("__memo_site", true);
-                return quote!(#site().namespace);
-            }
+            Place::Free => (quote!(""), quote!("")),
             Place::Associated { of_trait: None } => (
                 quote!(""),
                 quote!(#rt::concat!("::", #rt::stringify!(#ident))),

@@ -272,9 +272,10 @@ use quote::quote;
 /// through an inherent method.
 ///
 /// A function declared inside another function's body is named by its module
-/// path and name, like a free function: two such functions with one name in
-/// one module, sharing one `cache = ..`, would share keys. Give them
-/// different names.
+/// path, the enclosing function's name and its own (`my_crate::tests::outer::helper`),
+/// so helpers of one name in two test functions never share keys, even in one
+/// shared `cache = ..`. (Two blocks of one function that declare functions of
+/// one name would; Rust gives them one path too.)
 ///
 /// # Compile errors
 ///

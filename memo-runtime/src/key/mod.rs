@@ -85,6 +85,13 @@ pub const KEY_MAX_DEPTH: usize = 128;
 ///   same order key alike, as in most serde formats; within one function the
 ///   signature fixes the types, and the namespace keeps functions apart. See
 ///   [below](#types-that-share-keys-on-purpose) for every such case.
+/// - **One blind spot: a skipped positional field.** When
+///   `skip_serializing_if` skips a field of a *tuple* struct or tuple variant,
+///   serde tells the serializer nothing (no `skip_field` call, only a shorter
+///   length), so no encoder can mark it: with both fields skipped when zero,
+///   `P(0, 5)` and `P(5, 0)` key alike. A skipped *named* field is marked
+///   (tag `0F` below) and has no such problem, so give key types that skip
+///   fields named fields, or do not skip fields of key types.
 /// - **Sets are recognised by type** (serde serializes sets and sequences
 ///   alike): std's `HashSet` and `BTreeSet`, hashbrown's `HashSet` and
 ///   indexmap's `IndexSet`, by their full paths. Any other collection, whatever
