@@ -1,11 +1,18 @@
 //! A memoized function that waits for its own result (it calls itself with
 //! the same arguments, directly or through other functions) would wait
 //! forever; memo panics with a message naming the function instead.
+//!
+//! Without the detection these calls would hang, so every wait here is
+//! bounded: a regression fails the test rather than stalling the suite.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use memo_runtime::cached;
+
+/// Far longer than a detected re-entry takes (microseconds).
+const HANG: Duration = Duration::from_secs(30);
 
 #[cached]
 async fn countdown(n: u32) -> u32 {
@@ -37,7 +44,10 @@ async fn fib(n: u64) -> u64 {
 }
 
 async fn panic_message(task: impl Future<Output = u32> + Send + 'static) -> String {
-    let err = tokio::spawn(task).await.unwrap_err();
+    let err = tokio::time::timeout(HANG, tokio::spawn(task))
+        .await
+        .expect("the re-entry hung instead of panicking")
+        .unwrap_err();
     let payload = err.into_panic();
     payload
         .downcast_ref::<String>()
@@ -74,7 +84,16 @@ fn sync_loop(n: u32) -> u32 {
 
 #[test]
 fn a_sync_function_calling_itself_panics_instead_of_deadlocking() {
-    let err = std::thread::spawn(|| sync_loop(1)).join().unwrap_err();
+    let thread = std::thread::spawn(|| sync_loop(1));
+    let start = Instant::now();
+    while !thread.is_finished() {
+        assert!(
+            start.elapsed() < HANG,
+            "the re-entry deadlocked instead of panicking"
+        );
+        std::thread::yield_now();
+    }
+    let err = thread.join().unwrap_err();
     let message = err
         .downcast_ref::<String>()
         .cloned()
