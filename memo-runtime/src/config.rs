@@ -5,8 +5,8 @@ use std::num::NonZeroUsize;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::clock::ManualClock;
-use crate::policy::Eviction;
+use crate::freshness::ManualClock;
+use crate::local::policy::Eviction;
 
 /// The TTL of a cache that sets none, unless [`configure`] says otherwise.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);

@@ -34,24 +34,22 @@
 #![deny(missing_docs)]
 
 mod cache;
-mod clock;
 mod config;
 mod flight;
+mod freshness;
 mod key;
-mod policy;
-mod reentry;
-mod stats;
-mod store;
+mod local;
+mod observe;
 
 #[doc(hidden)]
 pub mod __private;
 
 pub use cache::{AsyncCache, AsyncCacheBuilder};
-pub use clock::ManualClock;
 pub use config::{Config, ConfigError, DEFAULT_MAX_SIZE, DEFAULT_TTL, configure, current_config};
+pub use freshness::ManualClock;
 pub use key::{CacheKey, KEY_MAX_DEPTH, KeyAsSet, KeyError};
-pub use policy::Eviction;
-pub use stats::CacheStats;
+pub use local::policy::Eviction;
+pub use observe::CacheStats;
 
 #[doc(inline)]
 pub use memo_macros::cached;

@@ -2,6 +2,7 @@
 
 mod buf;
 mod encoder;
+mod probe;
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -13,6 +14,7 @@ use smallvec::SmallVec;
 use buf::INLINE_BYTES;
 pub(crate) use buf::KeyBuf;
 use encoder::{AS_SET, begin_tuple, encode_at, encode_into, end_compound};
+pub(crate) use probe::{KeyHasher, Probe, SHARDS, shard_of};
 
 /// Encodings up to this many bytes are the key's identity as they are;
 /// longer ones are replaced by their SHA-256 digest.

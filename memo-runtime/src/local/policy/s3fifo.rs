@@ -19,7 +19,7 @@ use std::collections::{HashMap, VecDeque};
 /// Ghost hashes are already hashes: any fast hasher will do.
 type GhostCounts = HashMap<u64, u32, foldhash::fast::RandomState>;
 
-use super::Counters;
+use super::AccessCounts;
 use super::lists::{Lists, NodeId, Place};
 
 const SMALL: usize = 0;
@@ -69,7 +69,7 @@ impl S3Fifo {
         self.lists.unlink(node);
     }
 
-    pub(crate) fn evict(&mut self, counters: &mut impl Counters) -> Option<(NodeId, Place)> {
+    pub(crate) fn evict(&mut self, counters: &mut impl AccessCounts) -> Option<(NodeId, Place)> {
         // Every pass either evicts or spends one of a candidate's hits, and
         // there are at most three hits per entry, so this ends.
         loop {
@@ -135,7 +135,7 @@ mod tests {
     #[derive(Default)]
     struct Hits(StdMap<u64, u8>);
 
-    impl Counters for Hits {
+    impl AccessCounts for Hits {
         fn take_access(&mut self, _node: NodeId, place: Place) -> u8 {
             let count = self.0.entry(place.hash).or_insert(0);
             let old = *count;

@@ -1,24 +1,28 @@
-//! `AsyncCache`: the public face of the store and the single-flight table.
+//! `AsyncCache`: the public API over the store and the single-flight table.
+//! Its builder is in `builder.rs`; every load goes through `load.rs`.
+
+mod builder;
+mod load;
 
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::num::NonZeroUsize;
-use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::clock::{self, Clock, ManualClock};
-use crate::config::{self, ConfigError};
-use crate::flight::{Flight, Flights, LeaderGuard, Outcome, Role};
-use crate::key::{CacheKey, KeyBuf, KeyError, encode_identity};
-use crate::policy::Eviction;
-use crate::reentry;
-use crate::stats::{CacheStats, Counters};
-use crate::store::{Probe, Store};
+use crate::config;
+use crate::flight::Flights;
+use crate::freshness::{Clock, Freshness, ManualClock};
+use crate::key::{CacheKey, KeyBuf, KeyError, Probe, encode_identity};
+use crate::local::Store;
+use crate::local::policy::Eviction;
+use crate::observe::{CacheStats, Event};
+
+pub use builder::AsyncCacheBuilder;
+pub(crate) use load::{Missed, keep_all};
 
 /// An in-memory cache for values of any type, with a TTL per entry, a bound on
 /// its size, single-flight loads and statistics.
@@ -71,122 +75,6 @@ pub struct AsyncCache {
     /// [`Config::enabled`](crate::Config::enabled) when the cache was built
     /// (the config cannot change after that): off, nothing is stored or found.
     enabled: bool,
-}
-
-/// Settings for an [`AsyncCache`]; unset ones come from the global
-/// [`Config`](crate::Config).
-///
-/// ```
-/// use std::time::Duration;
-/// use memo_runtime::{AsyncCache, ConfigError};
-///
-/// let cache = AsyncCache::builder().max_size(100).build().unwrap();
-/// assert_eq!(cache.max_size(), 100);
-///
-/// let err = AsyncCache::builder().default_ttl(Duration::ZERO).build().unwrap_err();
-/// assert_eq!(err, ConfigError::ZeroTtl);
-/// ```
-#[derive(Debug, Clone, Default)]
-#[must_use = "call .build() to get the cache"]
-pub struct AsyncCacheBuilder {
-    default_ttl: Option<Duration>,
-    max_size: Option<usize>,
-    eviction: Option<Eviction>,
-    clock: Option<ManualClock>,
-}
-
-impl AsyncCacheBuilder {
-    /// The TTL of entries stored without one of their own. Must not be zero.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// let cache = memo_runtime::AsyncCache::builder()
-    ///     .default_ttl(Duration::from_millis(250))
-    ///     .build()
-    ///     .unwrap();
-    /// assert_eq!(cache.default_ttl(), Duration::from_millis(250));
-    /// ```
-    pub fn default_ttl(mut self, ttl: Duration) -> Self {
-        self.default_ttl = Some(ttl);
-        self
-    }
-
-    /// The most entries the cache holds. Must not be zero.
-    ///
-    /// ```
-    /// let cache = memo_runtime::AsyncCache::builder().max_size(3).build().unwrap();
-    /// assert_eq!(cache.max_size(), 3);
-    /// ```
-    pub fn max_size(mut self, max_size: usize) -> Self {
-        self.max_size = Some(max_size);
-        self
-    }
-
-    /// How the cache chooses what to evict when full; see [`Eviction`].
-    ///
-    /// ```
-    /// use memo_runtime::{AsyncCache, Eviction};
-    /// let cache = AsyncCache::builder().eviction(Eviction::S3Fifo).build().unwrap();
-    /// assert_eq!(cache.eviction(), Eviction::S3Fifo);
-    /// ```
-    pub fn eviction(mut self, eviction: Eviction) -> Self {
-        self.eviction = Some(eviction);
-        self
-    }
-
-    /// The clock TTLs run on: a [`ManualClock`] that a test advances, instead
-    /// of the system's monotonic clock (or the one [`Config::clock`] sets).
-    ///
-    /// [`Config::clock`]: crate::Config::clock
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use std::time::Duration;
-    /// use memo_runtime::{AsyncCache, ManualClock};
-    ///
-    /// let clock = ManualClock::new();
-    /// let cache = AsyncCache::builder().clock(clock.clone()).build().unwrap();
-    /// cache.set_with_ttl("k", 1u8, Duration::from_secs(10)).await;
-    /// clock.advance(Duration::from_secs(10));
-    /// assert_eq!(cache.get::<_, u8>("k").await, None);
-    /// # }
-    /// ```
-    pub fn clock(mut self, clock: ManualClock) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
-    /// Builds the cache.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::ZeroMaxSize`] or [`ConfigError::ZeroTtl`]; the message
-    /// says what to change.
-    ///
-    /// ```
-    /// use memo_runtime::{AsyncCache, ConfigError};
-    /// assert_eq!(AsyncCache::builder().max_size(0).build().err(), Some(ConfigError::ZeroMaxSize));
-    /// ```
-    pub fn build(self) -> Result<AsyncCache, ConfigError> {
-        let ttl = self.default_ttl.map(config::validate_ttl).transpose()?;
-        let max_size = self.max_size.map(config::validate_max_size).transpose()?;
-        let global = config::current_config();
-        let ttl = ttl.unwrap_or(global.get_default_ttl());
-        let max_size = match max_size {
-            Some(max_size) => max_size,
-            None => config::validate_max_size(global.get_max_size())?,
-        };
-        let eviction = self.eviction.unwrap_or(global.get_eviction());
-        let clock = self.clock.as_ref().or(global.get_clock());
-        Ok(AsyncCache::with_settings(
-            ttl,
-            max_size,
-            eviction,
-            clock,
-            global.is_enabled(),
-        ))
-    }
 }
 
 impl Default for AsyncCache {
@@ -303,7 +191,7 @@ impl AsyncCache {
         K: Serialize + ?Sized,
         V: Send + Sync + 'static,
     {
-        self.set_with_ttl(key, value, self.default_ttl).await;
+        self.store_under(key, value, Freshness::ttl(self.default_ttl));
     }
 
     /// Stores `value` under `key` for `ttl`. A zero `ttl` would expire the
@@ -327,16 +215,7 @@ impl AsyncCache {
         K: Serialize + ?Sized,
         V: Send + Sync + 'static,
     {
-        let id = key_or_panic(key);
-        let probe = self.store.probe("", &id);
-        if !self.enabled {
-            return;
-        }
-        if ttl.is_zero() {
-            self.remove(&probe);
-        } else {
-            self.store_value(&probe, value, ttl);
-        }
+        self.store_under(key, value, Freshness::ttl(ttl));
     }
 
     /// The value stored under `key`, if there is one, it has not expired, and
@@ -495,9 +374,7 @@ impl AsyncCache {
         V: Clone + Send + Sync + 'static,
     {
         let id = key_or_panic(key);
-        let loaded = self.load("", &id, self.default_ttl, async {
-            Ok::<V, Infallible>(init.await)
-        });
+        let loaded = self.load("", &id, async { Ok::<V, Infallible>(init.await) });
         match loaded.await {
             Ok(value) => value,
         }
@@ -540,193 +417,28 @@ impl AsyncCache {
         V: Clone + Send + Sync + 'static,
     {
         let id = key_or_panic(key);
-        self.load("", &id, self.default_ttl, init).await
+        self.load("", &id, init).await
     }
 
-    /// Looks a key up, counting a hit or a miss; a miss gives the key's
-    /// hash, so that the load does not compute it again.
-    #[inline(always)]
-    pub(crate) fn lookup<V: Clone + 'static>(
-        &self,
-        namespace: &'static str,
-        id: &[u8],
-    ) -> Result<V, u64> {
-        let probe = self.store.probe(namespace, id);
-        self.store.get(&probe).ok_or(probe.hash)
-    }
-
-    /// The loading path of the methods above: a lookup, then a load.
-    async fn load<V, E>(
-        &self,
-        namespace: &'static str,
-        id: &[u8],
-        ttl: Duration,
-        init: impl Future<Output = Result<V, E>>,
-    ) -> Result<V, E>
+    /// `set` and `set_with_ttl`: stores `value`, or, when its freshness
+    /// would expire it on arrival, removes what the key held.
+    fn store_under<K, V>(&self, key: &K, value: V, freshness: Freshness)
     where
-        V: Clone + Send + Sync + 'static,
+        K: Serialize + ?Sized,
+        V: Send + Sync + 'static,
     {
+        let id = key_or_panic(key);
         if !self.enabled {
-            return init.await;
+            return;
         }
-        let hash = match self.lookup(namespace, id) {
-            Ok(value) => return Ok(value),
-            Err(hash) => hash,
-        };
-        let key = CacheKey::from_parts(namespace, id);
-        self.load_missed(Some((key, hash)), ttl, keep_all, init)
-            .await
-    }
-
-    /// Loads a key whose lookup missed (and was counted): joins the load in
-    /// flight, or runs `init` as the single flight's leader. Without a key
-    /// (memoization off, or arguments that cannot be keyed), just runs `init`.
-    /// An `Ok` value is stored if `keep` says so, and shared with the waiters
-    /// either way.
-    ///
-    /// The async front-end of the loading core ([`join`](Self::join),
-    /// [`waited`](Self::waited), [`complete`](Self::complete)); the blocking
-    /// one is [`load_missed_blocking`](Self::load_missed_blocking).
-    pub(crate) async fn load_missed<V, E>(
-        &self,
-        key: Option<(CacheKey, u64)>,
-        ttl: Duration,
-        keep: impl Fn(&V) -> bool,
-        init: impl Future<Output = Result<V, E>>,
-    ) -> Result<V, E>
-    where
-        V: Clone + Send + Sync + 'static,
-    {
-        // Pinned once, so the two places that may run it share one copy.
-        let mut init = pin!(init);
-        let Some((key, hash)) = key else {
-            return init.await;
-        };
-        let probe = Probe {
-            namespace: key.namespace(),
-            id: key.id(),
-            hash,
-        };
-        let mut next = self.join(&probe);
-        loop {
-            next = match next {
-                Next::Value(value) => return Ok(value),
-                Next::RunAlone => return init.await,
-                Next::Lead(leader) => {
-                    let result = reentry::Running::new(&leader, init.as_mut()).await;
-                    self.complete(leader, hash, ttl, result.as_ref().ok(), keep);
-                    return result;
-                }
-                Next::Wait(flight) => {
-                    let outcome = flight.wait::<V>().await;
-                    self.waited(&probe, outcome)
-                }
-            }
+        let probe = self.store.probe("", &id);
+        if freshness.is_dead_on_arrival() {
+            self.remove(&probe);
+            return;
         }
-    }
-
-    /// [`load_missed`](Self::load_missed) for a synchronous `init`: the same
-    /// single flight (same table, store, statistics and invalidation rules),
-    /// with waiters blocking their thread.
-    pub(crate) fn load_missed_blocking<V, E>(
-        &self,
-        key: Option<(CacheKey, u64)>,
-        ttl: Duration,
-        keep: impl Fn(&V) -> bool,
-        init: impl FnOnce() -> Result<V, E>,
-    ) -> Result<V, E>
-    where
-        V: Clone + Send + Sync + 'static,
-    {
-        let Some((key, hash)) = key else {
-            return init();
-        };
-        let probe = Probe {
-            namespace: key.namespace(),
-            id: key.id(),
-            hash,
-        };
-        let mut next = self.join(&probe);
-        loop {
-            next = match next {
-                Next::Value(value) => return Ok(value),
-                Next::RunAlone => return init(),
-                Next::Lead(leader) => {
-                    // A panic in `init` drops `leader`, which abandons the
-                    // flight: a waiter takes over.
-                    let result = reentry::running(leader.load(), init);
-                    self.complete(leader, hash, ttl, result.as_ref().ok(), keep);
-                    return result;
-                }
-                Next::Wait(flight) => {
-                    let outcome = flight.wait_blocking::<V>();
-                    self.waited(&probe, outcome)
-                }
-            }
-        }
-    }
-
-    /// The loading core, step one: what a caller whose lookup missed does.
-    ///
-    /// # Panics
-    ///
-    /// If the caller would wait on a load its own thread is running (see
-    /// [`reentry`]).
-    #[inline(always)]
-    fn join<V: Clone + 'static>(&self, probe: &Probe<'_>) -> Next<V> {
-        let role = self
-            .flights
-            .join_or_lead(probe, || self.store.find::<V>(probe).into_value());
-        match role {
-            Err(stored_meanwhile) => {
-                Counters::add(&self.store.counters.coalesced, 1);
-                Next::Value(stored_meanwhile)
-            }
-            Ok(Role::Leader(leader)) => Next::Lead(leader),
-            Ok(Role::Waiter(flight, load)) => {
-                reentry::check_wait(load, probe.namespace);
-                Next::Wait(flight)
-            }
-        }
-    }
-
-    /// The loading core, after a wait: what the flight's end means for the
-    /// waiter.
-    fn waited<V: Clone + 'static>(&self, probe: &Probe<'_>, outcome: Outcome<V>) -> Next<V> {
-        match outcome {
-            Outcome::Ready(value) => {
-                Counters::add(&self.store.counters.coalesced, 1);
-                Next::Value(value)
-            }
-            // Each waiter runs its own `init` once, outside the flight.
-            Outcome::Failed => Next::RunAlone,
-            // Start over: the first waiter back becomes the new leader.
-            Outcome::Abandoned => self.join(probe),
-        }
-    }
-
-    /// The loading core, for the leader: ends the flight with `value` (`None`
-    /// when the load failed), storing it with `ttl` if `keep` says so.
-    #[inline(always)]
-    fn complete<V: Clone + Send + Sync + 'static>(
-        &self,
-        leader: LeaderGuard,
-        hash: u64,
-        ttl: Duration,
-        value: Option<&V>,
-        keep: impl Fn(&V) -> bool,
-    ) {
-        let keep = value.is_some_and(keep);
-        leader.complete(value, keep, |key, value| {
-            let expires_at = clock::deadline(self.store.now(), ttl);
-            self.store.insert(key, hash, value, expires_at);
-        });
-    }
-
-    fn store_value<V: Send + Sync + 'static>(&self, probe: &Probe<'_>, value: V, ttl: Duration) {
+        let deadlines = freshness.deadlines(self.store.now());
         let key = CacheKey::from_parts(probe.namespace, probe.id);
-        let expires_at = clock::deadline(self.store.now(), ttl);
-        self.store.insert(key, probe.hash, value, expires_at);
+        self.store.insert(key, probe.hash, value, deadlines);
     }
 
     pub(crate) fn remove(&self, probe: &Probe<'_>) -> bool {
@@ -744,15 +456,8 @@ impl AsyncCache {
         );
     }
 
-    /// Whether this cache stores and finds values (see
-    /// [`Config::enabled`](crate::Config::enabled)).
-    #[inline(always)]
-    pub(crate) fn is_enabled(&self) -> bool {
-        self.enabled
-    }
-
     pub(crate) fn count_key_error(&self) {
-        self.store.counters.key_errors.fetch_add(1, Relaxed);
+        self.store.counters.record(Event::KeyError);
     }
 
     /// How many loads are running (for tests of the single-flight table).
@@ -766,24 +471,6 @@ impl AsyncCache {
     pub fn waiters_in_flight(&self) -> usize {
         self.flights.waiters()
     }
-}
-
-/// What a caller whose lookup missed does next, as the loading core decides
-/// it for both front-ends.
-enum Next<V> {
-    /// Return this: a value stored meanwhile, or the one the flight shared.
-    Value(V),
-    /// Run `init` as the flight's leader, then [`AsyncCache::complete`].
-    Lead(LeaderGuard),
-    /// Wait for the flight, then [`AsyncCache::waited`].
-    Wait(Arc<Flight>),
-    /// The flight failed: run `init` alone, and store nothing.
-    RunAlone,
-}
-
-/// The `keep` of loads that store every value they load.
-pub(crate) fn keep_all<V>(_: &V) -> bool {
-    true
 }
 
 fn key_or_panic<K: Serialize + ?Sized>(key: &K) -> KeyBuf {

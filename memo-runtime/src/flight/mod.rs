@@ -1,7 +1,7 @@
 //! Single flight: the state machine that makes concurrent misses of one key
 //! run one load and share its result.
 //!
-//! A load in flight is a [`Slot`] in a sharded table. The first caller to miss
+//! A load in flight is an [`InFlight`] in a sharded table. The first caller to miss
 //! becomes its *leader* and runs its own future; callers that miss while it
 //! runs *join*: the first of them gives the slot a shared [`Flight`], and all
 //! of them wait on it: async callers on its [`Notify`], blocking ones (the
@@ -28,21 +28,20 @@
 //! to doom a slot and delete the stored value together, so they win over a
 //! load in flight whichever finishes first.
 
-use std::any::Any;
+pub(crate) mod reentry;
+mod wait;
+
 use std::sync::Arc;
 
 use hashbrown::HashTable;
-use parking_lot::{Condvar, Mutex, MutexGuard};
-use tokio::sync::Notify;
+use parking_lot::{Mutex, MutexGuard};
 
-use crate::key::CacheKey;
-use crate::store::Probe;
-
-/// A loaded value handed to the callers that waited for it.
-type Shared = Arc<dyn Any + Send + Sync>;
+use crate::key::{CacheKey, Probe, shard_of};
+use wait::State;
+pub(crate) use wait::{Flight, Outcome};
 
 /// A load in flight, as the table knows it.
-struct Slot {
+struct InFlight {
     key: CacheKey,
     hash: u64,
     /// Tells this load from a later one of the same key.
@@ -53,90 +52,14 @@ struct Slot {
     shared: Option<Arc<Flight>>,
 }
 
-/// How a flight ended, or that it has not.
-enum State {
-    Running,
-    Ready(Shared),
-    Failed,
-    Abandoned,
-}
-
-/// What the callers that joined a load wait on.
-pub(crate) struct Flight {
-    state: Mutex<State>,
-    /// Wakes async waiters.
-    done: Notify,
-    /// Wakes blocking waiters; paired with `state`'s mutex.
-    done_blocking: Condvar,
-}
-
 /// Which load a leader is running: unique among the loads in flight of all
 /// caches (the table's address, and the slot's hash and token), so that
-/// [`crate::reentry`] can tell a caller about to wait on its own load.
+/// [`reentry`] can tell a caller about to wait on its own load.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct LoadId {
     flights: usize,
     hash: u64,
     token: u64,
-}
-
-/// What a waiter learned when its flight ended.
-pub(crate) enum Outcome<V> {
-    Ready(V),
-    Failed,
-    Abandoned,
-}
-
-impl Flight {
-    /// Waits until this flight ends. Cancel-safe: a waiter that is dropped
-    /// leaves nothing behind.
-    pub(crate) async fn wait<V: Clone + 'static>(&self) -> Outcome<V> {
-        loop {
-            let notified = self.done.notified();
-            tokio::pin!(notified);
-            // Register before looking, so a wake-up between the look and the
-            // await is not lost.
-            notified.as_mut().enable();
-            if let Some(outcome) = Self::outcome(&self.state.lock()) {
-                return outcome;
-            }
-            notified.await;
-        }
-    }
-
-    /// Blocks the thread until this flight ends.
-    pub(crate) fn wait_blocking<V: Clone + 'static>(&self) -> Outcome<V> {
-        let mut state = self.state.lock();
-        loop {
-            // `finish` publishes under this mutex before notifying, and the
-            // wait releases it atomically: no wake-up is lost.
-            if let Some(outcome) = Self::outcome(&state) {
-                return outcome;
-            }
-            self.done_blocking.wait(&mut state);
-        }
-    }
-
-    /// What a waiter gets from `state`; `None` while the load runs.
-    fn outcome<V: Clone + 'static>(state: &State) -> Option<Outcome<V>> {
-        match state {
-            State::Running => None,
-            State::Ready(value) => Some(match value.downcast_ref::<V>() {
-                Some(value) => Outcome::Ready(value.clone()),
-                // Only a caller asking for another type under the same key
-                // gets here; it has nothing to share.
-                None => Outcome::Failed,
-            }),
-            State::Failed => Some(Outcome::Failed),
-            State::Abandoned => Some(Outcome::Abandoned),
-        }
-    }
-
-    fn finish(&self, state: State) {
-        *self.state.lock() = state;
-        self.done_blocking.notify_all();
-        self.done.notify_waiters();
-    }
 }
 
 /// The table of loads in flight, sharded like the store.
@@ -147,7 +70,7 @@ pub(crate) struct Flights {
 /// One shard of loads in flight, and where its tokens are counted.
 #[derive(Default)]
 struct Table {
-    slots: HashTable<Slot>,
+    slots: HashTable<InFlight>,
     next_token: u64,
 }
 
@@ -175,7 +98,7 @@ impl Flights {
     }
 
     fn shard(&self, hash: u64) -> &Mutex<Table> {
-        &self.shards[(hash >> 32) as usize & (self.shards.len() - 1)]
+        &self.shards[shard_of(hash, self.shards.len())]
     }
 
     /// Joins the load of `probe`, or starts one. `stored` looks at the store
@@ -191,13 +114,9 @@ impl Flights {
             slot.key.matches(probe.namespace, probe.id)
         });
         if let Some(slot) = found {
-            let flight = slot.shared.get_or_insert_with(|| {
-                Arc::new(Flight {
-                    state: Mutex::new(State::Running),
-                    done: Notify::new(),
-                    done_blocking: Condvar::new(),
-                })
-            });
+            let flight = slot
+                .shared
+                .get_or_insert_with(|| Arc::new(Flight::running()));
             let load = self.load_id(probe.hash, slot.token);
             return Ok(Role::Waiter(Arc::clone(flight), load));
         }
@@ -206,7 +125,7 @@ impl Flights {
         }
         let token = table.next_token;
         table.next_token += 1;
-        let slot = Slot {
+        let slot = InFlight {
             key: CacheKey::from_parts(probe.namespace, probe.id),
             hash: probe.hash,
             token,
@@ -260,7 +179,7 @@ impl Flights {
     /// How many callers wait on loads in flight: every holder of a shared
     /// flight but its slot.
     pub(crate) fn waiters(&self) -> usize {
-        let waiting = |slot: &Slot| {
+        let waiting = |slot: &InFlight| {
             slot.shared
                 .as_ref()
                 .map_or(0, |flight| Arc::strong_count(flight) - 1)
@@ -304,7 +223,7 @@ impl LeaderGuard {
         let Some(slot) = self.take_slot(&mut table) else {
             return;
         };
-        let Slot {
+        let InFlight {
             key,
             doomed,
             shared,
@@ -322,7 +241,7 @@ impl LeaderGuard {
         }
     }
 
-    fn take_slot(&self, table: &mut Table) -> Option<Slot> {
+    fn take_slot(&self, table: &mut Table) -> Option<InFlight> {
         let entry = table
             .slots
             .find_entry(self.hash, |slot| slot.token == self.token);

@@ -1,6 +1,8 @@
-//! Cache statistics.
+//! Cache statistics: the public snapshot, and the counters that record it.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use super::Event;
 
 /// A snapshot of a cache's counters since it was created.
 ///
@@ -60,21 +62,31 @@ impl CacheStats {
     }
 }
 
-/// Counters for events off the hit path. Hits and misses are counted per
-/// shard instead, so that a hit never writes a cache line other threads use.
+/// The recorder of [`Event`]s: a counter per kind. Hits and misses are
+/// counted per store shard instead (see `local`), so that a hit never
+/// writes a cache line other threads use.
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) inserts: AtomicU64,
-    pub(crate) evictions: AtomicU64,
-    pub(crate) expirations: AtomicU64,
-    pub(crate) invalidations: AtomicU64,
-    pub(crate) coalesced: AtomicU64,
-    pub(crate) key_errors: AtomicU64,
+pub(crate) struct EventCounters {
+    inserts: AtomicU64,
+    evictions: AtomicU64,
+    expirations: AtomicU64,
+    invalidations: AtomicU64,
+    coalesced: AtomicU64,
+    key_errors: AtomicU64,
 }
 
-impl Counters {
+impl EventCounters {
+    /// Counts `event`.
     #[inline]
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    pub(crate) fn record(&self, event: Event) {
+        let (counter, n) = match event {
+            Event::Inserted => (&self.inserts, 1),
+            Event::Evicted(n) => (&self.evictions, n),
+            Event::Expired(n) => (&self.expirations, n),
+            Event::Invalidated(n) => (&self.invalidations, n),
+            Event::Coalesced => (&self.coalesced, 1),
+            Event::KeyError => (&self.key_errors, 1),
+        };
         if n > 0 {
             counter.fetch_add(n, Relaxed);
         }

@@ -77,7 +77,7 @@ impl FromStr for Eviction {
 /// Reads an entry's access counter and lowers it by one (saturating), as a
 /// policy inspects an eviction candidate. Implemented by the store, which
 /// keeps the counters in its entries so that hits touch nothing else.
-pub(crate) trait Counters {
+pub(crate) trait AccessCounts {
     fn take_access(&mut self, node: NodeId, place: Place) -> u8;
 }
 
@@ -137,7 +137,7 @@ impl Policy {
     }
 
     /// Chooses the entry to evict and unlinks it; the store removes it.
-    pub(crate) fn evict(&mut self, counters: &mut impl Counters) -> Option<(NodeId, Place)> {
+    pub(crate) fn evict(&mut self, counters: &mut impl AccessCounts) -> Option<(NodeId, Place)> {
         match self {
             Policy::Fifo(lists) => {
                 let victim = lists.front(FIFO)?;

@@ -1,4 +1,5 @@
-//! The monotonic clock that TTLs run on, and the manual one tests drive.
+//! The clock a cache reads: the system's monotonic clock, or the manual one
+//! tests drive.
 //!
 //! Every cache reads its own [`Clock`]: by default `quanta`'s, which reads
 //! the CPU's invariant time-stamp counter where the OS trusts it (a few
@@ -144,18 +145,6 @@ impl fmt::Debug for ManualClock {
     }
 }
 
-/// A TTL this long never expires in practice; larger TTLs are clamped to it so
-/// that deadlines never overflow.
-const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-
-/// The deadline `ttl` after `start`.
-#[inline]
-pub(crate) fn deadline(start: Instant, ttl: Duration) -> Instant {
-    start
-        .checked_add(ttl.min(FOREVER))
-        .unwrap_or_else(|| start.checked_add(FOREVER).unwrap_or(start))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,15 +170,5 @@ mod tests {
         assert_eq!(clock.now().duration_since(start), Duration::from_millis(5));
         assert_eq!(manual, manual.clone());
         assert_ne!(manual, ManualClock::new());
-    }
-
-    #[test]
-    fn deadlines_are_ttl_away_and_huge_ttls_do_not_overflow() {
-        let start = Clock::system().now();
-        assert_eq!(
-            deadline(start, Duration::from_millis(5)).duration_since(start),
-            Duration::from_millis(5)
-        );
-        assert!(deadline(start, Duration::MAX) > deadline(start, Duration::from_secs(3600)));
     }
 }

@@ -1,0 +1,237 @@
+//! The miss path: what every call that is not answered from memory goes
+//! through, generated code and the API alike, async and blocking alike.
+//!
+//! ```text
+//! lookup (store, counted) -> hit: return
+//!   | miss: the key and its hash
+//!   v
+//! join (single flight) -> a value stored meanwhile: return
+//!   | leader                          | waiter
+//!   v                                 v
+//! run the body                      wait for the leader's outcome
+//!   v                                 ready: return / failed: run alone /
+//! complete: store (unless doomed     abandoned: join again
+//!   or not kept), publish to waiters
+//! ```
+//!
+//! The shared tier will sit between `join` and the body (an L2 read, and
+//! its cross-process lock). The two front-ends, [`AsyncCache::load_missed`]
+//! and [`AsyncCache::load_missed_blocking`], differ only in how they run the
+//! body and wait; the steps are the functions below them.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::AsyncCache;
+use crate::flight::{Flight, LeaderGuard, Outcome, Role, reentry};
+use crate::freshness::Freshness;
+use crate::key::{CacheKey, Probe};
+use crate::observe::Event;
+
+/// The key of a call whose lookup missed, with the hash the lookup computed,
+/// so the load does not compute it again.
+pub(crate) struct Missed {
+    pub(crate) key: CacheKey,
+    pub(crate) hash: u64,
+}
+
+impl Missed {
+    fn probe(&self) -> Probe<'_> {
+        Probe {
+            namespace: self.key.namespace(),
+            id: self.key.id(),
+            hash: self.hash,
+        }
+    }
+}
+
+/// What a caller whose lookup missed does next, as the loading core decides
+/// it for both front-ends.
+enum Next<V> {
+    /// Return this: a value stored meanwhile, or the one the flight shared.
+    Value(V),
+    /// Run `init` as the flight's leader, then [`AsyncCache::complete`].
+    Lead(LeaderGuard),
+    /// Wait for the flight, then [`AsyncCache::waited`].
+    Wait(Arc<Flight>),
+    /// The flight failed: run `init` alone, and store nothing.
+    RunAlone,
+}
+
+/// The `keep` of loads that store every value they load.
+pub(crate) fn keep_all<V>(_: &V) -> bool {
+    true
+}
+
+impl AsyncCache {
+    /// Step one of every call: looks the key up, counting a hit or a miss.
+    /// `None` when the cache is disabled (nothing is found, nothing counted).
+    #[inline(always)]
+    pub(crate) fn lookup<V: Clone + 'static>(
+        &self,
+        namespace: &'static str,
+        id: &[u8],
+    ) -> Option<Result<V, Missed>> {
+        if !self.enabled {
+            return None;
+        }
+        let probe = self.store.probe(namespace, id);
+        Some(self.store.get(&probe).ok_or_else(|| Missed {
+            key: CacheKey::from_parts(namespace, id),
+            hash: probe.hash,
+        }))
+    }
+
+    /// The API's loading methods: a lookup, then the miss path.
+    pub(super) async fn load<V, E>(
+        &self,
+        namespace: &'static str,
+        id: &[u8],
+        init: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E>
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        let missed = match self.lookup(namespace, id) {
+            Some(Ok(value)) => return Ok(value),
+            Some(Err(missed)) => Some(missed),
+            None => None,
+        };
+        self.load_missed(missed, None, keep_all, init).await
+    }
+
+    /// Loads a key whose lookup missed (and was counted): joins the load in
+    /// flight, or runs `init` as the single flight's leader. Without a key
+    /// (caching off, or arguments that cannot be keyed), just runs `init`.
+    /// An `Ok` value is stored for `own_ttl` (else the cache's default TTL)
+    /// if `keep` says so, and shared with the waiters either way.
+    pub(crate) async fn load_missed<V, E>(
+        &self,
+        missed: Option<Missed>,
+        own_ttl: Option<Duration>,
+        keep: impl Fn(&V) -> bool,
+        init: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E>
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        // Pinned once, so the two places that may run it share one copy.
+        let mut init = pin!(init);
+        let Some(missed) = missed else {
+            return init.await;
+        };
+        let probe = missed.probe();
+        let mut next = self.join(&probe);
+        loop {
+            next = match next {
+                Next::Value(value) => return Ok(value),
+                Next::RunAlone => return init.await,
+                Next::Lead(leader) => {
+                    let result = reentry::Running::new(&leader, init.as_mut()).await;
+                    self.complete(leader, &missed, own_ttl, result.as_ref().ok(), keep);
+                    return result;
+                }
+                Next::Wait(flight) => {
+                    let outcome = flight.wait::<V>().await;
+                    self.waited(&probe, outcome)
+                }
+            }
+        }
+    }
+
+    /// [`load_missed`](Self::load_missed) for a synchronous `init`: the same
+    /// steps, with waiters blocking their thread.
+    pub(crate) fn load_missed_blocking<V, E>(
+        &self,
+        missed: Option<Missed>,
+        own_ttl: Option<Duration>,
+        keep: impl Fn(&V) -> bool,
+        init: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E>
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        let Some(missed) = missed else {
+            return init();
+        };
+        let probe = missed.probe();
+        let mut next = self.join(&probe);
+        loop {
+            next = match next {
+                Next::Value(value) => return Ok(value),
+                Next::RunAlone => return init(),
+                Next::Lead(leader) => {
+                    // A panic in `init` drops `leader`, which abandons the
+                    // flight: a waiter takes over.
+                    let result = reentry::running(leader.load(), init);
+                    self.complete(leader, &missed, own_ttl, result.as_ref().ok(), keep);
+                    return result;
+                }
+                Next::Wait(flight) => {
+                    let outcome = flight.wait_blocking::<V>();
+                    self.waited(&probe, outcome)
+                }
+            }
+        }
+    }
+
+    /// Joins the load in flight or leads a new one; a value stored since
+    /// the lookup is returned at once.
+    ///
+    /// # Panics
+    ///
+    /// If the caller would wait on a load its own thread is running (see
+    /// [`reentry`]).
+    #[inline(always)]
+    fn join<V: Clone + 'static>(&self, probe: &Probe<'_>) -> Next<V> {
+        let role = self
+            .flights
+            .join_or_lead(probe, || self.store.find::<V>(probe).into_fresh());
+        match role {
+            Err(stored_meanwhile) => {
+                self.store.counters.record(Event::Coalesced);
+                Next::Value(stored_meanwhile)
+            }
+            Ok(Role::Leader(leader)) => Next::Lead(leader),
+            Ok(Role::Waiter(flight, load)) => {
+                reentry::check_wait(load, probe.namespace);
+                Next::Wait(flight)
+            }
+        }
+    }
+
+    /// After a wait: what the flight's end means for the waiter.
+    fn waited<V: Clone + 'static>(&self, probe: &Probe<'_>, outcome: Outcome<V>) -> Next<V> {
+        match outcome {
+            Outcome::Ready(value) => {
+                self.store.counters.record(Event::Coalesced);
+                Next::Value(value)
+            }
+            // Each waiter runs its own `init` once, outside the flight.
+            Outcome::Failed => Next::RunAlone,
+            // Start over: the first waiter back becomes the new leader.
+            Outcome::Abandoned => self.join(probe),
+        }
+    }
+
+    /// For the leader: ends the flight with `value` (`None` when the load
+    /// failed), storing it if `keep` says so and no invalidation doomed it.
+    #[inline(always)]
+    fn complete<V: Clone + Send + Sync + 'static>(
+        &self,
+        leader: LeaderGuard,
+        missed: &Missed,
+        own_ttl: Option<Duration>,
+        value: Option<&V>,
+        keep: impl Fn(&V) -> bool,
+    ) {
+        let keep = value.is_some_and(keep);
+        let freshness = Freshness::of_call(own_ttl, self.default_ttl);
+        leader.complete(value, keep, |key, value| {
+            let deadlines = freshness.deadlines(self.store.now());
+            self.store.insert(key, missed.hash, value, deadlines);
+        });
+    }
+}

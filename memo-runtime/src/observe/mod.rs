@@ -1,0 +1,26 @@
+//! What a cache tells about itself. Everything worth counting that happens
+//! off the hit path is one [`Event`], recorded in one place
+//! ([`EventCounters::record`]); statistics are the first recorder, tracing
+//! and metrics will be others beside it.
+
+mod stats;
+
+pub use stats::CacheStats;
+pub(crate) use stats::EventCounters;
+
+/// Something that happened to a cache, off the hit path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// A value was stored.
+    Inserted,
+    /// This many entries were evicted to stay within the bound.
+    Evicted(u64),
+    /// This many expired entries were reclaimed.
+    Expired(u64),
+    /// This many entries were removed by a delete, invalidation or clear.
+    Invalidated(u64),
+    /// A miss was served by another caller's load.
+    Coalesced,
+    /// A call's arguments could not be keyed; it ran uncached.
+    KeyError,
+}
