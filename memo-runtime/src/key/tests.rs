@@ -1,0 +1,58 @@
+//! Unit tests of keys: identities, digests, parts built in place.
+
+use super::*;
+
+#[test]
+fn parts_encode_like_the_tuple_of_them() {
+    let mut parts = KeyParts::new(2);
+    parts.part("user");
+    parts.part(&7u64);
+    parts.finish();
+    let tuple = encode_identity(&("user", 7u64)).unwrap();
+    assert_eq!(parts.identity(), Ok(&*tuple));
+
+    let mut single = KeyParts::new(1);
+    single.part(&7u64);
+    single.finish();
+    assert_eq!(single.identity(), Ok(&*encode_identity(&7u64).unwrap()));
+}
+
+/// `levels` sequences, one inside the other.
+struct Seqs(usize);
+
+impl Serialize for Seqs {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(None)?;
+        if self.0 > 1 {
+            seq.serialize_element(&Seqs(self.0 - 1))?;
+        }
+        seq.end()
+    }
+}
+
+#[test]
+fn parts_are_as_deep_as_the_elements_of_the_tuple() {
+    for (parts, levels) in [
+        (1, KEY_MAX_DEPTH),
+        (2, KEY_MAX_DEPTH - 1),
+        (2, KEY_MAX_DEPTH),
+    ] {
+        let mut built = KeyParts::new(parts);
+        built.part(&Seqs(levels));
+        if parts == 2 {
+            built.part(&1u8);
+        }
+        built.finish();
+        let whole = if parts == 2 {
+            encode_identity(&(Seqs(levels), 1u8))
+        } else {
+            encode_identity(&Seqs(levels))
+        };
+        assert_eq!(built.identity().ok(), whole.as_deref().ok());
+        assert_eq!(
+            built.identity().is_ok(),
+            levels < KEY_MAX_DEPTH || parts == 1
+        );
+    }
+}
