@@ -321,3 +321,75 @@ impl AccessCounts for EntryAccess<'_> {
             .map_or(0, |entry| entry.take_access())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::freshness::{Freshness, ManualClock};
+
+    fn store(clock: &ManualClock, max_size: usize) -> Store {
+        let max_size = NonZeroUsize::new(max_size).unwrap();
+        Store::new(max_size, Eviction::Fifo, Clock::from(clock.clone()))
+    }
+
+    fn put(store: &Store, id: &'static [u8], value: u32, freshness: Freshness) {
+        let probe = store.probe("ns", id);
+        let deadlines = freshness.deadlines(store.now());
+        store.insert(CacheKey::from_parts("ns", id), probe.hash, value, deadlines);
+    }
+
+    const KEPT: Freshness = Freshness {
+        ttl: Duration::from_secs(10),
+        stale_for: Duration::from_secs(20),
+    };
+
+    #[test]
+    fn a_stale_entry_is_a_miss_but_is_kept_until_its_second_deadline() {
+        let clock = ManualClock::new();
+        let store = store(&clock, 10);
+        put(&store, b"k", 7, KEPT);
+        let probe = store.probe("ns", b"k");
+        assert_eq!(store.get::<u32>(&probe), Some(7));
+
+        clock.advance(Duration::from_secs(10));
+        assert!(matches!(store.find::<u32>(&probe), Found::Stale(7)));
+        assert_eq!(store.get::<u32>(&probe), None, "stale is a miss");
+        assert_eq!(store.len(), 1, "a stale lookup reclaims nothing");
+        assert_eq!(store.cleanup_expired(), 0, "not past its second deadline");
+
+        clock.advance(Duration::from_secs(20));
+        assert!(matches!(store.find::<u32>(&probe), Found::Expired));
+        assert_eq!(store.cleanup_expired(), 1);
+        assert_eq!(store.len(), 0);
+        let stats = store.stats();
+        assert_eq!((stats.hits, stats.misses, stats.expirations), (1, 1, 1));
+    }
+
+    #[test]
+    fn a_lookup_reclaims_an_entry_past_its_second_deadline() {
+        let clock = ManualClock::new();
+        let store = store(&clock, 10);
+        put(&store, b"k", 7, KEPT);
+        clock.advance(KEPT.ttl + KEPT.stale_for);
+        assert_eq!(store.get::<u32>(&store.probe("ns", b"k")), None);
+        assert_eq!(store.len(), 0);
+    }
+
+    #[test]
+    fn the_bound_reclaims_stale_entries_like_any_other() {
+        let clock = ManualClock::new();
+        let store = store(&clock, 2);
+        put(&store, b"a", 1, KEPT);
+        put(&store, b"b", 2, KEPT);
+        clock.advance(KEPT.ttl);
+        put(&store, b"c", 3, KEPT);
+        assert_eq!(store.len(), 2);
+        assert!(matches!(
+            store.find::<u32>(&store.probe("ns", b"a")),
+            Found::Absent
+        ));
+        assert_eq!(store.stats().evictions, 1);
+    }
+}
