@@ -13,8 +13,9 @@ use syn::spanned::Spanned;
 use syn::{Attribute, ImplItem, ItemFn, ItemImpl, Meta};
 
 use crate::args::Args;
+use crate::errors::Errors;
 use crate::expand::{self, Expansion};
-use crate::validate::{self, Errors, Place};
+use crate::plan::{self, Place};
 
 /// Expands `#[cached] impl .. { .. }`. On errors, the impl is emitted with
 /// the markers removed, beside the errors, so the rest of the crate compiles.
@@ -105,6 +106,6 @@ fn memoize_method(
     let args = Args::parse(args)?;
     let (attrs, vis, sig, block) = (&method.attrs, &method.vis, &method.sig, &method.block);
     let function: ItemFn = syn::parse2(quote!(#(#attrs)* #vis #sig #block))?;
-    let plan = validate::plan(&function, &args, Some(place.clone()))?;
-    Ok(expand::expand(&function, &args, &plan))
+    let plan = plan::plan(&function, &args, Some(place.clone()))?;
+    Ok(expand::expand(&function, &plan))
 }

@@ -2,12 +2,12 @@
 //! re-exports it; this crate is an implementation detail.
 
 mod args;
-mod companions;
+mod errors;
 mod expand;
 mod impl_block;
 mod invalidate;
+mod plan;
 mod types;
-mod validate;
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
@@ -361,15 +361,15 @@ fn memoize(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> 
             "#[cached] goes on a function (`fn` or `async fn`) or on an `impl` block",
         )
     })?;
-    let mut errors = validate::Errors::default();
+    let mut errors = errors::Errors::default();
     let args = args::Args::parse(args).unwrap_or_else(|err| {
         errors.push(err);
         args::Args::default()
     });
-    let plan = validate::plan(&function, &args, None);
+    let plan = plan::plan(&function, &args, None);
     match plan {
         Ok(plan) => errors.into_result().map(|()| {
-            let expand::Expansion { wrapper, beside } = expand::expand(&function, &args, &plan);
+            let expand::Expansion { wrapper, beside } = expand::expand(&function, &plan);
             quote!(#wrapper #beside)
         }),
         Err(err) => {

@@ -23,13 +23,32 @@ pub use scoped::Scoped;
 
 mod scoped;
 
-/// What a memoized function knows about itself, fixed at compile time.
+/// What a memoized function knows about itself: the one static every
+/// companion and the wrapper reach.
 #[derive(Debug)]
 pub struct Site {
-    /// `module::path::function`: keeps its keys apart from other functions'.
-    pub namespace: &'static str,
+    /// Builds the function's namespace (see [`Site::namespace`]).
+    namespace: Scoped,
     /// The attribute's `ttl`; `None` uses the cache's default.
-    pub ttl: Option<Duration>,
+    ttl: Option<Duration>,
+}
+
+impl Site {
+    /// A site whose namespaces are `prefix` + a type's name + `suffix`.
+    pub const fn new(prefix: &'static str, suffix: &'static str, ttl: Option<Duration>) -> Site {
+        Site {
+            namespace: Scoped::new(prefix, suffix),
+            ttl,
+        }
+    }
+
+    /// The namespace of the function's entries when `Self` (the companion
+    /// struct of a free function, the impl's type of a method) is named
+    /// `self_type`: the same `&'static str` on every call.
+    #[inline(always)]
+    pub fn namespace(&'static self, self_type: &'static str) -> &'static str {
+        self.namespace.namespace(self_type)
+    }
 }
 
 /// The key of one call, built from its key arguments with one

@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
-static SITE: Site = Site {
-    namespace: "tests::f",
-    ttl: None,
-};
+static SITE: Site = Site::new("tests::", "", None);
+
+/// The namespace of `SITE`, as generated code gets it.
+fn ns() -> &'static str {
+    SITE.namespace("f")
+}
 
 fn encoded(k: u64) -> EncodedKey {
     let mut key = EncodedKey::new(1);
@@ -29,7 +31,7 @@ fn call_blocking<V: Clone + Send + Sync + 'static>(
     k: u64,
     body: impl FnOnce() -> V,
 ) -> V {
-    match lookup::<V>(cache, SITE.namespace, &encoded(k)) {
+    match lookup::<V>(cache, ns(), &encoded(k)) {
         Lookup::Hit(value) => value,
         Lookup::Miss(key) => memoize_blocking(cache, &SITE, key, body),
     }
@@ -40,7 +42,7 @@ fn call_ok_blocking(
     k: u64,
     body: impl FnOnce() -> Result<u64, String>,
 ) -> Result<u64, String> {
-    match lookup::<u64>(cache, SITE.namespace, &encoded(k)) {
+    match lookup::<u64>(cache, ns(), &encoded(k)) {
         Lookup::Hit(value) => Ok(value),
         Lookup::Miss(key) => memoize_ok_blocking(cache, &SITE, key, body),
     }
@@ -51,7 +53,7 @@ fn call_some_blocking(
     k: u64,
     body: impl FnOnce() -> Option<u64>,
 ) -> Option<u64> {
-    match lookup::<Option<u64>>(cache, SITE.namespace, &encoded(k)) {
+    match lookup::<Option<u64>>(cache, ns(), &encoded(k)) {
         Lookup::Hit(value) => value,
         Lookup::Miss(key) => memoize_some_blocking(cache, &SITE, key, body),
     }
@@ -62,7 +64,7 @@ async fn call_some(
     k: u64,
     body: impl Future<Output = Option<u64>>,
 ) -> Option<u64> {
-    match lookup::<Option<u64>>(cache, SITE.namespace, &encoded(k)) {
+    match lookup::<Option<u64>>(cache, ns(), &encoded(k)) {
         Lookup::Hit(value) => value,
         Lookup::Miss(key) => memoize_some(cache, &SITE, key, body).await,
     }
@@ -133,11 +135,7 @@ fn namespaces_keep_keys_apart() {
     let Lookup::Miss(key) = lookup::<u64>(&cache, a, &encoded(1)) else {
         panic!("hit in an empty cache")
     };
-    let site = Site {
-        namespace: a,
-        ttl: None,
-    };
-    assert_eq!(memoize_blocking(&cache, &site, key, || 10u64), 10);
+    assert_eq!(memoize_blocking(&cache, &SITE, key, || 10u64), 10);
     assert!(matches!(
         lookup::<u64>(&cache, a, &encoded(1)),
         Lookup::Hit(10)
@@ -154,21 +152,18 @@ fn namespaces_keep_keys_apart() {
 #[test]
 fn clear_blocking_clears_one_namespace() {
     let cache = new_cache();
-    let other = Site {
-        namespace: "tests::g",
-        ttl: None,
-    };
+    let other = SITE.namespace("g");
     for k in 0..3 {
         call_blocking(&cache, k, || k);
-        let Lookup::Miss(key) = lookup::<u64>(&cache, other.namespace, &encoded(k)) else {
+        let Lookup::Miss(key) = lookup::<u64>(&cache, other, &encoded(k)) else {
             panic!("hit in another namespace")
         };
-        memoize_blocking(&cache, &other, key, || k);
+        memoize_blocking(&cache, &SITE, key, || k);
     }
-    clear_blocking(&cache, SITE.namespace);
+    clear_blocking(&cache, ns());
     assert_eq!(cache.len(), 3);
     assert!(matches!(
-        lookup::<u64>(&cache, other.namespace, &encoded(0)),
+        lookup::<u64>(&cache, other, &encoded(0)),
         Lookup::Hit(0)
     ));
 }
@@ -259,13 +254,13 @@ fn blocking_waiters_of_a_failed_load_each_run_their_own_body_once() {
 fn blocking_invalidation_wins_over_the_load_in_flight() {
     let cache = new_cache();
     let value = call_blocking(&cache, 3, || {
-        assert!(!invalidate_blocking(&cache, SITE.namespace, encoded(3)));
+        assert!(!invalidate_blocking(&cache, ns(), encoded(3)));
         1u64
     });
     assert_eq!(value, 1);
     assert!(cache.is_empty(), "a doomed load was stored");
     let value = call_blocking(&cache, 3, || {
-        clear_blocking(&cache, SITE.namespace);
+        clear_blocking(&cache, ns());
         2u64
     });
     assert_eq!(value, 2);

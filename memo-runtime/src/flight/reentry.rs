@@ -145,14 +145,8 @@ mod tests {
         AsyncCache, EncodedKey, Lookup, Site, lookup, memoize, memoize_blocking,
     };
 
-    static F: Site = Site {
-        namespace: "tests::f",
-        ttl: None,
-    };
-    static G: Site = Site {
-        namespace: "tests::g",
-        ttl: None,
-    };
+    static F: Site = Site::new("tests::", "", None);
+    static G: Site = Site::new("tests::", "", None);
 
     const SELF_WAIT: &str = "was called again with the same arguments while computing that \
                              very result";
@@ -170,6 +164,11 @@ mod tests {
         ))
     }
 
+    /// The function name a test site stands for: `tests::f` or `tests::g`.
+    fn name_of(site: &'static Site) -> &'static str {
+        if std::ptr::eq(site, &F) { "f" } else { "g" }
+    }
+
     type BoxFuture = std::pin::Pin<Box<dyn Future<Output = u64> + Send>>;
 
     /// A memoized async fn of `site`, as generated code calls it, whose body
@@ -181,7 +180,7 @@ mod tests {
         body: impl FnOnce() -> BoxFuture + Send + 'static,
     ) -> BoxFuture {
         Box::pin(async move {
-            match lookup::<u64>(cache, site.namespace, &encoded(k)) {
+            match lookup::<u64>(cache, site.namespace(name_of(site)), &encoded(k)) {
                 Lookup::Hit(value) => value,
                 Lookup::Miss(key) => memoize(cache, site, key, body()).await,
             }
@@ -303,7 +302,7 @@ mod tests {
 
     /// A sync memoized fn of `F`, as generated code calls it.
     fn sync_f(cache: &AsyncCache, k: u64, body: impl FnOnce() -> u64) -> u64 {
-        match lookup::<u64>(cache, F.namespace, &encoded(k)) {
+        match lookup::<u64>(cache, F.namespace("f"), &encoded(k)) {
             Lookup::Hit(value) => value,
             Lookup::Miss(key) => memoize_blocking(cache, &F, key, body),
         }

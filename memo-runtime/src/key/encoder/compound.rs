@@ -155,7 +155,7 @@ pub(crate) struct Unordered<'a, S: Sink> {
     /// Every entry, encoded one after the other in the order written.
     arena: Vec<u8>,
     /// Where each finished entry lies in `arena`.
-    entries: Vec<Entry>,
+    entries: Vec<ArenaEntry>,
     /// The entry being written: where it started and, once the key of a map
     /// entry is written, where that key ended.
     open: usize,
@@ -165,7 +165,7 @@ pub(crate) struct Unordered<'a, S: Sink> {
 /// An entry in the arena: `arena[start..key_end]` is its key (for a set, the
 /// whole element), `arena[key_end..end]` its value.
 #[derive(Clone, Copy)]
-struct Entry {
+struct ArenaEntry {
     start: usize,
     key_end: usize,
     end: usize,
@@ -189,7 +189,7 @@ impl<'a, S: Sink> Unordered<'a, S> {
         let start = self.arena.len();
         encode_at(&mut self.arena, value, self.depth)?;
         let end = self.arena.len();
-        self.entries.push(Entry {
+        self.entries.push(ArenaEntry {
             start,
             key_end: end,
             end,
@@ -199,7 +199,7 @@ impl<'a, S: Sink> Unordered<'a, S> {
 
     pub(super) fn finish(mut self) {
         let arena = &self.arena;
-        let key = |entry: &Entry| &arena[entry.start..entry.key_end];
+        let key = |entry: &ArenaEntry| &arena[entry.start..entry.key_end];
         self.entries.sort_unstable_by(|a, b| key(a).cmp(key(b)));
         // Equal set elements are equal bytes, in whatever order; equal map
         // keys may have different values.
@@ -231,7 +231,7 @@ impl<S: Sink> ser::SerializeMap for Unordered<'_, S> {
 
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
         encode_at(&mut self.arena, value, self.depth)?;
-        self.entries.push(Entry {
+        self.entries.push(ArenaEntry {
             start: self.open,
             key_end: self.key_end,
             end: self.arena.len(),

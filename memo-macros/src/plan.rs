@@ -1,13 +1,16 @@
-//! Checks the function against the arguments and decides how to expand it:
-//! which arguments form the key, whether it is a method, how its value is
-//! cached. Every problem found is collected; none stops the others.
+//! Checks the function against the arguments and resolves everything the
+//! expansion needs into a [`Plan`]: which arguments form the key, whether it
+//! is a method, async or blocking, how its value is cached, its TTL and
+//! which cache it uses. The expansion reads the plan, never the arguments.
+//! Every problem found is collected; none stops the others.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident};
 use syn::spanned::Spanned;
-use syn::{FnArg, GenericParam, Ident, ItemFn, Pat, ReceiverKind, ReturnType, Type};
+use syn::{Expr, FnArg, GenericParam, Ident, ItemFn, Pat, ReceiverKind, ReturnType, Type};
 
-use crate::args::Args;
+use crate::args::{Args, Eviction};
+use crate::errors::Errors;
 use crate::types;
 
 /// One parameter of the function, as the expansion uses it.
@@ -52,8 +55,27 @@ pub(crate) enum Place {
     Associated { of_trait: Option<syn::Path> },
 }
 
-/// Everything the expansion needs beyond the parsed function and arguments.
+/// Which cache the function's entries live in.
+pub(crate) enum CacheSource {
+    /// A cache of its own, with the attribute's bound and policy (or the
+    /// global defaults).
+    Own {
+        max_size: Option<u64>,
+        eviction: Option<Eviction>,
+    },
+    /// `cache = PATH`: a shared static.
+    Shared(syn::Path),
+}
+
+/// Everything the expansion needs beyond the parsed function.
 pub(crate) struct Plan {
+    /// `ttl = ..` in nanoseconds; `None` takes the cache's default.
+    pub(crate) ttl_nanos: Option<u64>,
+    pub(crate) cache: CacheSource,
+    /// `key = EXPR`, keyed instead of the arguments.
+    pub(crate) key: Option<Expr>,
+    /// Where `memo_runtime` is (`crate = ..`, else `::memo_runtime`).
+    pub(crate) krate: syn::Path,
     pub(crate) params: Vec<Param>,
     pub(crate) receiver: Option<SelfParam>,
     pub(crate) place: Place,
@@ -68,23 +90,6 @@ pub(crate) struct Plan {
 impl Plan {
     pub(crate) fn associated(&self) -> bool {
         matches!(self.place, Place::Associated { .. })
-    }
-}
-
-/// Accumulates errors so that all of them are reported at once.
-#[derive(Default)]
-pub(crate) struct Errors(Option<syn::Error>);
-
-impl Errors {
-    pub(crate) fn push(&mut self, err: syn::Error) {
-        match &mut self.0 {
-            Some(errors) => errors.combine(err),
-            None => self.0 = Some(err),
-        }
-    }
-
-    pub(crate) fn into_result(self) -> Result<(), syn::Error> {
-        self.0.map_or(Ok(()), Err)
     }
 }
 
@@ -152,8 +157,23 @@ pub(crate) fn plan(function: &ItemFn, args: &Args, place: Option<Place>) -> syn:
         }
     }
 
+    let cache = match &args.cache {
+        Some(path) => CacheSource::Shared(path.clone()),
+        None => CacheSource::Own {
+            max_size: args.max_size.as_ref().map(|m| m.value),
+            eviction: args.eviction.as_ref().map(|e| e.value),
+        },
+    };
+
     errors.into_result()?;
     Ok(Plan {
+        ttl_nanos: args.ttl.as_ref().map(|ttl| ttl.value),
+        cache,
+        key: args.key.clone(),
+        krate: args
+            .krate
+            .clone()
+            .unwrap_or_else(|| syn::parse_quote!(::memo_runtime)),
         params,
         receiver,
         place,

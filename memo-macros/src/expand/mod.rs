@@ -37,15 +37,15 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{AttrStyle, Attribute, FnArg, Ident, ItemFn, Pat, PatIdent, Path, ReturnType};
+use syn::{AttrStyle, Attribute, FnArg, Ident, ItemFn, Pat, PatIdent, ReturnType};
 
-use crate::args::Args;
-use crate::validate::{Plan, ValueMode};
+use crate::plan::{Plan, ValueMode};
+
+mod companions;
 
 /// The pieces every generated item needs.
 pub(crate) struct Ctx<'a> {
     pub(crate) function: &'a ItemFn,
-    pub(crate) args: &'a Args,
     pub(crate) plan: &'a Plan,
     /// `::memo_runtime::__private`, or the `crate = ...` override's.
     pub(crate) rt: TokenStream,
@@ -63,11 +63,8 @@ pub(crate) struct Expansion {
     pub(crate) beside: TokenStream,
 }
 
-pub(crate) fn expand(function: &ItemFn, args: &Args, plan: &Plan) -> Expansion {
-    let krate: Path = args
-        .krate
-        .clone()
-        .unwrap_or_else(|| syn::parse_quote!(::memo_runtime));
+pub(crate) fn expand(function: &ItemFn, plan: &Plan) -> Expansion {
+    let krate = &plan.krate;
     let inherited_attrs = function
         .attrs
         .iter()
@@ -80,7 +77,6 @@ pub(crate) fn expand(function: &ItemFn, args: &Args, plan: &Plan) -> Expansion {
         .collect();
     let ctx = Ctx {
         function,
-        args,
         plan,
         rt: quote!(#krate::__private),
         inherited_attrs,
@@ -143,7 +139,7 @@ impl Ctx<'_> {
         }
         // Each argument's part is spanned at the argument: a missing
         // `Serialize` is reported there.
-        if let Some(expr) = &self.args.key {
+        if let Some(expr) = &self.plan.key {
             parts.push(quote_spanned!(expr.span()=> #builder.part(&(#expr));));
         } else {
             if let Some(receiver) = self.plan.receiver.as_ref().filter(|r| !r.skipped) {

@@ -15,7 +15,7 @@ use syn::{GenericParam, Ident};
 
 use crate::args::Eviction;
 use crate::expand::Ctx;
-use crate::validate::Place;
+use crate::plan::{CacheSource, Place};
 
 impl Ctx<'_> {
     /// All generated items beside the wrapper and the body function.
@@ -127,7 +127,7 @@ impl Ctx<'_> {
         );
         let cache_body = self.cache_body();
         let site_body = self.site_body();
-        let namespace_body = self.namespace_body();
+        let site = self.item("__memo_site", true);
 
         let mut uncached_sig = self.wrapper_sig();
         uncached_sig.ident = uncached_fn.clone();
@@ -217,7 +217,9 @@ impl Ctx<'_> {
             quote! {
                 #[doc(hidden)]
                 #[inline(always)]
-                #vis fn #namespace_fn() -> &'static str { #namespace_body }
+                #vis fn #namespace_fn() -> &'static str {
+                    #site().namespace(#rt::type_name::<Self>())
+                }
             },
         ]
     }
@@ -275,37 +277,22 @@ impl Ctx<'_> {
         params
     }
 
-    /// What the function knows about itself: its base namespace and TTL.
+    /// The one static of the function: its namespace's parts and its TTL.
+    ///
+    /// The namespace comes from `Self`'s type name: for a free function,
+    /// its companion struct's (`module::f`, or `module::outer::f` for a
+    /// function declared in `outer`'s body, so that two such functions of
+    /// one name in one module stay apart); for a method, the impl's type
+    /// and the method's name (`crate::Repo::find`, or
+    /// `module::<crate::Repo as Store>::get` in a trait impl), so two types'
+    /// methods of one name sharing a cache stay apart, also when cleared.
     fn site_body(&self) -> TokenStream {
         let rt = &self.rt;
         let ident = self.ident();
-        let ttl = match &self.args.ttl {
-            Some(ttl) => {
-                let nanos = ttl.value;
-                quote!(#rt::Some(#rt::Duration::from_nanos(#nanos)))
-            }
+        let ttl = match self.plan.ttl_nanos {
+            Some(nanos) => quote!(#rt::Some(#rt::Duration::from_nanos(#nanos))),
             None => quote!(#rt::None),
         };
-        quote! {
-            static __MEMO_SITE: #rt::Site = #rt::Site {
-                namespace: #rt::concat!(#rt::module_path!(), "::", #rt::stringify!(#ident)),
-                ttl: #ttl,
-            };
-            &__MEMO_SITE
-        }
-    }
-
-    /// The namespace of the function's entries: for a free function, the
-    /// type name of its companion struct (`Self` there): `module::f`, or
-    /// `module::outer::f` for a function declared in `outer`'s body, so that
-    /// two such functions of one name in one module stay apart; for a
-    /// method, its `Self` type's name and the method's (`crate::Repo::find`,
-    /// or `module::<crate::Repo as Store>::get` in a trait impl), so two
-    /// types' methods of one name sharing a cache stay apart, also when
-    /// cleared.
-    fn namespace_body(&self) -> TokenStream {
-        let rt = &self.rt;
-        let ident = self.ident();
         let (prefix, suffix) = match &self.plan.place {
             Place::Free => (quote!(""), quote!("")),
             Place::Associated { of_trait: None } => (
@@ -320,8 +307,8 @@ impl Ctx<'_> {
             ),
         };
         quote! {
-            static __MEMO_NAMESPACE: #rt::Scoped = #rt::Scoped::new(#prefix, #suffix);
-            __MEMO_NAMESPACE.namespace(#rt::type_name::<Self>())
+            static __MEMO_SITE: #rt::Site = #rt::Site::new(#prefix, #suffix, #ttl);
+            &__MEMO_SITE
         }
     }
 
@@ -329,20 +316,20 @@ impl Ctx<'_> {
     /// or the shared one named by `cache = ...`.
     fn cache_body(&self) -> TokenStream {
         let rt = &self.rt;
-        match &self.args.cache {
-            Some(path) => quote! {
+        match &self.plan.cache {
+            CacheSource::Shared(path) => quote! {
                 let __memo_cache: &'static #rt::AsyncCache = &#path;
                 __memo_cache
             },
-            None => {
-                let max_size = match &self.args.max_size {
+            CacheSource::Own { max_size, eviction } => {
+                let max_size = match max_size {
                     Some(max_size) => {
-                        let value = max_size.value as usize;
+                        let value = *max_size as usize;
                         quote!(#rt::Some(#value))
                     }
                     None => quote!(#rt::None),
                 };
-                let eviction = match self.args.eviction.as_ref().map(|e| e.value) {
+                let eviction = match eviction {
                     Some(Eviction::Fifo) => quote!(#rt::Some(#rt::Eviction::Fifo)),
                     Some(Eviction::S3Fifo) => quote!(#rt::Some(#rt::Eviction::S3Fifo)),
                     None => quote!(#rt::None),
