@@ -2,12 +2,13 @@
 //! long, and what each argument of the attribute changes.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
-use memo_runtime::{AsyncCache, CacheKey, ManualClock, cached};
+use memo_runtime::{CacheKey, cached};
 use serde::Serialize;
+
+mod common;
 
 /// Counts how often a body ran.
 struct Runs(AtomicUsize);
@@ -120,14 +121,8 @@ async fn cache_err_false_marks_an_aliased_result() {
 
 static SHORT_RUNS: Runs = Runs::new();
 
-/// Its own cache on its own clock, so that time passes when the test says.
-static SHORT_CLOCK: LazyLock<ManualClock> = LazyLock::new(ManualClock::new);
-static SHORT_CACHE: LazyLock<AsyncCache> = LazyLock::new(|| {
-    AsyncCache::builder()
-        .clock(SHORT_CLOCK.clone())
-        .build()
-        .expect("valid settings")
-});
+// Its own cache on its own clock, so that time passes when the test says.
+on_manual_clock!(SHORT_CLOCK, SHORT_CACHE);
 
 #[cached(cache = SHORT_CACHE, ttl = 0.3)]
 async fn short_lived(n: u8) -> u8 {

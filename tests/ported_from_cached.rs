@@ -23,29 +23,16 @@
 //! of its own on a `ManualClock`, which the test advances instead.
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Barrier, LazyLock};
+use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use memo_runtime::{AsyncCache, ManualClock, cached};
+use memo_runtime::cached;
+
+mod common;
 
 /// The TTL of the ported timed functions (`cached` used 1 to 3 s).
 const TTL: Duration = Duration::from_millis(150);
-
-/// `$cache`: a cache of `$max_size` entries on the manual clock `$clock`,
-/// for one TTL test, so that no other test moves its time.
-macro_rules! on_manual_clock {
-    ($clock:ident, $cache:ident, $max_size:expr) => {
-        static $clock: LazyLock<ManualClock> = LazyLock::new(ManualClock::new);
-        static $cache: LazyLock<AsyncCache> = LazyLock::new(|| {
-            AsyncCache::builder()
-                .max_size($max_size)
-                .clock($clock.clone())
-                .build()
-                .expect("valid settings")
-        });
-    };
-}
 
 // ---- 0.x: `cached!` and `cached_key!` ------------------------------------
 

@@ -3,11 +3,13 @@
 //! blocking single flight.
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Barrier, LazyLock};
+use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use memo_runtime::{AsyncCache, ManualClock, cached, invalidate};
+use memo_runtime::{cached, invalidate};
+
+mod common;
 
 static SQUARE_RUNS: AtomicUsize = AtomicUsize::new(0);
 
@@ -60,13 +62,7 @@ fn only_ok_results_are_stored() {
     assert_eq!(PARSE_RUNS.load(SeqCst), 3);
 }
 
-static SHORT_CLOCK: LazyLock<ManualClock> = LazyLock::new(ManualClock::new);
-static SHORT_CACHE: LazyLock<AsyncCache> = LazyLock::new(|| {
-    AsyncCache::builder()
-        .clock(SHORT_CLOCK.clone())
-        .build()
-        .expect("valid settings")
-});
+on_manual_clock!(SHORT_CLOCK, SHORT_CACHE);
 
 #[cached(cache = SHORT_CACHE, ttl = 0.05)]
 fn short_lived(n: u32) -> u32 {
