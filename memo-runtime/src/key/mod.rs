@@ -299,7 +299,11 @@ impl CacheKey {
     /// without building a `CacheKey`.
     #[inline(always)]
     pub(crate) fn matches(&self, namespace: &str, id: &[u8]) -> bool {
-        bytes_eq(&self.id, id) && self.namespace == namespace
+        // A function's namespace is one interned `&'static str`, so the
+        // pointers are equal on the hit path and the text compare (a
+        // `memcmp` call, the length being unknown) is the rare fallback.
+        bytes_eq(&self.id, id)
+            && (std::ptr::eq(self.namespace, namespace) || self.namespace == namespace)
     }
 }
 

@@ -154,17 +154,16 @@ impl Store {
         let Some(entry) = map.find(probe.hash, |entry| matches(probe, entry)) else {
             return Found::Absent;
         };
-        let age = entry.deadlines.age(self.clock.now());
-        if age == Age::Expired {
-            return Found::Expired;
-        }
-        match entry.value::<V>() {
-            Some(value) if age == Age::Fresh => {
+        let Some(value) = entry.value::<V>() else {
+            return Found::Absent;
+        };
+        match entry.deadlines.age(self.clock.now()) {
+            Age::Fresh => {
                 entry.touch();
                 Found::Fresh(value.clone())
             }
-            Some(value) => Found::Stale(value.clone()),
-            None => Found::Absent,
+            Age::Stale => Found::Stale(value.clone()),
+            Age::Expired => Found::Expired,
         }
     }
 
