@@ -203,16 +203,16 @@ fn check_shape(sig: &syn::Signature, errors: &mut Errors) {
         ));
         return;
     }
-    if let ReturnType::Type(_, ty) = &sig.output {
-        if let Some(span) = types::borrowed_part(ty) {
-            errors.push(syn::Error::new(
-                span,
-                "a cached value must be owned: it is stored and handed to later calls, so it \
-                 cannot borrow from this call's arguments; return an owned type (`String` for \
-                 `&str`, `Vec<T>` for `&[T]`, or `Arc<str>`/`Arc<T>` to share one copy). \
-                 `&'static` references are fine",
-            ));
-        }
+    if let ReturnType::Type(_, ty) = &sig.output
+        && let Some(span) = types::borrowed_part(ty)
+    {
+        errors.push(syn::Error::new(
+            span,
+            "a cached value must be owned: it is stored and handed to later calls, so it \
+             cannot borrow from this call's arguments; return an owned type (`String` for \
+             `&str`, `Vec<T>` for `&[T]`, or `Arc<str>`/`Arc<T>` to share one copy). \
+             `&'static` references are fine",
+        ));
     }
 }
 

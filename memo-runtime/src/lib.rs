@@ -40,6 +40,8 @@ mod freshness;
 mod key;
 mod local;
 mod observe;
+#[cfg(feature = "redis")]
+mod shared;
 
 #[doc(hidden)]
 pub mod __private;
@@ -50,6 +52,11 @@ pub use freshness::ManualClock;
 pub use key::{CacheKey, KEY_MAX_DEPTH, KeyAsSet, KeyError};
 pub use local::policy::Eviction;
 pub use observe::CacheStats;
+#[cfg(feature = "redis")]
+pub use shared::{
+    DEFAULT_LOCK_LEASE, DEFAULT_MAX_VALUE_BYTES, DEFAULT_TIMEOUT, SharedCache, SharedCacheBuilder,
+    SharedTier, SharedTierBuilder, SharedTierError, SharedValue,
+};
 
 #[doc(inline)]
 pub use memo_macros::cached;

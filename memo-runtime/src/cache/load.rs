@@ -107,10 +107,28 @@ impl AsyncCache {
     /// (caching off, or arguments that cannot be keyed), just runs `init`.
     /// An `Ok` value is stored for `own_ttl` (else the cache's default TTL)
     /// if `keep` says so, and shared with the waiters either way.
-    pub(crate) async fn load_missed<V, E>(
+    #[inline(always)]
+    pub(crate) fn load_missed<V, E>(
         &self,
         missed: Option<Missed>,
         own_ttl: Option<Duration>,
+        keep: impl Fn(&V) -> bool,
+        init: impl Future<Output = Result<V, E>>,
+    ) -> impl Future<Output = Result<V, E>>
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        self.load_missed_ttl_by(missed, move || own_ttl, keep, init)
+    }
+
+    /// [`load_missed`](Self::load_missed), with the TTL asked of `ttl_of`
+    /// once `init` has run: a loader that learns the value's lifetime while
+    /// loading it (the shared tier reads the remaining TTL with the value)
+    /// tells it there.
+    pub(crate) async fn load_missed_ttl_by<V, E>(
+        &self,
+        missed: Option<Missed>,
+        ttl_of: impl FnOnce() -> Option<Duration>,
         keep: impl Fn(&V) -> bool,
         init: impl Future<Output = Result<V, E>>,
     ) -> Result<V, E>
@@ -130,7 +148,7 @@ impl AsyncCache {
                 Next::RunAlone => return init.await,
                 Next::Lead(leader) => {
                     let result = reentry::Running::new(&leader, init.as_mut()).await;
-                    self.complete(leader, &missed, own_ttl, result.as_ref().ok(), keep);
+                    self.complete(leader, &missed, ttl_of(), result.as_ref().ok(), keep);
                     return result;
                 }
                 Next::Wait(flight) => {

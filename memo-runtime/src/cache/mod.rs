@@ -281,7 +281,7 @@ impl AsyncCache {
     /// # }
     /// ```
     pub async fn clear(&self) {
-        self.flights.invalidate_all(|_| true, || self.store.clear());
+        self.clear_all();
     }
 
     /// Removes every expired entry now, rather than when it is next looked
@@ -449,11 +449,35 @@ impl AsyncCache {
         self.remove(&self.store.probe(namespace, id))
     }
 
+    /// [`clear`](Self::clear), for callers that cannot await.
+    pub(crate) fn clear_all(&self) {
+        self.flights.invalidate_all(|_| true, || self.store.clear());
+    }
+
     pub(crate) fn clear_namespace(&self, namespace: &'static str) {
         self.flights.invalidate_all(
             |key| key.namespace() == namespace,
             || self.store.clear_namespace(namespace),
         );
+    }
+
+    /// Counts an event that happened around this cache (the shared tier's).
+    #[cfg(feature = "redis")]
+    pub(crate) fn record(&self, event: Event) {
+        self.store.counters.record(event);
+    }
+
+    /// Stores `value` under the key `id` of the empty namespace for `ttl`
+    /// (the shared tier's copies, whose TTL Redis tells).
+    #[cfg(feature = "redis")]
+    pub(crate) fn store_id<V: Send + Sync + 'static>(&self, id: &[u8], value: V, ttl: Duration) {
+        if !self.enabled || ttl.is_zero() {
+            return;
+        }
+        let probe = self.store.probe("", id);
+        let deadlines = Freshness::ttl(ttl).deadlines(self.store.now());
+        self.store
+            .insert(CacheKey::from_parts("", id), probe.hash, value, deadlines);
     }
 
     pub(crate) fn count_key_error(&self) {

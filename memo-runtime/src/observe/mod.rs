@@ -23,4 +23,14 @@ pub(crate) enum Event {
     Coalesced,
     /// A call's arguments could not be keyed; it ran uncached.
     KeyError,
+    /// An in-memory miss answered by the shared tier.
+    #[cfg(feature = "redis")]
+    SharedHit,
+    /// An in-memory miss the shared tier had nothing for.
+    #[cfg(feature = "redis")]
+    SharedMiss,
+    /// A shared-tier operation that failed, timed out, was skipped (tier
+    /// down, breaker open), or read bytes that did not decode.
+    #[cfg(feature = "redis")]
+    SharedError,
 }

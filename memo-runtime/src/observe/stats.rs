@@ -43,6 +43,14 @@ pub struct CacheStats {
     pub coalesced: u64,
     /// Calls whose arguments could not be keyed and ran uncached.
     pub key_errors: u64,
+    /// In-memory misses answered by the shared tier (a
+    /// [`SharedCache`](crate::SharedCache)'s; zero elsewhere).
+    pub shared_hits: u64,
+    /// In-memory misses the shared tier had nothing for.
+    pub shared_misses: u64,
+    /// Shared-tier operations that failed, timed out or were skipped
+    /// because the tier was down, and values read back that did not decode.
+    pub shared_errors: u64,
 }
 
 impl CacheStats {
@@ -73,6 +81,9 @@ pub(crate) struct EventCounters {
     invalidations: AtomicU64,
     coalesced: AtomicU64,
     key_errors: AtomicU64,
+    shared_hits: AtomicU64,
+    shared_misses: AtomicU64,
+    shared_errors: AtomicU64,
 }
 
 impl EventCounters {
@@ -86,6 +97,12 @@ impl EventCounters {
             Event::Invalidated(n) => (&self.invalidations, n),
             Event::Coalesced => (&self.coalesced, 1),
             Event::KeyError => (&self.key_errors, 1),
+            #[cfg(feature = "redis")]
+            Event::SharedHit => (&self.shared_hits, 1),
+            #[cfg(feature = "redis")]
+            Event::SharedMiss => (&self.shared_misses, 1),
+            #[cfg(feature = "redis")]
+            Event::SharedError => (&self.shared_errors, 1),
         };
         if n > 0 {
             counter.fetch_add(n, Relaxed);
@@ -102,6 +119,9 @@ impl EventCounters {
             invalidations: self.invalidations.load(Relaxed),
             coalesced: self.coalesced.load(Relaxed),
             key_errors: self.key_errors.load(Relaxed),
+            shared_hits: self.shared_hits.load(Relaxed),
+            shared_misses: self.shared_misses.load(Relaxed),
+            shared_errors: self.shared_errors.load(Relaxed),
         }
     }
 }

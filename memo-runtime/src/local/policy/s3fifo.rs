@@ -101,10 +101,10 @@ impl S3Fifo {
     }
 
     fn remember_ghost(&mut self, hash: u64) {
-        if self.ghost.len() == self.ghost_capacity {
-            if let Some(old) = self.ghost.pop_front() {
-                self.drop_ghost_count(old);
-            }
+        if self.ghost.len() == self.ghost_capacity
+            && let Some(old) = self.ghost.pop_front()
+        {
+            self.drop_ghost_count(old);
         }
         self.ghost.push_back(hash);
         *self.ghost_counts.entry(hash).or_insert(0) += 1;

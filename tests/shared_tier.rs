@@ -1,0 +1,318 @@
+//! The shared tier against a real `redis-server` started per test: replicas
+//! (separate `SharedTier`s in one process) share values, loads and
+//! invalidations; bad bytes are misses; an outage falls back to memory.
+
+#[path = "support/redis_server.rs"]
+mod redis_server;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+
+use memo_runtime::{SharedCache, SharedTier};
+use redis::Commands;
+use redis_server::RedisServer;
+
+/// Far above anything a healthy loopback Redis needs.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+async fn tier(server: &RedisServer) -> SharedTier {
+    let tier = SharedTier::builder(&server.url())
+        .prefix("test")
+        .timeout(Duration::from_millis(200))
+        .lock_lease(Duration::from_secs(5))
+        .build()
+        .expect("a valid URL");
+    assert!(tier.wait_available(PATIENCE).await, "the tier came up");
+    tier
+}
+
+fn cache(tier: &SharedTier, name: &str) -> SharedCache {
+    SharedCache::builder(name, tier.clone())
+        .default_ttl(Duration::from_secs(60))
+        .max_size(1000)
+        .build()
+        .expect("valid settings")
+}
+
+/// Waits for `done`, polling, at most `PATIENCE`.
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < PATIENCE, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_value_set_by_one_replica_is_read_by_another() {
+    let server = RedisServer::start();
+    let (a, b) = (
+        cache(&tier(&server).await, "users"),
+        cache(&tier(&server).await, "users"),
+    );
+    a.set(&7u64, String::from("Ada")).await;
+    assert_eq!(b.get::<_, String>(&7u64).await.as_deref(), Some("Ada"));
+    let stats = b.stats();
+    assert_eq!((stats.shared_hits, stats.shared_misses), (1, 0));
+    // Now in b's memory: a second read does not ask Redis.
+    assert_eq!(b.len(), 1);
+    assert_eq!(b.get::<_, String>(&7u64).await.as_deref(), Some("Ada"));
+    assert_eq!(b.stats().shared_hits, 1);
+    assert_eq!(b.stats().hits, 1);
+
+    // The key in Redis is printable: prefix, hash-tagged name, key hex.
+    let keys: Vec<String> = redis::cmd("SCAN")
+        .arg(0)
+        .arg("MATCH")
+        .arg("test:*")
+        .query::<(u64, Vec<String>)>(&mut server.connection())
+        .unwrap()
+        .1;
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].starts_with("test:{users}:"), "{keys:?}");
+    assert!(keys[0].bytes().all(|b| b.is_ascii_graphic()));
+}
+
+#[tokio::test]
+async fn a_delete_reaches_every_replicas_memory() {
+    let server = RedisServer::start();
+    let tiers = [
+        tier(&server).await,
+        tier(&server).await,
+        tier(&server).await,
+    ];
+    let caches: Vec<SharedCache> = tiers.iter().map(|t| cache(t, "prices")).collect();
+    caches[0].set("sku-1", 100u32).await;
+    for replica in &caches[1..] {
+        assert_eq!(replica.get::<_, u32>("sku-1").await, Some(100));
+        assert_eq!(replica.len(), 1, "copied into memory");
+    }
+    assert!(caches[0].delete("sku-1").await);
+    for replica in &caches[1..] {
+        eventually("the invalidation reaches the replica", || {
+            replica.is_empty()
+        })
+        .await;
+        assert_eq!(replica.get::<_, u32>("sku-1").await, None);
+    }
+    assert!(!caches[0].delete("sku-1").await, "gone from both tiers");
+}
+
+#[tokio::test]
+async fn a_set_replaces_other_replicas_copies() {
+    let server = RedisServer::start();
+    let (a, b) = (
+        cache(&tier(&server).await, "rates"),
+        cache(&tier(&server).await, "rates"),
+    );
+    a.set("eur", 1.08f64).await;
+    assert_eq!(b.get::<_, f64>("eur").await, Some(1.08));
+    a.set("eur", 1.10f64).await;
+    eventually("b drops its old copy", || b.is_empty()).await;
+    assert_eq!(b.get::<_, f64>("eur").await, Some(1.10));
+}
+
+#[tokio::test]
+async fn clear_empties_both_tiers_of_one_name_only() {
+    let server = RedisServer::start();
+    let (ta, tb) = (tier(&server).await, tier(&server).await);
+    let (a, b, other) = (
+        cache(&ta, "carts"),
+        cache(&tb, "carts"),
+        cache(&ta, "orders"),
+    );
+    for k in 0..50u32 {
+        a.set(&k, k).await;
+    }
+    other.set(&1u32, 1u32).await;
+    assert_eq!(b.get::<_, u32>(&3u32).await, Some(3));
+    a.clear().await;
+    assert!(a.is_empty());
+    eventually("b's memory is cleared", || b.is_empty()).await;
+    assert_eq!(b.get::<_, u32>(&4u32).await, None, "gone from Redis");
+    assert_eq!(
+        other.get::<_, u32>(&1u32).await,
+        Some(1),
+        "another name stays"
+    );
+}
+
+#[tokio::test]
+async fn three_replicas_loading_one_cold_key_run_the_body_once() {
+    let server = RedisServer::start();
+    let mut caches = Vec::new();
+    for _ in 0..3 {
+        caches.push(cache(&tier(&server).await, "reports"));
+    }
+    let runs = Arc::new(AtomicUsize::new(0));
+    let start = Arc::new(tokio::sync::Barrier::new(3));
+    let tasks: Vec<_> = caches
+        .into_iter()
+        .map(|replica| {
+            let (runs, start) = (runs.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                replica
+                    .get_or_insert_with("q3", async {
+                        runs.fetch_add(1, SeqCst);
+                        // Long enough that the others arrive while it runs.
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        String::from("report")
+                    })
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), "report");
+    }
+    assert_eq!(runs.load(SeqCst), 1, "one body across three replicas");
+}
+
+#[tokio::test]
+async fn garbage_in_redis_is_a_miss_and_the_next_load_overwrites_it() {
+    let server = RedisServer::start();
+    let replica = cache(&tier(&server).await, "profiles");
+    replica.set(&1u32, String::from("real")).await;
+    let key: String = redis::cmd("SCAN")
+        .arg(0)
+        .arg("MATCH")
+        .arg("test:{profiles}:*")
+        .query::<(u64, Vec<String>)>(&mut server.connection())
+        .unwrap()
+        .1
+        .remove(0);
+    let fresh = cache(&tier(&server).await, "profiles");
+    for garbage in [&b"garbage"[..], b"memo\x01", b""] {
+        let _: () = server.connection().set(&key, garbage).unwrap();
+        assert_eq!(fresh.get::<_, String>(&1u32).await, None);
+    }
+    assert_eq!(fresh.stats().shared_errors, 3);
+    // A value of another type is a miss too.
+    let numbers = cache(&tier(&server).await, "profiles");
+    replica.set(&2u32, String::from("text")).await;
+    assert_eq!(numbers.get::<_, u64>(&2u32).await, None);
+
+    let loaded = fresh
+        .get_or_insert_with(&1u32, async { String::from("reloaded") })
+        .await;
+    assert_eq!(loaded, "reloaded");
+    let third = cache(&tier(&server).await, "profiles");
+    assert_eq!(
+        third.get::<_, String>(&1u32).await.as_deref(),
+        Some("reloaded")
+    );
+}
+
+#[tokio::test]
+async fn versions_keep_older_values_apart() {
+    let server = RedisServer::start();
+    let v1 = SharedCache::builder("items", tier(&server).await)
+        .version(1)
+        .build()
+        .unwrap();
+    v1.set("a", 1u32).await;
+    let v2 = SharedCache::builder("items", tier(&server).await)
+        .version(2)
+        .build()
+        .unwrap();
+    assert_eq!(v2.get::<_, u32>("a").await, None, "written by version 1");
+    let v1_again = SharedCache::builder("items", tier(&server).await)
+        .version(1)
+        .build()
+        .unwrap();
+    assert_eq!(v1_again.get::<_, u32>("a").await, Some(1));
+}
+
+#[tokio::test]
+async fn while_redis_is_down_calls_are_answered_from_memory_and_local_loads() {
+    let mut server = RedisServer::start();
+    let shared = tier(&server).await;
+    let replica = cache(&shared, "sessions");
+    replica.set("kept", 1u32).await;
+    server.kill();
+    eventually("the tier notices the outage", || !shared.is_available()).await;
+
+    let started = Instant::now();
+    assert_eq!(
+        replica.get::<_, u32>("kept").await,
+        Some(1),
+        "memory still serves"
+    );
+    let loaded = replica.get_or_insert_with("new", async { 2u32 }).await;
+    assert_eq!(loaded, 2);
+    replica.set("other", 3u32).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no call waited on Redis"
+    );
+    assert!(replica.stats().shared_errors > 0);
+
+    server.restart();
+    eventually("the tier comes back by itself", || shared.is_available()).await;
+    // Copies that may have missed invalidations were dropped on the way.
+    assert!(replica.is_empty());
+    replica.set("after", 4u32).await;
+    let other = cache(&tier(&server).await, "sessions");
+    assert_eq!(other.get::<_, u32>("after").await, Some(4));
+}
+
+#[tokio::test]
+async fn a_hung_redis_costs_each_call_about_one_deadline() {
+    let server = RedisServer::start();
+    let shared = tier(&server).await;
+    let replica = cache(&shared, "hung");
+    replica.set("k", 1u32).await;
+    server.pause(true);
+    let started = Instant::now();
+    assert_eq!(replica.get::<_, u32>("k").await, Some(1));
+    assert_eq!(replica.get::<_, u32>("absent").await, None);
+    let loaded = replica.get_or_insert_with("load", async { 5u32 }).await;
+    assert_eq!(loaded, 5);
+    // Three calls that may each wait one 200 ms deadline.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    server.pause(false);
+    eventually("available again", || shared.is_available()).await;
+}
+
+static STATIC_TIER: std::sync::OnceLock<(RedisServer, SharedTier)> = std::sync::OnceLock::new();
+
+fn static_tier() -> &'static SharedTier {
+    &STATIC_TIER
+        .get_or_init(|| {
+            let server = RedisServer::start();
+            let tier = SharedTier::builder(&server.url())
+                .prefix("static")
+                .build()
+                .unwrap();
+            (server, tier)
+        })
+        .1
+}
+
+/// Each `#[tokio::test]` has its own runtime, which ends with the test; the
+/// static tier runs on its own and keeps working for the next one.
+#[tokio::test]
+async fn a_static_tier_outlives_the_runtime_that_first_used_it_one() {
+    static_round_trip("one").await;
+}
+
+#[tokio::test]
+async fn a_static_tier_outlives_the_runtime_that_first_used_it_two() {
+    static_round_trip("two").await;
+}
+
+async fn static_round_trip(name: &str) {
+    let tier = static_tier();
+    assert!(tier.wait_available(PATIENCE).await);
+    let (a, b) = (cache(tier, name), cache(tier, name));
+    a.set("k", name.to_owned()).await;
+    b.delete("absent").await;
+    let read = SharedCache::builder(name, tier.clone()).build().unwrap();
+    assert_eq!(read.get::<_, String>("k").await.as_deref(), Some(name));
+}
