@@ -74,6 +74,14 @@ async fn a_value_set_by_one_replica_is_read_by_another() {
     assert!(keys[0].bytes().all(|b| b.is_ascii_graphic()));
 }
 
+/// Waits until `tier` has applied `count` invalidations from other tiers.
+async fn received(tier: &SharedTier, count: u64) {
+    eventually("the invalidation arrives", || {
+        tier.invalidations_received() >= count
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_delete_reaches_every_replicas_memory() {
     let server = RedisServer::start();
@@ -84,16 +92,16 @@ async fn a_delete_reaches_every_replicas_memory() {
     ];
     let caches: Vec<SharedCache> = tiers.iter().map(|t| cache(t, "prices")).collect();
     caches[0].set("sku-1", 100u32).await;
-    for replica in &caches[1..] {
+    for (replica, tier) in caches[1..].iter().zip(&tiers[1..]) {
+        // The set's own invalidation first, so it cannot drop the copy below.
+        received(tier, 1).await;
         assert_eq!(replica.get::<_, u32>("sku-1").await, Some(100));
         assert_eq!(replica.len(), 1, "copied into memory");
     }
     assert!(caches[0].delete("sku-1").await);
-    for replica in &caches[1..] {
-        eventually("the invalidation reaches the replica", || {
-            replica.is_empty()
-        })
-        .await;
+    for (replica, tier) in caches[1..].iter().zip(&tiers[1..]) {
+        received(tier, 2).await;
+        assert!(replica.is_empty(), "the delete dropped the copy");
         assert_eq!(replica.get::<_, u32>("sku-1").await, None);
     }
     assert!(!caches[0].delete("sku-1").await, "gone from both tiers");
@@ -102,14 +110,15 @@ async fn a_delete_reaches_every_replicas_memory() {
 #[tokio::test]
 async fn a_set_replaces_other_replicas_copies() {
     let server = RedisServer::start();
-    let (a, b) = (
-        cache(&tier(&server).await, "rates"),
-        cache(&tier(&server).await, "rates"),
-    );
+    let (ta, tb) = (tier(&server).await, tier(&server).await);
+    let (a, b) = (cache(&ta, "rates"), cache(&tb, "rates"));
     a.set("eur", 1.08f64).await;
+    received(&tb, 1).await;
     assert_eq!(b.get::<_, f64>("eur").await, Some(1.08));
+    assert_eq!(b.len(), 1);
     a.set("eur", 1.10f64).await;
-    eventually("b drops its old copy", || b.is_empty()).await;
+    received(&tb, 2).await;
+    assert!(b.is_empty(), "the old copy was dropped");
     assert_eq!(b.get::<_, f64>("eur").await, Some(1.10));
 }
 
@@ -126,10 +135,13 @@ async fn clear_empties_both_tiers_of_one_name_only() {
         a.set(&k, k).await;
     }
     other.set(&1u32, 1u32).await;
+    received(&tb, 51).await;
     assert_eq!(b.get::<_, u32>(&3u32).await, Some(3));
+    assert_eq!(b.len(), 1);
     a.clear().await;
     assert!(a.is_empty());
-    eventually("b's memory is cleared", || b.is_empty()).await;
+    received(&tb, 52).await;
+    assert!(b.is_empty(), "b's memory is cleared");
     assert_eq!(b.get::<_, u32>(&4u32).await, None, "gone from Redis");
     assert_eq!(
         other.get::<_, u32>(&1u32).await,
@@ -280,39 +292,28 @@ async fn a_hung_redis_costs_each_call_about_one_deadline() {
     eventually("available again", || shared.is_available()).await;
 }
 
-static STATIC_TIER: std::sync::OnceLock<(RedisServer, SharedTier)> = std::sync::OnceLock::new();
-
-fn static_tier() -> &'static SharedTier {
-    &STATIC_TIER
-        .get_or_init(|| {
-            let server = RedisServer::start();
-            let tier = SharedTier::builder(&server.url())
-                .prefix("static")
-                .build()
-                .unwrap();
-            (server, tier)
-        })
-        .1
-}
-
-/// Each `#[tokio::test]` has its own runtime, which ends with the test; the
-/// static tier runs on its own and keeps working for the next one.
-#[tokio::test]
-async fn a_static_tier_outlives_the_runtime_that_first_used_it_one() {
-    static_round_trip("one").await;
-}
-
-#[tokio::test]
-async fn a_static_tier_outlives_the_runtime_that_first_used_it_two() {
-    static_round_trip("two").await;
-}
-
-async fn static_round_trip(name: &str) {
-    let tier = static_tier();
-    assert!(tier.wait_available(PATIENCE).await);
-    let (a, b) = (cache(tier, name), cache(tier, name));
-    a.set("k", name.to_owned()).await;
-    b.delete("absent").await;
-    let read = SharedCache::builder(name, tier.clone()).build().unwrap();
-    assert_eq!(read.get::<_, String>("k").await.as_deref(), Some(name));
+/// A tier made on one runtime keeps working on the next after the first
+/// is gone: it runs on its own (as a `static` tier used by one
+/// `#[tokio::test]` after another must).
+#[test]
+fn a_tier_outlives_the_runtime_that_made_it() {
+    let server = RedisServer::start();
+    let first = tokio::runtime::Runtime::new().unwrap();
+    let tier = first.block_on(async {
+        let tier = tier(&server).await;
+        cache(&tier, "outlive").set("k", 1u32).await;
+        tier
+    });
+    drop(first);
+    for _ in 0..2 {
+        let next = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        next.block_on(async {
+            let reader = cache(&tier, "outlive");
+            assert_eq!(reader.get::<_, u32>("k").await, Some(1));
+            assert!(tier.is_available());
+        });
+    }
 }

@@ -89,6 +89,8 @@ pub(crate) struct Bus {
     /// Cross-process loads being waited for, by Redis key.
     loads: Mutex<HashMap<String, Weak<Notify>>>,
     subscribed: AtomicBool,
+    /// Messages from other tiers received (for tests).
+    pub(crate) received: AtomicU64,
     /// Never subscribed yet: calls wait for the first subscription.
     new: AtomicBool,
     ready: Notify,
@@ -102,6 +104,7 @@ impl Bus {
             locals: Mutex::new(Vec::new()),
             loads: Mutex::new(HashMap::new()),
             subscribed: AtomicBool::new(false),
+            received: AtomicU64::new(0),
             new: AtomicBool::new(true),
             ready: Notify::new(),
         }
@@ -211,10 +214,10 @@ impl Bus {
         if instance == self.instance {
             return;
         }
-        let Some(id) = super::unhex(key) else {
-            return;
-        };
-        self.apply(kind, namespace, &id);
+        if let Some(id) = super::unhex(key) {
+            self.apply(kind, namespace, &id);
+        }
+        self.received.fetch_add(1, SeqCst);
     }
 
     /// The subscriber: subscribes, applies every message, and when the

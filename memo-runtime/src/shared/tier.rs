@@ -226,6 +226,13 @@ impl SharedTier {
         self.inner.health.is_available()
     }
 
+    /// How many invalidations from other tiers this one has applied (for
+    /// tests that wait for one).
+    #[doc(hidden)]
+    pub fn invalidations_received(&self) -> u64 {
+        self.inner.bus.received.load(SeqCst)
+    }
+
     /// Waits until the tier is available, at most `limit`; whether it is.
     /// For startup code and tests: calls never need it.
     pub async fn wait_available(&self, limit: Duration) -> bool {
