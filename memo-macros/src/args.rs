@@ -6,8 +6,8 @@ use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, Path, Token, UnOp};
 
 /// Every argument the attribute accepts, listed in errors about unknown ones.
-const VALID: &str =
-    "`ttl`, `max_size`, `eviction`, `cache`, `skip`, `key`, `cache_err`, `cache_none`, `crate`";
+const VALID: &str = "`ttl`, `max_size`, `eviction`, `cache`, `skip`, `key`, `cache_err`, `cache_none`, `shared`, \
+     `name`, `version`, `crate`";
 
 /// A parsed argument and where it was written, for errors that point at it.
 pub(crate) struct At<T> {
@@ -37,6 +37,13 @@ pub(crate) struct Args {
     pub(crate) cache_none: Option<LitBool>,
     /// `crate = PATH`: where `memo_runtime` is, for crates that re-export it.
     pub(crate) krate: Option<Path>,
+    /// `shared` (the configured default tier) or `shared = TIER` (a static
+    /// `SharedTier`): the shared tier behind the function's cache.
+    pub(crate) shared: Option<At<Option<Path>>>,
+    /// `name = ".."`: the function's namespace in the shared tier.
+    pub(crate) name: Option<syn::LitStr>,
+    /// `version = N`: separates entries written by an older value type.
+    pub(crate) version: Option<At<u32>>,
 }
 
 impl Args {
@@ -79,6 +86,33 @@ impl Args {
             "cache_err" => set_once(&mut self.cache_err, meta, meta.value()?.parse()?),
             "cache_none" => set_once(&mut self.cache_none, meta, meta.value()?.parse()?),
             "crate" => set_once(&mut self.krate, meta, meta.value()?.parse()?),
+            "shared" => {
+                let tier = if meta.input.peek(Token![=]) {
+                    Some(meta.value()?.parse()?)
+                } else {
+                    None
+                };
+                let span = path.span();
+                set_once(&mut self.shared, meta, At { value: tier, span })
+            }
+            "name" => set_once(&mut self.name, meta, meta.value()?.parse()?),
+            "version" => {
+                let lit: syn::LitInt = meta.value()?.parse()?;
+                let value = lit.base10_parse::<u32>().map_err(|_| {
+                    syn::Error::new(
+                        lit.span(),
+                        "`version` is a whole number from 0 to 4294967295",
+                    )
+                })?;
+                set_once(
+                    &mut self.version,
+                    meta,
+                    At {
+                        value,
+                        span: lit.span(),
+                    },
+                )
+            }
             "skip" => {
                 let mut names = Vec::new();
                 meta.parse_nested_meta(|inner| match inner.path.get_ident() {

@@ -84,6 +84,9 @@ use quote::quote;
 /// | `key = expr` | the key is this expression over the arguments | the arguments |
 /// | `cache_err = true` | also cache `Err` values (needs `E: Clone`) | `false` |
 /// | `cache_none = false` | for `Option` results: return a `None` but do not store it (what the `cached` crate does) | `true`: a stored `None` is a hit |
+/// | `shared`, `shared = TIER` | (feature `redis`, `async fn`s) keep results in the shared tier too: the one [`Config::shared_tier`] sets, or a `static` `SharedTier` (or `LazyLock<SharedTier>`); replicas share results, loads and invalidations | memory only |
+/// | `name = "price"` | with `shared`: the function's name in the shared tier; functions (and processes) with one name share entries | its module path and name |
+/// | `version = 2` | with `shared`: entries written under another version are misses (bump it when the value type changes) | `0` |
 /// | `crate = path` | where `memo_runtime` is, for crates re-exporting it | `::memo_runtime` |
 ///
 /// ```
@@ -335,6 +338,7 @@ use quote::quote;
 /// [`CacheKey`]: https://docs.rs/memo-runtime/latest/memo_runtime/struct.CacheKey.html
 /// [`configure`]: https://docs.rs/memo-runtime/latest/memo_runtime/fn.configure.html
 /// [`invalidate!`]: https://docs.rs/memo-runtime/latest/memo_runtime/macro.invalidate.html
+/// [`Config::shared_tier`]: https://docs.rs/memo-runtime/latest/memo_runtime/struct.Config.html#method.shared_tier
 #[proc_macro_attribute]
 pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = TokenStream2::from(item);

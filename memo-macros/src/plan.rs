@@ -67,8 +67,18 @@ pub(crate) enum CacheSource {
     Shared(syn::Path),
 }
 
+/// The shared tier behind a function's cache.
+pub(crate) struct SharedPlan {
+    /// `shared = TIER`; `None`: the tier `Config::shared_tier` sets.
+    pub(crate) tier: Option<syn::Path>,
+    /// `name = ".."`; `None`: the function's namespace.
+    pub(crate) name: Option<String>,
+    pub(crate) version: u32,
+}
+
 /// Everything the expansion needs beyond the parsed function.
 pub(crate) struct Plan {
+    pub(crate) shared: Option<SharedPlan>,
     /// `ttl = ..` in nanoseconds; `None` takes the cache's default.
     pub(crate) ttl_nanos: Option<u64>,
     pub(crate) cache: CacheSource,
@@ -165,8 +175,11 @@ pub(crate) fn plan(function: &ItemFn, args: &Args, place: Option<Place>) -> syn:
         },
     };
 
+    let shared = shared_plan(args, sig, &place, &mut errors);
+
     errors.into_result()?;
     Ok(Plan {
+        shared,
         ttl_nanos: args.ttl.as_ref().map(|ttl| ttl.value),
         cache,
         key: args.key.clone(),
@@ -214,6 +227,78 @@ fn check_shape(sig: &syn::Signature, errors: &mut Errors) {
              `&'static` references are fine",
         ));
     }
+}
+
+/// `shared`, `name` and `version`, checked against the function.
+fn shared_plan(
+    args: &Args,
+    sig: &syn::Signature,
+    place: &Place,
+    errors: &mut Errors,
+) -> Option<SharedPlan> {
+    let Some(shared) = &args.shared else {
+        if let Some(name) = &args.name {
+            errors.push(syn::Error::new(
+                name.span(),
+                "`name` names the function in the shared tier; add `shared` (or remove `name`)",
+            ));
+        }
+        if let Some(version) = &args.version {
+            errors.push(syn::Error::new(
+                version.span,
+                "`version` separates values in the shared tier; add `shared` (or remove \
+                 `version`)",
+            ));
+        }
+        return None;
+    };
+    if sig.asyncness.is_none() {
+        errors.push(syn::Error::new(
+            shared.span,
+            "`shared`: the shared tier serves `async fn`s (a plain `fn` would block its thread \
+             on Redis); make the function `async`, or remove `shared` to cache in memory",
+        ));
+    }
+    if matches!(place, Place::Associated { .. }) {
+        errors.push(syn::Error::new(
+            shared.span,
+            "`shared` is not supported on methods and associated functions yet; memoize a free \
+             `async fn` with `shared` and call it from the method",
+        ));
+    }
+    if let Some(cache) = &args.cache {
+        errors.push(syn::Error::new_spanned(
+            cache,
+            "`shared` keeps the function's own in-memory cache in front of the tier; remove \
+             `cache = ..`",
+        ));
+    }
+    let name = args.name.as_ref().map(syn::LitStr::value);
+    if let (Some(lit), Some(name)) = (&args.name, &name) {
+        let printable = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'{' && b != b'}');
+        if !printable {
+            errors.push(syn::Error::new(
+                lit.span(),
+                "`name` must be printable ASCII without spaces, `{` or `}` (it is part of Redis \
+                 keys)",
+            ));
+        }
+    }
+    if args.cache_none.as_ref().is_some_and(|none| !none.value) {
+        errors.push(syn::Error::new(
+            shared.span,
+            "`shared` with `cache_none = false` is not supported yet; store the `None`s (remove \
+             `cache_none`) or cache in memory only (remove `shared`)",
+        ));
+    }
+    Some(SharedPlan {
+        tier: shared.value.clone(),
+        name,
+        version: args.version.as_ref().map_or(0, |v| v.value),
+    })
 }
 
 /// A shared cache was built with its own bound and policy.

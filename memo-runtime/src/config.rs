@@ -37,6 +37,8 @@ pub struct Config {
     eviction: Eviction,
     enabled: bool,
     clock: Option<ManualClock>,
+    #[cfg(feature = "redis")]
+    shared_tier: Option<crate::SharedTier>,
 }
 
 impl Default for Config {
@@ -48,6 +50,8 @@ impl Default for Config {
             eviction: Eviction::Fifo,
             enabled: true,
             clock: None,
+            #[cfg(feature = "redis")]
+            shared_tier: None,
         }
     }
 }
@@ -132,6 +136,32 @@ impl Config {
     pub fn clock(mut self, clock: ManualClock) -> Self {
         self.clock = Some(clock);
         self
+    }
+
+    /// The shared tier of memoized functions marked `#[cached(shared)]`
+    /// (feature `redis`). Without it they cache in memory only, with one
+    /// warning on stderr.
+    ///
+    /// ```
+    /// use memo_runtime::{Config, SharedTier};
+    /// let tier = SharedTier::redis("redis://127.0.0.1:6379").unwrap();
+    /// let config = Config::default().shared_tier(tier.clone());
+    /// assert_eq!(config.get_shared_tier(), Some(&tier));
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn shared_tier(mut self, tier: crate::SharedTier) -> Self {
+        self.shared_tier = Some(tier);
+        self
+    }
+
+    /// The shared tier this config sets, if any (feature `redis`).
+    ///
+    /// ```
+    /// assert_eq!(memo_runtime::Config::default().get_shared_tier(), None);
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn get_shared_tier(&self) -> Option<&crate::SharedTier> {
+        self.shared_tier.as_ref()
     }
 
     /// The manual clock this config sets, if any.

@@ -126,13 +126,27 @@ impl Ctx<'_> {
             self.item_name("__memo_namespace"),
         );
         let cache_body = self.cache_body();
+        // Invalidation and clear go through the shared tier when there is one.
+        let entry_cache = if self.plan.shared.is_some() {
+            self.item("__memo_shared", true)
+        } else {
+            cache.clone()
+        };
         let site_body = self.site_body();
         let site = self.item("__memo_site", true);
 
         let mut uncached_sig = self.wrapper_sig();
         uncached_sig.ident = uncached_fn.clone();
         let body_call = self.body_call();
-        let (asyncness, dot_await, invalidate_entry, clear_entry) = if self.plan.is_async {
+        let shared = self.plan.shared.is_some();
+        let (asyncness, dot_await, invalidate_entry, clear_entry) = if shared {
+            (
+                quote!(async),
+                quote!(.await),
+                quote!(invalidate_shared),
+                quote!(clear_shared),
+            )
+        } else if self.plan.is_async {
             (
                 quote!(async),
                 quote!(.await),
@@ -187,13 +201,13 @@ impl Ctx<'_> {
                 #where_clause
                 {
                     #key
-                    #rt::#invalidate_entry(#cache(), #namespace(), #key_ref) #dot_await
+                    #rt::#invalidate_entry(#entry_cache(), #namespace(), #key_ref) #dot_await
                 }
             },
             quote! {
                 #clear_doc
                 #vis #asyncness fn #clear_fn() {
-                    #rt::#clear_entry(#cache(), #namespace()) #dot_await
+                    #rt::#clear_entry(#entry_cache(), #namespace()) #dot_await
                 }
             },
             quote! {
@@ -214,6 +228,7 @@ impl Ctx<'_> {
                 #[inline(always)]
                 #vis fn #site_fn() -> &'static #rt::Site { #site_body }
             },
+            self.shared_item(),
             quote! {
                 #[doc(hidden)]
                 #[inline(always)]
@@ -312,28 +327,86 @@ impl Ctx<'_> {
         }
     }
 
+    /// `__memo_shared()`, the cache of a `shared` function: its in-memory
+    /// cache in front of the shared tier. Nothing for other functions.
+    fn shared_item(&self) -> TokenStream {
+        let Some(shared) = &self.plan.shared else {
+            return TokenStream::new();
+        };
+        let rt = &self.rt;
+        let vis = self.companion_vis();
+        let shared_fn = self.item_name("__memo_shared");
+        // Named through the struct, not `Self`: the static's initializer is
+        // an item of its own (`shared` is for free functions only).
+        let (site, namespace) = (
+            self.item("__memo_site", false),
+            self.item("__memo_namespace", false),
+        );
+        let tier = match &shared.tier {
+            Some(path) => quote! {{
+                let __memo_tier: &'static #rt::SharedTier = &#path;
+                #rt::Some(__memo_tier)
+            }},
+            None => quote!(#rt::None),
+        };
+        let name = match &shared.name {
+            Some(name) => quote!(#rt::Some(#name)),
+            None => quote!(#rt::None),
+        };
+        let version = shared.version;
+        let (max_size, eviction) = self.own_cache_settings();
+        quote! {
+            #[doc(hidden)]
+            #vis fn #shared_fn() -> &'static #rt::SharedSite {
+                static __MEMO_SHARED: #rt::LazyLock<#rt::SharedSite> = #rt::LazyLock::new(|| {
+                    #rt::shared_function_cache(#namespace(), #site(), #tier, #rt::SharedSpec {
+                        name: #name,
+                        version: #version,
+                        max_size: #max_size,
+                        eviction: #eviction,
+                    })
+                });
+                &__MEMO_SHARED
+            }
+        }
+    }
+
+    /// `max_size` and `eviction` of the function's own cache, as `Option`s.
+    fn own_cache_settings(&self) -> (TokenStream, TokenStream) {
+        let rt = &self.rt;
+        let CacheSource::Own { max_size, eviction } = &self.plan.cache else {
+            return (quote!(#rt::None), quote!(#rt::None));
+        };
+        let max_size = match max_size {
+            Some(max_size) => {
+                let value = *max_size as usize;
+                quote!(#rt::Some(#value))
+            }
+            None => quote!(#rt::None),
+        };
+        let eviction = match eviction {
+            Some(Eviction::Fifo) => quote!(#rt::Some(#rt::Eviction::Fifo)),
+            Some(Eviction::S3Fifo) => quote!(#rt::Some(#rt::Eviction::S3Fifo)),
+            None => quote!(#rt::None),
+        };
+        (max_size, eviction)
+    }
+
     /// The body of the `cache()` companion: the function's own static cache,
     /// or the shared one named by `cache = ...`.
     fn cache_body(&self) -> TokenStream {
         let rt = &self.rt;
+        if self.plan.shared.is_some() {
+            let shared = self.item("__memo_shared", true);
+            return quote!(#shared().memory());
+        }
         match &self.plan.cache {
             CacheSource::Shared(path) => quote! {
                 let __memo_cache: &'static #rt::AsyncCache = &#path;
                 __memo_cache
             },
-            CacheSource::Own { max_size, eviction } => {
-                let max_size = match max_size {
-                    Some(max_size) => {
-                        let value = *max_size as usize;
-                        quote!(#rt::Some(#value))
-                    }
-                    None => quote!(#rt::None),
-                };
-                let eviction = match eviction {
-                    Some(Eviction::Fifo) => quote!(#rt::Some(#rt::Eviction::Fifo)),
-                    Some(Eviction::S3Fifo) => quote!(#rt::Some(#rt::Eviction::S3Fifo)),
-                    None => quote!(#rt::None),
-                };
+            CacheSource::Own { .. } => {
+                let (max_size, eviction) = self.own_cache_settings();
                 quote! {
                     static __MEMO_CACHE: #rt::LazyLock<#rt::AsyncCache> =
                         #rt::LazyLock::new(|| #rt::function_cache(#max_size, #eviction));

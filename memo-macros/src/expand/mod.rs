@@ -184,7 +184,10 @@ impl Ctx<'_> {
             ValueMode::Whole | ValueMode::SomeOnly => quote!(#hit),
             ValueMode::OkOnly => quote!(#rt::Result::Ok(#hit)),
         };
+        let shared = self.plan.shared.is_some();
         let entry = match (self.plan.value_mode, self.plan.is_async) {
+            (ValueMode::Whole, true) if shared => quote!(memoize_shared),
+            (ValueMode::OkOnly, true) if shared => quote!(memoize_shared_ok),
             (ValueMode::Whole, true) => quote!(memoize),
             (ValueMode::OkOnly, true) => quote!(memoize_ok),
             (ValueMode::SomeOnly, true) => quote!(memoize_some),
@@ -203,9 +206,14 @@ impl Ctx<'_> {
         let key_ref = Ident::new("__memo_key", Span::mixed_site());
         // Whole calls at the return type: an error's span runs from the first
         // token of the call to its closing parenthesis.
+        let load_cache = if shared {
+            self.item("__memo_shared", false)
+        } else {
+            cache.clone()
+        };
         let load = if self.plan.is_async {
             quote_spanned! {output_span=>
-                #rt_at_output::#entry(#cache(), #site(), #key_ref, #call).await
+                #rt_at_output::#entry(#load_cache(), #site(), #key_ref, #call).await
             }
         } else {
             quote_spanned! {output_span=>

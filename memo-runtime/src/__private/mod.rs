@@ -16,12 +16,21 @@ use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+#[cfg(feature = "redis")]
+pub use crate::SharedTier;
 use crate::cache::{Missed, keep_all};
 use crate::key;
 pub use crate::{AsyncCache, CacheKey, CacheStats, Eviction};
 pub use scoped::Scoped;
+#[cfg(feature = "redis")]
+pub use shared::{
+    SharedSite, SharedSpec, clear_shared, invalidate_shared, memoize_shared, memoize_shared_ok,
+    shared_function_cache,
+};
 
 mod scoped;
+#[cfg(feature = "redis")]
+mod shared;
 
 /// What a memoized function knows about itself: the one static every
 /// companion and the wrapper reach.

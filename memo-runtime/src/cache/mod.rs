@@ -467,17 +467,27 @@ impl AsyncCache {
         self.store.counters.record(event);
     }
 
-    /// Stores `value` under the key `id` of the empty namespace for `ttl`
-    /// (the shared tier's copies, whose TTL Redis tells).
+    /// Stores `value` under the key `id` of `namespace` for `ttl` (the
+    /// shared tier's copies, whose TTL Redis tells).
     #[cfg(feature = "redis")]
-    pub(crate) fn store_id<V: Send + Sync + 'static>(&self, id: &[u8], value: V, ttl: Duration) {
+    pub(crate) fn store_id<V: Send + Sync + 'static>(
+        &self,
+        namespace: &'static str,
+        id: &[u8],
+        value: V,
+        ttl: Duration,
+    ) {
         if !self.enabled || ttl.is_zero() {
             return;
         }
-        let probe = self.store.probe("", id);
+        let probe = self.store.probe(namespace, id);
         let deadlines = Freshness::ttl(ttl).deadlines(self.store.now());
-        self.store
-            .insert(CacheKey::from_parts("", id), probe.hash, value, deadlines);
+        self.store.insert(
+            CacheKey::from_parts(namespace, id),
+            probe.hash,
+            value,
+            deadlines,
+        );
     }
 
     pub(crate) fn count_key_error(&self) {

@@ -57,27 +57,31 @@ impl Kind {
 /// bus sees it.
 pub(crate) struct Local {
     pub(crate) cache: AsyncCache,
+    /// The namespace of the entries in `cache` (empty for the API; a
+    /// memoized function's own).
+    pub(crate) namespace: &'static str,
     /// Bumped by every invalidation that reaches this cache: a Redis read
     /// that started before it must not store what it read.
     pub(crate) epoch: AtomicU64,
 }
 
 impl Local {
-    pub(crate) fn new(cache: AsyncCache) -> Local {
+    pub(crate) fn new(cache: AsyncCache, namespace: &'static str) -> Local {
         Local {
             cache,
+            namespace,
             epoch: AtomicU64::new(0),
         }
     }
 
     fn drop_key(&self, id: &[u8]) {
         self.epoch.fetch_add(1, SeqCst);
-        self.cache.remove_key("", id);
+        self.cache.remove_key(self.namespace, id);
     }
 
     fn drop_all(&self) {
         self.epoch.fetch_add(1, SeqCst);
-        self.cache.clear_all();
+        self.cache.clear_namespace(self.namespace);
     }
 }
 

@@ -15,13 +15,19 @@ use serde::de::DeserializeOwned;
 use super::bus::{Kind, Local, random_id};
 use super::codec::{self, decode};
 use super::{DEFAULT_MAX_VALUE_BYTES, SharedTier, SharedTierError, hex, is_printable, redis_key};
-use crate::cache::keep_all;
+use crate::cache::{Missed, keep_all};
 use crate::key::encode_identity;
 use crate::observe::Event;
 use crate::{AsyncCache, CacheStats, Eviction, ManualClock};
 
 /// The values a shared cache holds: cloned out of memory, and written to
-/// Redis in postcard.
+/// Redis in postcard. Implemented for every type that is `Serialize +
+/// DeserializeOwned + Clone + Send + Sync + 'static`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored in the shared tier",
+    label = "a shared value must be `Serialize + DeserializeOwned + Clone + Send + Sync + 'static`",
+    note = "derive `serde::Serialize` and `serde::Deserialize` (and `Clone`) on it, or remove `shared` to cache in memory only"
+)]
 pub trait SharedValue: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 
 impl<V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> SharedValue for V {}
@@ -69,6 +75,9 @@ pub struct SharedCacheBuilder {
     default_ttl: Option<Duration>,
     version: u32,
     max_value_bytes: usize,
+    /// The namespace of the in-memory entries: empty for the API, a
+    /// memoized function's own for the attribute.
+    memory_namespace: &'static str,
 }
 
 impl SharedCacheBuilder {
@@ -106,6 +115,12 @@ impl SharedCacheBuilder {
         self
     }
 
+    /// The namespace of the in-memory entries (a memoized function's).
+    pub(crate) fn memory_namespace(mut self, namespace: &'static str) -> Self {
+        self.memory_namespace = namespace;
+        self
+    }
+
     /// Values whose encoding is longer stay in memory only. Default 1 MiB.
     pub fn max_value_bytes(mut self, max: usize) -> Self {
         self.max_value_bytes = max;
@@ -130,7 +145,7 @@ impl SharedCacheBuilder {
             .build()
             .map_err(|err| SharedTierError::Setting(err.to_string()))?;
         let default_ttl = self.default_ttl.unwrap_or(memory.default_ttl());
-        let local = Arc::new(Local::new(memory));
+        let local = Arc::new(Local::new(memory, self.memory_namespace));
         self.tier.inner.bus.register(&self.name, &local);
         Ok(SharedCache {
             inner: Arc::new(Inner {
@@ -156,6 +171,7 @@ impl SharedCache {
             default_ttl: None,
             version: 0,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            memory_namespace: "",
         }
     }
 
@@ -167,14 +183,15 @@ impl SharedCache {
         V: SharedValue,
     {
         let id = key_bytes(key);
-        match self.memory().lookup::<V>("", &id)? {
+        match self.memory().lookup::<V>(self.memory_namespace(), &id)? {
             Ok(value) => Some(value),
             Err(_missed) => {
                 let epoch = self.inner.local.epoch.load(SeqCst);
                 let (value, ttl) = self.read::<V>(&id).await?;
                 // An invalidation that arrived meanwhile wins.
                 if self.inner.local.epoch.load(SeqCst) == epoch {
-                    self.memory().store_id(&id, value.clone(), ttl);
+                    self.memory()
+                        .store_id(self.memory_namespace(), &id, value.clone(), ttl);
                 }
                 Some(value)
             }
@@ -216,7 +233,8 @@ impl SharedCache {
         if !written {
             self.memory().record(Event::SharedError);
         }
-        self.memory().store_id(&id, value, ttl);
+        self.memory()
+            .store_id(self.memory_namespace(), &id, value, ttl);
     }
 
     /// Removes `key` from both tiers and from every other process's memory;
@@ -303,12 +321,30 @@ impl SharedCache {
         V: SharedValue,
     {
         let id = key_bytes(key);
-        let missed = match self.memory().lookup::<V>("", &id) {
+        let missed = match self.memory().lookup::<V>(self.memory_namespace(), &id) {
             Some(Ok(value)) => return Ok(value),
-            Some(Err(missed)) => missed,
+            Some(Err(missed)) => Some(missed),
             // Caching is off: no tier at all.
-            None => return init.await,
+            None => None,
         };
+        self.load_missed(missed, init).await
+    }
+
+    /// After an in-memory miss: Redis, then a load across processes, behind
+    /// the in-memory single flight. Without `missed` (caching off, or a key
+    /// that could not be built), just runs `init`.
+    pub(crate) async fn load_missed<V, E>(
+        &self,
+        missed: Option<Missed>,
+        init: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E>
+    where
+        V: SharedValue,
+    {
+        let Some(missed) = missed else {
+            return init.await;
+        };
+        let id = missed.key.id().to_vec();
         // The TTL of the in-memory copy: Redis's remaining one for a value
         // read from there, the default for one loaded here.
         let remaining = AtomicU64::new(0);
@@ -349,8 +385,12 @@ impl SharedCache {
         &self.inner.namespace
     }
 
-    fn memory(&self) -> &AsyncCache {
+    pub(crate) fn memory(&self) -> &AsyncCache {
         &self.inner.local.cache
+    }
+
+    fn memory_namespace(&self) -> &'static str {
+        self.inner.local.namespace
     }
 
     fn prefix(&self) -> &str {
@@ -466,8 +506,8 @@ impl SharedCache {
             .await
     }
 
-    async fn remove(&self, id: &[u8]) -> bool {
-        let in_memory = self.memory().remove_key("", id);
+    pub(crate) async fn remove(&self, id: &[u8]) -> bool {
+        let in_memory = self.memory().remove_key(self.memory_namespace(), id);
         self.inner
             .tier
             .inner

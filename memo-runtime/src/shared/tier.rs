@@ -304,6 +304,16 @@ impl SharedTier {
     }
 }
 
+/// Two handles are equal when they are the same tier (clones of one
+/// another).
+impl PartialEq for SharedTier {
+    fn eq(&self, other: &SharedTier) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Eq for SharedTier {}
+
 impl fmt::Debug for SharedTier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SharedTier")

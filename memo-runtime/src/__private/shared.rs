@@ -1,0 +1,147 @@
+//! Glue for memoized functions marked `shared`: their cache is a
+//! [`SharedCache`] over the function's own in-memory cache, or that
+//! in-memory cache alone when no tier is configured.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+use super::{EncodedKey, MissedKey, Site, function_cache};
+use crate::config;
+use crate::shared::{SharedCache, SharedValue};
+use crate::{AsyncCache, Eviction, SharedTier};
+
+/// The cache of a `shared` function.
+pub enum SharedSite {
+    /// In memory, in front of the shared tier.
+    Shared(SharedCache),
+    /// No tier was configured: in memory only (warned once).
+    MemoryOnly(Box<AsyncCache>),
+}
+
+impl SharedSite {
+    /// The in-memory cache, which the companions see.
+    pub fn memory(&self) -> &AsyncCache {
+        match self {
+            SharedSite::Shared(shared) => shared.memory(),
+            SharedSite::MemoryOnly(cache) => cache,
+        }
+    }
+}
+
+/// What `shared` functions tell about themselves.
+pub struct SharedSpec {
+    /// `name = ".."`, else `None` for the function's namespace.
+    pub name: Option<&'static str>,
+    pub version: u32,
+    pub max_size: Option<usize>,
+    pub eviction: Option<Eviction>,
+}
+
+/// Builds a `shared` function's cache on `tier` (`shared = TIER`), else
+/// on the tier `Config::shared_tier` set. Without either, the function
+/// caches in memory, with one warning on stderr.
+pub fn shared_function_cache(
+    namespace: &'static str,
+    site: &Site,
+    tier: Option<&SharedTier>,
+    spec: SharedSpec,
+) -> SharedSite {
+    let configured = config::current_config().get_shared_tier();
+    let Some(tier) = tier.or(configured).cloned() else {
+        static WARNED: AtomicBool = AtomicBool::new(false);
+        if !WARNED.swap(true, Relaxed) {
+            eprintln!(
+                "memo: `{namespace}` is marked `shared`, but no shared tier is configured \
+                 (`configure(Config::default().shared_tier(tier))`); it caches in memory only"
+            );
+        }
+        return SharedSite::MemoryOnly(Box::new(function_cache(spec.max_size, spec.eviction)));
+    };
+    let name = spec
+        .name
+        .map_or_else(|| redis_name(namespace), str::to_owned);
+    let mut builder = SharedCache::builder(name, tier)
+        .version(spec.version)
+        .memory_namespace(namespace);
+    if let Some(ttl) = site.ttl {
+        builder = builder.default_ttl(ttl);
+    }
+    if let Some(max_size) = spec.max_size {
+        builder = builder.max_size(max_size);
+    }
+    if let Some(eviction) = spec.eviction {
+        builder = builder.eviction(eviction);
+    }
+    // The attribute checked the name and the settings at compile time.
+    SharedSite::Shared(builder.build().unwrap_or_else(|err| panic!("{err}")))
+}
+
+/// A namespace as a Redis name: printable, without the braces of hash tags
+/// (a function declared in a closure has `{{closure}}` in its path).
+fn redis_name(namespace: &str) -> String {
+    namespace
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '{' && c != '}' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// [`memoize`](super::memoize) for a `shared` function.
+pub fn memoize_shared<V, F>(
+    cache: &'static SharedSite,
+    site: &Site,
+    key: MissedKey,
+    body: F,
+) -> impl Future<Output = V>
+where
+    V: SharedValue,
+    F: Future<Output = V>,
+{
+    let loading = memoize_shared_ok(cache, site, key, super::AlwaysOk(body));
+    super::Unwrapped(loading)
+}
+
+/// [`memoize_ok`](super::memoize_ok) for a `shared` function.
+pub async fn memoize_shared_ok<T, E, F>(
+    cache: &'static SharedSite,
+    site: &Site,
+    key: MissedKey,
+    body: F,
+) -> Result<T, E>
+where
+    T: SharedValue,
+    F: Future<Output = Result<T, E>>,
+{
+    match cache {
+        SharedSite::Shared(shared) => shared.load_missed(key.0, body).await,
+        SharedSite::MemoryOnly(memory) => super::memoize_ok(memory, site, key, body).await,
+    }
+}
+
+/// Removes one call's entry from both tiers and every replica's memory.
+pub async fn invalidate_shared(
+    cache: &'static SharedSite,
+    namespace: &'static str,
+    key: EncodedKey,
+) -> bool {
+    match cache {
+        SharedSite::Shared(shared) => match key.0.identity() {
+            Ok(id) => shared.remove(id).await,
+            Err(_) => false,
+        },
+        SharedSite::MemoryOnly(memory) => super::invalidate(memory, namespace, key).await,
+    }
+}
+
+/// Removes every entry of the function, in both tiers and every replica.
+pub async fn clear_shared(cache: &'static SharedSite, namespace: &'static str) {
+    match cache {
+        SharedSite::Shared(shared) => shared.clear().await,
+        SharedSite::MemoryOnly(memory) => super::clear(memory, namespace).await,
+    }
+}

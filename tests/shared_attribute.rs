@@ -1,0 +1,124 @@
+//! `#[cached(shared)]`: memoized async fns whose results and invalidations
+//! are shared through the tier `Config::shared_tier` sets (its own process:
+//! the config is global), and `shared = TIER` for a tier of one's own.
+
+#[path = "support/redis_server.rs"]
+#[allow(dead_code)]
+mod redis_server;
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{LazyLock, OnceLock};
+use std::time::Duration;
+
+use memo_runtime::{Config, SharedCache, SharedTier, cached, configure, invalidate};
+use redis_server::RedisServer;
+
+/// The server's URL, set by the test before any tier is made (the server
+/// itself belongs to the test, so that it is killed when the test ends).
+static URL: OnceLock<String> = OnceLock::new();
+
+/// Another replica's view: a tier of its own on the same server.
+static OTHER_REPLICA: LazyLock<SharedTier> = LazyLock::new(|| {
+    SharedTier::builder(URL.get().expect("set first"))
+        .build()
+        .unwrap()
+});
+
+static PRICE_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached(ttl = 60, shared, name = "price", version = 2)]
+async fn price(sku: u32) -> u64 {
+    PRICE_RUNS.fetch_add(1, SeqCst);
+    u64::from(sku) * 10
+}
+
+/// The same function in "another replica": same name, version and key
+/// types, another tier. Its body must never run for a key `price` loaded.
+#[cached(ttl = 60, shared = OTHER_REPLICA, name = "price", version = 2)]
+async fn price_elsewhere(sku: u32) -> u64 {
+    u64::from(sku) * 1000
+}
+
+static USER_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached(ttl = 60, shared = OTHER_REPLICA)]
+async fn user(id: u64) -> Result<String, String> {
+    USER_RUNS.fetch_add(1, SeqCst);
+    if id == 0 {
+        Err("no user 0".into())
+    } else {
+        Ok(format!("user {id}"))
+    }
+}
+
+/// One test, in order: the config is set once, the server and tiers live
+/// for the whole process.
+#[tokio::test]
+async fn shared_functions_share_results_and_invalidations_through_redis() {
+    let server = RedisServer::start();
+    URL.set(server.url()).unwrap();
+    let tier = SharedTier::builder(&server.url()).build().unwrap();
+    configure(Config::default().shared_tier(tier.clone())).expect("first configure");
+    assert!(tier.wait_available(Duration::from_secs(10)).await);
+    assert!(OTHER_REPLICA.wait_available(Duration::from_secs(10)).await);
+
+    // A call stores its value in Redis under the function's name and
+    // version: another replica's cache of that name and version reads it.
+    assert_eq!(price(3).await, 30);
+    assert_eq!(price(3).await, 30);
+    assert_eq!(PRICE_RUNS.load(SeqCst), 1);
+    assert_eq!(price::stats().hits, 1);
+    assert_eq!(
+        price_elsewhere(3).await,
+        30,
+        "answered by Redis, not its body"
+    );
+    assert_eq!(price_elsewhere::stats().shared_hits, 1);
+    // Another version of the name is another value.
+    let v1 = SharedCache::builder("price", OTHER_REPLICA.clone())
+        .version(1)
+        .build()
+        .unwrap();
+    assert_eq!(v1.len(), 0);
+
+    // The companions reach Redis: after an invalidation the next call
+    // runs the body again, even though another replica had loaded it.
+    assert!(invalidate!(price, 3).await);
+    assert_eq!(price(3).await, 30);
+    assert_eq!(PRICE_RUNS.load(SeqCst), 2);
+    let elsewhere_before = OTHER_REPLICA.invalidations_received();
+    price::clear().await;
+    let waiting = std::time::Instant::now();
+    while OTHER_REPLICA.invalidations_received() == elsewhere_before {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(10),
+            "the clear never arrived"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        price_elsewhere::cache().is_empty(),
+        "the clear reached the other replica"
+    );
+    assert_eq!(
+        price_elsewhere(3).await,
+        3000,
+        "and Redis: its own body ran"
+    );
+    assert!(price::cache().is_empty());
+
+    // `shared = TIER`: only `Ok` is stored; an `Err` runs every time.
+    assert!(user(0).await.is_err());
+    assert!(user(0).await.is_err());
+    assert_eq!(USER_RUNS.load(SeqCst), 2);
+    assert_eq!(user(7).await.as_deref(), Ok("user 7"));
+    price::cache().clear().await;
+    user::cache().clear().await; // memory only: Redis still has it
+    assert_eq!(user(7).await.as_deref(), Ok("user 7"));
+    assert_eq!(
+        USER_RUNS.load(SeqCst),
+        3,
+        "the second call was answered by Redis"
+    );
+    assert_eq!(user::stats().shared_hits, 1);
+}
