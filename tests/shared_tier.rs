@@ -317,3 +317,35 @@ fn a_tier_outlives_the_runtime_that_made_it() {
         });
     }
 }
+
+/// A delete made while Redis is down is replayed when it is back: here the
+/// server restarts from a snapshot that still holds the value, so only the
+/// replay removes it.
+#[tokio::test]
+async fn a_delete_lost_in_an_outage_is_replayed_when_redis_is_back() {
+    let mut server = RedisServer::start();
+    let shared = tier(&server).await;
+    let replica = cache(&shared, "tokens");
+    replica.set("k", 1u32).await;
+    replica.set("control", 2u32).await;
+    let _: () = redis::cmd("SAVE").query(&mut server.connection()).unwrap();
+    server.kill();
+    eventually("the outage is noticed", || !shared.is_available()).await;
+
+    assert!(replica.delete("k").await, "removed from memory at once");
+    assert_eq!(shared.invalidations_pending(), 1);
+
+    server.restart();
+    eventually("the replay ran", || shared.invalidations_pending() == 0).await;
+    let other = cache(&tier(&server).await, "tokens");
+    assert_eq!(
+        other.get::<_, u32>("k").await,
+        None,
+        "the replay deleted it"
+    );
+    assert_eq!(
+        other.get::<_, u32>("control").await,
+        Some(2),
+        "the snapshot did bring back what was saved"
+    );
+}

@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 
 use super::bus::{Kind, Local, random_id};
 use super::codec::{self, decode};
+use super::replay::{namespace_pattern, publish, unlink_matching};
 use super::{DEFAULT_MAX_VALUE_BYTES, SharedTier, SharedTierError, hex, is_printable, redis_key};
 use crate::cache::{Missed, keep_all};
 use crate::key::encode_identity;
@@ -248,10 +249,7 @@ impl SharedCache {
     pub async fn clear(&self) {
         let bus = &self.inner.tier.inner.bus;
         bus.apply(Kind::Clear, &self.inner.namespace, &[]);
-        let pattern = format!(
-            "{}*",
-            glob_escape(&redis_key(self.prefix(), &self.inner.namespace, ""))
-        );
+        let pattern = namespace_pattern(self.prefix(), &self.inner.namespace);
         let message = bus.message(Kind::Clear, &self.inner.namespace, &[]);
         let channel = bus.channel.clone();
         let deadline = self.inner.tier.inner.timeout * 20;
@@ -259,36 +257,13 @@ impl SharedCache {
             .inner
             .tier
             .run_for(deadline, |mut conn| async move {
-                let mut cursor = 0u64;
-                loop {
-                    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(1000)
-                        .query_async(&mut conn)
-                        .await?;
-                    if !keys.is_empty() {
-                        redis::cmd("UNLINK")
-                            .arg(&keys)
-                            .query_async::<()>(&mut conn)
-                            .await?;
-                    }
-                    if next == 0 {
-                        break;
-                    }
-                    cursor = next;
-                }
-                redis::cmd("PUBLISH")
-                    .arg(&channel)
-                    .arg(&message)
-                    .query_async::<()>(&mut conn)
-                    .await
+                unlink_matching(&mut conn, &pattern).await?;
+                publish(&mut conn, &channel, &message).await
             })
             .await;
         if cleared.is_none() {
             self.memory().record(Event::SharedError);
+            self.inner.tier.inner.replay.clear(&self.inner.namespace);
         }
     }
 
@@ -516,6 +491,11 @@ impl SharedCache {
         let remote = self.delete_remote(id).await;
         if remote.is_none() {
             self.memory().record(Event::SharedError);
+            self.inner
+                .tier
+                .inner
+                .replay
+                .delete(&self.inner.namespace, hex(id));
         }
         in_memory || remote == Some(true)
     }
@@ -691,16 +671,4 @@ fn key_bytes<K: Serialize + ?Sized>(key: &K) -> Vec<u8> {
 
 fn nanos(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_nanos()).unwrap_or(u64::MAX).max(1)
-}
-
-/// `text` with the glob characters of `SCAN MATCH` escaped.
-fn glob_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -5,6 +5,7 @@
 //! - [`worker`]: the tier's own runtime thread.
 //! - [`bus`]: invalidations published and applied to every in-memory copy.
 //! - [`cache`]: [`SharedCache`], the two tiers behind one API.
+//! - [`replay`]: invalidations that failed during an outage, replayed after.
 //! - [`codec`]: the bytes of a stored value; [`url`]: URLs, redacted.
 //!
 //! # Keys in Redis
@@ -19,6 +20,7 @@
 mod bus;
 mod cache;
 mod codec;
+mod replay;
 mod tier;
 mod url;
 mod worker;

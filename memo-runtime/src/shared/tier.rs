@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use super::SharedTierError;
 use super::bus::Bus;
+use super::replay::Replay;
 use super::url::RedisUrl;
 use super::worker::Worker;
 
@@ -66,6 +67,7 @@ pub(crate) struct TierInner {
     pub(crate) conn: ConnectionManager,
     pub(crate) bus: Arc<Bus>,
     pub(crate) health: Arc<Health>,
+    pub(crate) replay: Arc<Replay>,
     // Last: dropping it stops the runtime the fields above run on.
     pub(crate) worker: Worker,
 }
@@ -176,11 +178,16 @@ impl SharedTierBuilder {
             bus.clone()
                 .subscribe(client.clone(), self.timeout, restarted),
         );
+        let replay = Arc::new(Replay::default());
         worker.handle().spawn(probe(
             conn.clone(),
-            self.timeout,
-            health.clone(),
-            bus.clone(),
+            Probed {
+                timeout: self.timeout,
+                prefix: self.prefix.clone(),
+                health: health.clone(),
+                bus: bus.clone(),
+                replay: replay.clone(),
+            },
             restart,
         ));
         Ok(SharedTier {
@@ -192,6 +199,7 @@ impl SharedTierBuilder {
                 conn,
                 bus,
                 health,
+                replay,
                 worker,
             }),
         })
@@ -224,6 +232,12 @@ impl SharedTier {
     /// within about a second of it answering, with no call needed.
     pub fn is_available(&self) -> bool {
         self.inner.health.is_available()
+    }
+
+    /// How many invalidations wait to be replayed (for tests).
+    #[doc(hidden)]
+    pub fn invalidations_pending(&self) -> usize {
+        self.inner.replay.len()
     }
 
     /// How many invalidations from other tiers this one has applied (for
@@ -325,17 +339,28 @@ impl fmt::Debug for SharedTier {
     }
 }
 
-/// Checks on Redis every [`PROBE_EVERY`]: marks the tier unavailable when a
-/// PING fails; when one succeeds again, drops every L1 copy (invalidations
-/// may have been missed meanwhile), restarts the subscription, and marks it
-/// available once the subscription is back.
-async fn probe(
-    mut conn: ConnectionManager,
+/// What the probe looks after.
+struct Probed {
     timeout: Duration,
+    prefix: String,
     health: Arc<Health>,
     bus: Arc<Bus>,
-    restart: watch::Sender<u64>,
-) {
+    replay: Arc<Replay>,
+}
+
+/// Checks on Redis every [`PROBE_EVERY`]: marks the tier unavailable when a
+/// PING fails; when one succeeds again, drops every L1 copy (invalidations
+/// may have been missed meanwhile), restarts the subscription, replays the
+/// invalidations that failed, and marks the tier available once the
+/// subscription is back.
+async fn probe(mut conn: ConnectionManager, probed: Probed, restart: watch::Sender<u64>) {
+    let Probed {
+        timeout,
+        prefix,
+        health,
+        bus,
+        replay,
+    } = probed;
     let mut was_down = false;
     loop {
         let ping = redis::cmd("PING");
@@ -345,6 +370,11 @@ async fn probe(
                     was_down = false;
                     bus.flush_all();
                     restart.send_modify(|generation| *generation += 1);
+                }
+                if !replay.is_empty() {
+                    let _ =
+                        tokio::time::timeout(timeout * 20, replay.drain(&mut conn, &prefix, &bus))
+                            .await;
                 }
                 if bus.is_subscribed() {
                     health.succeeded();
