@@ -461,6 +461,21 @@ impl AsyncCache {
         );
     }
 
+    /// The value under the key `id` of `namespace`, counting a hit or a miss
+    /// (nothing when caching is off): `get` for callers with a built key.
+    #[cfg(feature = "redis")]
+    #[inline(always)]
+    pub(crate) fn get_id<V: Clone + 'static>(
+        &self,
+        namespace: &'static str,
+        id: &[u8],
+    ) -> Option<V> {
+        if !self.enabled {
+            return None;
+        }
+        self.store.get(&self.store.probe(namespace, id))
+    }
+
     /// Counts an event that happened around this cache (the shared tier's).
     #[cfg(feature = "redis")]
     pub(crate) fn record(&self, event: Event) {
@@ -488,6 +503,12 @@ impl AsyncCache {
             value,
             deadlines,
         );
+    }
+
+    /// Whether caching is on for this cache (`Config::enabled`).
+    #[cfg(feature = "redis")]
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.enabled
     }
 
     pub(crate) fn count_key_error(&self) {

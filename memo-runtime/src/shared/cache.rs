@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
+use futures_util::future::Either;
 use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -17,7 +18,7 @@ use super::codec::{self, decode};
 use super::replay::{namespace_pattern, publish, unlink_matching};
 use super::{DEFAULT_MAX_VALUE_BYTES, SharedTier, SharedTierError, hex, is_printable, redis_key};
 use crate::cache::{Missed, keep_all};
-use crate::key::encode_identity;
+use crate::key::{KeyBuf, encode_identity};
 use crate::observe::Event;
 use crate::{AsyncCache, CacheStats, Eviction, ManualClock};
 
@@ -178,25 +179,34 @@ impl SharedCache {
 
     /// The value under `key`: from memory, else from Redis (kept in memory
     /// for as long as Redis keeps it, or the default TTL if shorter).
-    pub async fn get<K, V>(&self, key: &K) -> Option<V>
+    pub fn get<K, V>(&self, key: &K) -> impl Future<Output = Option<V>> + Send + '_
     where
         K: Serialize + ?Sized,
         V: SharedValue,
     {
+        // The hit is answered before any future exists: a memory hit costs
+        // what an `AsyncCache` hit does, and only a miss builds (and boxes)
+        // the Redis read.
         let id = key_bytes(key);
-        match self.memory().lookup::<V>(self.memory_namespace(), &id)? {
-            Ok(value) => Some(value),
-            Err(_missed) => {
-                let epoch = self.inner.local.epoch.load(SeqCst);
-                let (value, ttl) = self.read::<V>(&id).await?;
-                // An invalidation that arrived meanwhile wins.
-                if self.inner.local.epoch.load(SeqCst) == epoch {
-                    self.memory()
-                        .store_id(self.memory_namespace(), &id, value.clone(), ttl);
-                }
-                Some(value)
-            }
+        let memory = self.memory();
+        match memory.get_id::<V>(self.memory_namespace(), &id) {
+            Some(value) => Either::Left(std::future::ready(Some(value))),
+            None if !memory.is_enabled() => Either::Left(std::future::ready(None)),
+            None => Either::Right(Box::pin(self.read_into_memory(id))),
         }
+    }
+
+    /// `get` after a memory miss: Redis, then a copy in memory.
+    async fn read_into_memory<V: SharedValue>(&self, id: KeyBuf) -> Option<V> {
+        let id = &id[..];
+        let epoch = self.inner.local.epoch.load(SeqCst);
+        let (value, ttl) = self.read::<V>(id).await?;
+        // An invalidation that arrived meanwhile wins.
+        if self.inner.local.epoch.load(SeqCst) == epoch {
+            self.memory()
+                .store_id(self.memory_namespace(), id, value.clone(), ttl);
+        }
+        Some(value)
     }
 
     /// Stores `value` under `key` in both tiers with the default TTL.
@@ -662,11 +672,9 @@ impl fmt::Debug for SharedCache {
     }
 }
 
-fn key_bytes<K: Serialize + ?Sized>(key: &K) -> Vec<u8> {
-    match encode_identity(key) {
-        Ok(id) => id.to_vec(),
-        Err(err) => panic!("{err}"),
-    }
+/// The key's identity, in a stack buffer: nothing is allocated on a hit.
+fn key_bytes<K: Serialize + ?Sized>(key: &K) -> KeyBuf {
+    encode_identity(key).unwrap_or_else(|err| panic!("{err}"))
 }
 
 fn nanos(ttl: Duration) -> u64 {

@@ -289,19 +289,26 @@ impl SharedTier {
         if !health.is_available() && !self.inner.bus.is_new() {
             return None;
         }
-        let bus = self.inner.bus.clone();
+        // The command is sent from the caller's task (one hop to the
+        // connection's driver, not two); only the deadline's timer runs on
+        // the tier's runtime, so any executor can await this.
         let op = op(self.inner.conn.clone());
-        let timed = self.inner.worker.run(async move {
-            tokio::time::timeout(deadline, async move {
+        let bus = &self.inner.bus;
+        let timed = async {
+            let work = std::pin::pin!(async {
                 // A new tier's first calls wait for the connection and the
                 // subscription rather than taking that moment for an outage.
                 bus.ready().await;
                 op.await
-            })
-            .await
-        });
+            });
+            let timer = std::pin::pin!(self.inner.worker.after(deadline));
+            match futures_util::future::select(work, timer).await {
+                futures_util::future::Either::Left((result, _)) => Some(Ok(result)),
+                futures_util::future::Either::Right(_) => None,
+            }
+        };
         match timed.await {
-            Some(Ok(Ok(value))) => {
+            Some(Ok::<_, ()>(Ok(value))) => {
                 health.succeeded();
                 Some(value)
             }

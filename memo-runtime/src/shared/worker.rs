@@ -57,4 +57,25 @@ impl Worker {
         });
         output.await.ok()
     }
+
+    /// Completes after `delay`, timed on the tier's runtime (so the caller
+    /// needs no timer of its own).
+    pub(crate) async fn after(&self, delay: std::time::Duration) {
+        let (done, fired) = oneshot::channel::<()>();
+        let timer = self.handle.spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = done.send(());
+        });
+        // Dropped before the deadline (the operation won): stop the timer.
+        let _stop = AbortOnDrop(timer);
+        let _ = fired.await;
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
