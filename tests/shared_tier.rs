@@ -349,3 +349,67 @@ async fn a_delete_lost_in_an_outage_is_replayed_when_redis_is_back() {
         "the snapshot did bring back what was saved"
     );
 }
+
+/// A copy in memory never outlives the Redis entry it came from: its TTL
+/// is what Redis had left, not the cache's default.
+#[tokio::test]
+async fn a_memory_copy_expires_with_the_redis_entry() {
+    let server = RedisServer::start();
+    let writer = cache(&tier(&server).await, "ttl");
+    writer.set("k", 1u32).await;
+    // Redis has 30 s left, the reader's default would be 60 s.
+    let key: String = redis::cmd("SCAN")
+        .arg(0)
+        .arg("MATCH")
+        .arg("test:{ttl}:*")
+        .query::<(u64, Vec<String>)>(&mut server.connection())
+        .unwrap()
+        .1
+        .remove(0);
+    let _: () = redis::cmd("PEXPIRE")
+        .arg(&key)
+        .arg(30_000)
+        .query(&mut server.connection())
+        .unwrap();
+    let clock = memo_runtime::ManualClock::new();
+    let reader = SharedCache::builder("ttl", tier(&server).await)
+        .default_ttl(Duration::from_secs(60))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    assert_eq!(reader.get::<_, u32>("k").await, Some(1));
+    clock.advance(Duration::from_secs(29));
+    assert_eq!(reader.get::<_, u32>("k").await, Some(1));
+    assert_eq!(reader.stats().hits, 1, "29 s: still the memory copy");
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(reader.get::<_, u32>("k").await, Some(1));
+    assert_eq!(
+        reader.stats().hits,
+        1,
+        "30 s: the copy expired with Redis's TTL"
+    );
+    assert_eq!(reader.stats().shared_hits, 2);
+}
+
+/// Values over the size cap stay in the memory of the process that has them.
+#[tokio::test]
+async fn values_over_the_size_cap_stay_in_memory() {
+    let server = RedisServer::start();
+    let small = |tier: &SharedTier| {
+        SharedCache::builder("big", tier.clone())
+            .max_value_bytes(64)
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (small(&tier(&server).await), small(&tier(&server).await));
+    let big = "x".repeat(1000);
+    a.set("k", big.clone()).await;
+    assert_eq!(a.get::<_, String>("k").await, Some(big), "in a's memory");
+    assert_eq!(
+        b.get::<_, String>("k").await,
+        None,
+        "never written to Redis"
+    );
+    a.set("small", String::from("ok")).await;
+    assert_eq!(b.get::<_, String>("small").await.as_deref(), Some("ok"));
+}
