@@ -86,6 +86,15 @@ async fn shared_functions_share_results_and_invalidations_through_redis() {
     assert!(invalidate!(price, 3).await);
     assert_eq!(price(3).await, 30);
     assert_eq!(PRICE_RUNS.load(SeqCst), 2);
+    // Give the other replica a copy again, once the invalidation of the
+    // delete above has reached it (so that it cannot be what empties it).
+    let settled = std::time::Instant::now();
+    while OTHER_REPLICA.invalidations_received() < 1 {
+        assert!(settled.elapsed() < Duration::from_secs(10));
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(price_elsewhere(3).await, 30);
+    assert_eq!(price_elsewhere::cache().len(), 1);
     let elsewhere_before = OTHER_REPLICA.invalidations_received();
     price::clear().await;
     let waiting = std::time::Instant::now();

@@ -77,18 +77,36 @@ pub fn shared_function_cache(
 }
 
 /// A namespace as a Redis name: printable, without the braces of hash tags
-/// (a function declared in a closure has `{{closure}}` in its path).
+/// (a function declared in a closure has `{{closure}}` in its path), and
+/// one-to-one: every other byte becomes `_xHH`, and `_` itself `__`.
 fn redis_name(namespace: &str) -> String {
-    namespace
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '{' && c != '}' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    let mut name = String::with_capacity(namespace.len());
+    for byte in namespace.bytes() {
+        match byte {
+            b'_' => name.push_str("__"),
+            b'{' | b'}' => name.push_str(&format!("_x{byte:02x}")),
+            b if b.is_ascii_graphic() => name.push(char::from(b)),
+            b => name.push_str(&format!("_x{b:02x}")),
+        }
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redis_name;
+
+    #[test]
+    fn redis_names_are_printable_and_one_to_one() {
+        assert_eq!(redis_name("app::users::fetch"), "app::users::fetch");
+        assert_eq!(
+            redis_name("a::{{closure}}::f"),
+            "a::_x7b_x7bclosure_x7d_x7d::f"
+        );
+        assert_ne!(redis_name("m::größe"), redis_name("m::grüße"));
+        assert_ne!(redis_name("m::a_x7b"), redis_name("m::a{"));
+        assert!(redis_name("m::größe").bytes().all(|b| b.is_ascii_graphic()));
+    }
 }
 
 /// [`memoize`](super::memoize) for a `shared` function.

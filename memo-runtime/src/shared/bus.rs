@@ -247,15 +247,23 @@ impl Bus {
             let pubsub = match connected.await {
                 Ok(Ok(pubsub)) => pubsub,
                 _ => {
+                    // Redis is down from the start: calls stop waiting for a
+                    // first subscription and go to memory (the probe marks
+                    // the tier available once it is up).
+                    if self.new.swap(false, SeqCst) {
+                        self.ready.notify_waiters();
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             };
-            if !self.is_new() {
+            // Any subscription but a new tier's first may have missed
+            // invalidations (also one that follows failed attempts: copies
+            // may have been taken from memory meanwhile).
+            if !self.new.swap(false, SeqCst) {
                 self.flush_all();
             }
             self.subscribed.store(true, SeqCst);
-            self.new.store(false, SeqCst);
             self.ready.notify_waiters();
             let mut messages = pubsub.into_on_message();
             restart.mark_unchanged();

@@ -75,10 +75,25 @@ impl Replay {
             .sum()
     }
 
-    /// Replays everything pending; what fails stays pending.
+    /// Replays what is pending, one namespace at a time; what fails (or is
+    /// not reached before the caller's deadline drops this future) stays
+    /// pending.
     pub(crate) async fn drain(&self, conn: &mut ConnectionManager, prefix: &str, bus: &Bus) {
-        let taken: Vec<(String, Pending)> = self.pending.lock().drain().collect();
-        for (namespace, pending) in taken {
+        loop {
+            let next = {
+                let mut pending = self.pending.lock();
+                let key = pending.keys().next().cloned();
+                key.and_then(|key| pending.remove_entry(&key))
+            };
+            let Some((namespace, pending)) = next else {
+                return;
+            };
+            // Put back if this future is dropped mid-way (a deadline).
+            let mut restore = Restore {
+                replay: self,
+                item: Some((namespace.clone(), pending)),
+            };
+            let pending = &restore.item.as_ref().expect("just set").1;
             let done = match &pending {
                 Pending::All => {
                     let pattern = namespace_pattern(prefix, &namespace);
@@ -105,22 +120,44 @@ impl Replay {
                     pipe.query_async::<()>(conn).await.is_ok()
                 }
             };
+            let (namespace, pending) = restore.item.take().expect("still held");
             if !done {
-                let mut pending_now = self.pending.lock();
-                match pending {
-                    Pending::All => {
-                        pending_now.insert(namespace, Pending::All);
-                    }
-                    Pending::Keys(keys) => {
-                        if let Pending::Keys(now) = pending_now
-                            .entry(namespace)
-                            .or_insert_with(|| Pending::Keys(HashSet::new()))
-                        {
-                            now.extend(keys);
-                        }
-                    }
+                self.put_back(namespace, pending);
+                return;
+            }
+        }
+    }
+
+    fn put_back(&self, namespace: String, pending: Pending) {
+        let mut pending_now = self.pending.lock();
+        match pending {
+            Pending::All => {
+                pending_now.insert(namespace, Pending::All);
+            }
+            Pending::Keys(keys) => {
+                // Under a clear of the namespace, the keys are covered.
+                if let Pending::Keys(now) = pending_now
+                    .entry(namespace)
+                    .or_insert_with(|| Pending::Keys(HashSet::new()))
+                {
+                    now.extend(keys);
                 }
             }
+        }
+    }
+}
+
+/// Puts an item being replayed back in the queue if the replay is dropped
+/// before it is done.
+struct Restore<'a> {
+    replay: &'a Replay,
+    item: Option<(String, Pending)>,
+}
+
+impl Drop for Restore<'_> {
+    fn drop(&mut self) {
+        if let Some((namespace, pending)) = self.item.take() {
+            self.replay.put_back(namespace, pending);
         }
     }
 }

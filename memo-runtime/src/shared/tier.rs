@@ -303,14 +303,20 @@ impl SharedTier {
             });
             let timer = std::pin::pin!(self.inner.worker.after(deadline));
             match futures_util::future::select(work, timer).await {
-                futures_util::future::Either::Left((result, _)) => Some(Ok(result)),
+                futures_util::future::Either::Left((result, _)) => Some(result),
                 futures_util::future::Either::Right(_) => None,
             }
         };
         match timed.await {
-            Some(Ok::<_, ()>(Ok(value))) => {
+            Some(Ok(value)) => {
                 health.succeeded();
                 Some(value)
+            }
+            // Redis answered, with an error (a key of another type, a
+            // script refused): not an outage, so the breaker stays shut.
+            Some(Err(err)) if !is_outage(&err) => {
+                health.succeeded();
+                None
             }
             _ => {
                 health.failed();
@@ -334,6 +340,16 @@ impl PartialEq for SharedTier {
 }
 
 impl Eq for SharedTier {}
+
+/// Whether an error says Redis is unreachable, rather than that it refused
+/// one command.
+fn is_outage(err: &redis::RedisError) -> bool {
+    err.is_io_error()
+        || err.is_timeout()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+        || err.is_unrecoverable_error()
+}
 
 impl fmt::Debug for SharedTier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -199,10 +199,14 @@ impl SharedCache {
         let id = &id[..];
         let epoch = self.inner.local.epoch.load(SeqCst);
         let (value, ttl) = self.read::<V>(id).await?;
-        // An invalidation that arrived meanwhile wins.
+        // An invalidation that arrived meanwhile wins, also one that lands
+        // between this check and the store (it is checked again after).
         if self.inner.local.epoch.load(SeqCst) == epoch {
             self.memory()
                 .store_id(self.memory_namespace(), id, value.clone(), ttl);
+            if self.inner.local.epoch.load(SeqCst) != epoch {
+                self.memory().remove_key(self.memory_namespace(), id);
+            }
         }
         Some(value)
     }
@@ -229,21 +233,32 @@ impl SharedCache {
             self.remove(&id).await;
             return;
         }
-        self.inner
-            .tier
-            .inner
-            .bus
-            .apply(Kind::Set, &self.inner.namespace, &id);
+        let bus = &self.inner.tier.inner.bus;
+        bus.apply(Kind::Set, &self.inner.namespace, &id);
+        let epoch = self.inner.local.epoch.load(SeqCst);
         let written = match self.encode(&value) {
             Some(bytes) => self.write(&id, bytes, ttl, Kind::Set).await,
             // Too large for Redis: no replica may keep the older value.
             None => self.delete_remote(&id).await.is_some(),
         };
         if !written {
+            // Redis and the other replicas may keep the older value: delete
+            // it there when Redis is back.
             self.memory().record(Event::SharedError);
+            self.inner
+                .tier
+                .inner
+                .replay
+                .delete(&self.inner.namespace, hex(&id));
         }
-        self.memory()
-            .store_id(self.memory_namespace(), &id, value, ttl);
+        // Copies read by this process while the write was on its way may
+        // hold the older value: drop them, then keep ours, unless another
+        // replica's change arrived meanwhile (Redis has that one).
+        bus.apply(Kind::Set, &self.inner.namespace, &id);
+        if self.inner.local.epoch.load(SeqCst) == epoch + 1 {
+            self.memory()
+                .store_id(self.memory_namespace(), &id, value, ttl);
+        }
     }
 
     /// Removes `key` from both tiers and from every other process's memory;

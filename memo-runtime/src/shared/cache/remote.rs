@@ -8,9 +8,91 @@ use super::*;
 const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
                        return redis.call('del', KEYS[1]) else return 0 end";
 
+/// Stores a loaded value only while its loader still holds the lock: a
+/// delete or clear meanwhile removed the lock, and the value must not land.
+/// KEYS: value, lock; ARGV: bytes, ttl ms, token, channel, message.
+const WRITE_IF_LOCKED: &str = "if redis.call('get', KEYS[2]) == ARGV[3] then \
+                               redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) \
+                               redis.call('publish', ARGV[4], ARGV[5]) \
+                               return 1 else return 0 end";
+
+/// What a waiter for another process's load found.
+enum Peeked<V> {
+    Value(V, Duration),
+    /// Neither the value nor the lock: the holder gave up (an `Err`, a
+    /// value too large, a cancelled load). Load here.
+    Gone,
+    /// The lock is still held.
+    Waiting,
+    /// Redis did not answer: load here rather than wait a lease.
+    Failed,
+}
+
+/// Holds a load lock; releases it when dropped without
+/// [`release`](LockGuard::release) (a cancelled or panicking load), so the
+/// other processes do not wait out the lease.
+struct LockGuard {
+    tier: SharedTier,
+    lock: String,
+    token: String,
+    armed: bool,
+}
+
+impl LockGuard {
+    async fn release(mut self) -> bool {
+        self.armed = false;
+        let (lock, token) = (
+            std::mem::take(&mut self.lock),
+            std::mem::take(&mut self.token),
+        );
+        self.tier
+            .run(move |conn| release(conn, lock, token))
+            .await
+            .is_some()
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let (lock, token) = (
+                std::mem::take(&mut self.lock),
+                std::mem::take(&mut self.token),
+            );
+            let conn = self.tier.inner.conn.clone();
+            self.tier.inner.worker.handle().spawn(async move {
+                let _ = release(conn, lock, token).await;
+            });
+        }
+    }
+}
+
+async fn release(
+    mut conn: ConnectionManager,
+    lock: String,
+    token: String,
+) -> redis::RedisResult<()> {
+    redis::cmd("EVAL")
+        .arg(RELEASE)
+        .arg(1)
+        .arg(&lock)
+        .arg(&token)
+        .query_async::<()>(&mut conn)
+        .await
+}
+
 impl SharedCache {
     pub(super) fn key_of(&self, id: &[u8]) -> String {
         redis_key(self.prefix(), &self.inner.namespace, &hex(id))
+    }
+
+    /// The Redis key of `id`'s load lock (same hash slot as its value).
+    fn lock_of(&self, id: &[u8]) -> String {
+        redis_key(
+            self.prefix(),
+            &self.inner.namespace,
+            &format!("lock:{}", hex(id)),
+        )
     }
 
     pub(super) fn encode<V: SharedValue>(&self, value: &V) -> Option<Vec<u8>> {
@@ -40,7 +122,8 @@ impl SharedCache {
             memory.record(Event::SharedError);
             return None;
         };
-        let Some(bytes) = bytes else {
+        // -2: the key expired between the GET and the PTTL.
+        let (Some(bytes), false) = (bytes, pttl == -2) else {
             memory.record(Event::SharedMiss);
             return None;
         };
@@ -95,7 +178,7 @@ impl SharedCache {
     /// Deletes `id` in Redis and publishes the invalidation; whether Redis
     /// had it (`None`: Redis could not be reached).
     pub(super) async fn delete_remote(&self, id: &[u8]) -> Option<bool> {
-        let key = self.key_of(id);
+        let (key, lock) = (self.key_of(id), self.lock_of(id));
         let bus = &self.inner.tier.inner.bus;
         let (channel, message) = (
             bus.channel.clone(),
@@ -104,9 +187,13 @@ impl SharedCache {
         self.inner
             .tier
             .run(|mut conn| async move {
+                // The lock too: a load running now must not store its value.
                 let (deleted,): (u64,) = redis::pipe()
                     .cmd("DEL")
                     .arg(&key)
+                    .cmd("DEL")
+                    .arg(&lock)
+                    .ignore()
                     .cmd("PUBLISH")
                     .arg(&channel)
                     .arg(&message)
@@ -126,6 +213,12 @@ impl SharedCache {
             .bus
             .apply(Kind::Delete, &self.inner.namespace, id);
         let remote = self.delete_remote(id).await;
+        // Copies read by this process while the delete was on its way.
+        self.inner
+            .tier
+            .inner
+            .bus
+            .apply(Kind::Delete, &self.inner.namespace, id);
         if remote.is_none() {
             self.memory().record(Event::SharedError);
             self.inner
@@ -149,12 +242,7 @@ impl SharedCache {
         V: SharedValue,
     {
         let tier = &self.inner.tier;
-        let key = self.key_of(id);
-        let lock = redis_key(
-            self.prefix(),
-            &self.inner.namespace,
-            &format!("lock:{}", hex(id)),
-        );
+        let lock = self.lock_of(id);
         let token = random_id();
         let lease = tier.inner.lock_lease;
         let won = {
@@ -175,6 +263,12 @@ impl SharedCache {
         };
         match won {
             Some(true) => {
+                let guard = LockGuard {
+                    tier: tier.clone(),
+                    lock,
+                    token,
+                    armed: true,
+                };
                 // Another process may have stored it between our read and
                 // the lock: look once more before running the body.
                 let result = match self.read::<V>(id).await {
@@ -182,109 +276,160 @@ impl SharedCache {
                         remaining.store(nanos(ttl), SeqCst);
                         Ok(value)
                     }
-                    None => self.run_and_write(id, init).await,
+                    None => self.run_and_write(id, init, Some(&guard)).await,
                 };
-                self.release(lock, token).await;
+                if !guard.release().await {
+                    // The lease frees it anyway.
+                    self.memory().record(Event::SharedError);
+                }
                 result
             }
             Some(false) => {
-                if let Some((value, ttl)) = self.wait_for_load::<V>(id, &key, lease).await {
+                if let Some((value, ttl)) = self.wait_for_load::<V>(id, lease).await {
                     remaining.store(nanos(ttl), SeqCst);
                     return Ok(value);
                 }
-                // The holder died or is slower than its lease.
-                self.run_and_write(id, init).await
+                // The holder gave up, died, or is slower than its lease.
+                self.run_and_write(id, init, None).await
             }
             // Redis is unreachable: load here.
             None => init.await,
         }
     }
 
-    pub(super) async fn run_and_write<V, E>(
+    /// Runs `init` and writes its `Ok` value: while holding the lock, only if
+    /// it is still held (no delete or clear meanwhile); without it, only if
+    /// no other process stored a value meanwhile.
+    async fn run_and_write<V, E>(
         &self,
         id: &[u8],
         init: impl Future<Output = Result<V, E>>,
+        holding: Option<&LockGuard>,
     ) -> Result<V, E>
     where
         V: SharedValue,
     {
         let result = init.await;
-        if let Ok(value) = &result
-            && let Some(bytes) = self.encode(value)
-            && !self
-                .write(id, bytes, self.inner.default_ttl, Kind::Loaded)
-                .await
-        {
+        let Ok(value) = &result else {
+            return result;
+        };
+        let Some(bytes) = self.encode(value) else {
+            return result;
+        };
+        let key = self.key_of(id);
+        let bus = &self.inner.tier.inner.bus;
+        let (channel, message) = (
+            bus.channel.clone(),
+            bus.message(Kind::Loaded, &self.inner.namespace, id),
+        );
+        let millis = self
+            .inner
+            .default_ttl
+            .as_millis()
+            .clamp(1, u128::from(u64::MAX)) as u64;
+        let written = match holding {
+            Some(guard) => {
+                let (lock, token) = (guard.lock.clone(), guard.token.clone());
+                self.inner
+                    .tier
+                    .run(|mut conn| async move {
+                        redis::cmd("EVAL")
+                            .arg(WRITE_IF_LOCKED)
+                            .arg(2)
+                            .arg(&key)
+                            .arg(&lock)
+                            .arg(bytes)
+                            .arg(millis)
+                            .arg(&token)
+                            .arg(&channel)
+                            .arg(&message)
+                            .query_async::<()>(&mut conn)
+                            .await
+                    })
+                    .await
+            }
+            None => {
+                self.inner
+                    .tier
+                    .run(|mut conn| async move {
+                        redis::pipe()
+                            .cmd("SET")
+                            .arg(&key)
+                            .arg(bytes)
+                            .arg("PX")
+                            .arg(millis)
+                            .arg("NX")
+                            .ignore()
+                            .cmd("PUBLISH")
+                            .arg(&channel)
+                            .arg(&message)
+                            .ignore()
+                            .query_async::<()>(&mut conn)
+                            .await
+                    })
+                    .await
+            }
+        };
+        if written.is_none() {
             self.memory().record(Event::SharedError);
         }
         result
     }
 
     /// Waits for another process's load of `id`: woken by its "loaded"
-    /// message, polling Redis as a fallback, for at most `lease`.
-    pub(super) async fn wait_for_load<V: SharedValue>(
+    /// message, polling Redis as a fallback, for at most `lease`; gives up
+    /// at once when the lock is gone without a value or Redis fails.
+    async fn wait_for_load<V: SharedValue>(
         &self,
         id: &[u8],
-        key: &str,
         lease: Duration,
     ) -> Option<(V, Duration)> {
         let tier = &self.inner.tier;
-        let notify = tier.inner.bus.load_waiter(key);
+        let notify = tier.inner.bus.load_waiter(&self.key_of(id));
         let started = std::time::Instant::now();
         while started.elapsed() < lease {
             let waiter = notify.clone();
-            // Armed before the read, so a message between the two is kept.
+            // Armed before the look, so a message between the two is kept.
             let woken = tier.inner.worker.run(async move {
                 let notified = waiter.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
                 let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
             });
-            if let Some(found) = self.peek::<V>(id).await {
-                return Some(found);
+            match self.peek::<V>(id).await {
+                Peeked::Value(value, ttl) => return Some((value, ttl)),
+                Peeked::Gone | Peeked::Failed => return None,
+                Peeked::Waiting => {}
             }
             woken.await;
         }
         None
     }
 
-    /// [`read`](Self::read) without counting a miss (polling for a load).
-    pub(super) async fn peek<V: SharedValue>(&self, id: &[u8]) -> Option<(V, Duration)> {
-        let key = self.key_of(id);
+    /// Whether `id`'s value is there (then read it) or its lock still is.
+    async fn peek<V: SharedValue>(&self, id: &[u8]) -> Peeked<V> {
+        let (key, lock) = (self.key_of(id), self.lock_of(id));
         let found = self
             .inner
             .tier
             .run(|mut conn: ConnectionManager| async move {
-                redis::cmd("EXISTS")
+                redis::pipe()
+                    .cmd("EXISTS")
                     .arg(&key)
-                    .query_async::<bool>(&mut conn)
-                    .await
-            })
-            .await;
-        if found == Some(true) {
-            self.read::<V>(id).await
-        } else {
-            None
-        }
-    }
-
-    pub(super) async fn release(&self, lock: String, token: String) {
-        let released = self
-            .inner
-            .tier
-            .run(|mut conn| async move {
-                redis::cmd("EVAL")
-                    .arg(RELEASE)
-                    .arg(1)
+                    .cmd("EXISTS")
                     .arg(&lock)
-                    .arg(&token)
-                    .query_async::<()>(&mut conn)
+                    .query_async::<(bool, bool)>(&mut conn)
                     .await
             })
             .await;
-        if released.is_none() {
-            // The lease frees it anyway.
-            self.memory().record(Event::SharedError);
+        match found {
+            Some((true, _)) => match self.read::<V>(id).await {
+                Some((value, ttl)) => Peeked::Value(value, ttl),
+                None => Peeked::Gone,
+            },
+            Some((false, true)) => Peeked::Waiting,
+            Some((false, false)) => Peeked::Gone,
+            None => Peeked::Failed,
         }
     }
 }
