@@ -92,23 +92,6 @@ fn redis_name(namespace: &str) -> String {
     name
 }
 
-#[cfg(test)]
-mod tests {
-    use super::redis_name;
-
-    #[test]
-    fn redis_names_are_printable_and_one_to_one() {
-        assert_eq!(redis_name("app::users::fetch"), "app::users::fetch");
-        assert_eq!(
-            redis_name("a::{{closure}}::f"),
-            "a::_x7b_x7bclosure_x7d_x7d::f"
-        );
-        assert_ne!(redis_name("m::größe"), redis_name("m::grüße"));
-        assert_ne!(redis_name("m::a_x7b"), redis_name("m::a{"));
-        assert!(redis_name("m::größe").bytes().all(|b| b.is_ascii_graphic()));
-    }
-}
-
 /// [`memoize`](super::memoize) for a `shared` function.
 pub fn memoize_shared<V, F>(
     cache: &'static SharedSite,
@@ -161,5 +144,22 @@ pub async fn clear_shared(cache: &'static SharedSite, namespace: &'static str) {
     match cache {
         SharedSite::Shared(shared) => shared.clear().await,
         SharedSite::MemoryOnly(memory) => super::clear(memory, namespace).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redis_name;
+
+    #[test]
+    fn redis_names_are_printable_and_one_to_one() {
+        assert_eq!(redis_name("app::users::fetch"), "app::users::fetch");
+        assert_eq!(
+            redis_name("a::{{closure}}::f"),
+            "a::_x7b_x7bclosure_x7d_x7d::f"
+        );
+        assert_ne!(redis_name("m::größe"), redis_name("m::grüße"));
+        assert_ne!(redis_name("m::a_x7b"), redis_name("m::a{"));
+        assert!(redis_name("m::größe").bytes().all(|b| b.is_ascii_graphic()));
     }
 }
