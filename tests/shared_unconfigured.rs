@@ -1,5 +1,6 @@
 //! `#[cached(shared)]` without a configured tier caches in memory only,
-//! with a warning, never a panic (its own process: nothing configures).
+//! with one warning on stderr, never a panic (its own process: nothing
+//! configures).
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
@@ -22,4 +23,36 @@ async fn without_a_tier_a_shared_function_caches_in_memory() {
     assert!(price::invalidate(3).await);
     price::clear().await;
     assert!(price::cache().is_empty());
+}
+
+/// The warning, read from a child run of this test binary (a test's own
+/// stderr is captured by the harness).
+#[test]
+fn the_missing_tier_is_warned_about_once_on_stderr() {
+    if std::env::var_os("MEMO_TEST_WARNING_CHILD").is_some() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            price(1).await;
+            price(2).await;
+            price::invalidate(1).await;
+        });
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "the_missing_tier_is_warned_about_once_on_stderr",
+            "--nocapture",
+        ])
+        .env("MEMO_TEST_WARNING_CHILD", "1")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let warnings = stderr.matches("no shared tier is configured").count();
+    assert_eq!(warnings, 1, "{stderr}");
+    assert!(
+        stderr.contains("shared_unconfigured::price"),
+        "names the function: {stderr}"
+    );
 }

@@ -85,7 +85,7 @@ use quote::quote;
 /// | `cache_err = true` | also cache `Err` values (needs `E: Clone`) | `false` |
 /// | `cache_none = false` | for `Option` results: return a `None` but do not store it (what the `cached` crate does) | `true`: a stored `None` is a hit |
 /// | `shared`, `shared = TIER` | (feature `redis`, `async fn`s) keep results in the shared tier too: the one [`Config::shared_tier`] sets, or a `static` `SharedTier` (or `LazyLock<SharedTier>`); replicas share results, loads and invalidations | memory only |
-/// | `name = "price"` | with `shared`: the function's name in the shared tier; functions (and processes) with one name share entries | its module path and name |
+/// | `name = "price"` | with `shared`: the function's name in the shared tier; functions (and processes) with one name share entries | its module path and name (`_` doubled, braces and non-ASCII bytes as `_xHH`, so that it is printable) |
 /// | `version = 2` | with `shared`: entries written under another version are misses (bump it when the value type changes) | `0` |
 /// | `crate = path` | where `memo_runtime` is, for crates re-exporting it | `::memo_runtime` |
 ///
