@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-use memo_runtime::{AsyncCache, SharedCache, SharedTier};
+use memo_runtime::{AsyncCache, SharedCache, SharedTier, cached};
 use redis::AsyncCommands;
 use redis_server::RedisServer;
 
@@ -73,6 +73,47 @@ async fn l1_hits() {
                 local.get::<_, u64>(&key).await
             } else {
                 two_tier.get::<_, u64>(&key).await
+            };
+            black_box(value);
+        }
+        let per = start.elapsed().as_secs_f64() * 1e9 / HITS as f64;
+        println!("{name:<44} {per:>8.1} ns/call");
+    }
+}
+
+/// The tier of `shared_fn`, set before its first call.
+static TIER: std::sync::OnceLock<SharedTier> = std::sync::OnceLock::new();
+static TIER_REF: std::sync::LazyLock<SharedTier> =
+    std::sync::LazyLock::new(|| TIER.get().expect("set first").clone());
+
+#[cached(ttl = 600, max_size = 100_000)]
+async fn plain_fn(k: u64) -> u64 {
+    k
+}
+
+#[cached(ttl = 600, max_size = 100_000, shared = TIER_REF)]
+async fn shared_fn(k: u64) -> u64 {
+    k
+}
+
+async fn attribute_hits() {
+    let server = RedisServer::start();
+    TIER.set(tier(&server).await).ok();
+    for k in 0..HOT_KEYS {
+        plain_fn(k).await;
+        shared_fn(k).await;
+    }
+    for (name, run) in [
+        ("L1 hit, #[cached] (no tier)", 0),
+        ("L1 hit, #[cached(shared)] (tier on)", 1),
+    ] {
+        let start = Instant::now();
+        for i in 0..HITS {
+            let key = black_box(i % HOT_KEYS);
+            let value = if run == 0 {
+                plain_fn(key).await
+            } else {
+                shared_fn(key).await
             };
             black_box(value);
         }
@@ -176,6 +217,7 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         l1_hits().await;
+        attribute_hits().await;
         l2_hits_and_raw_gets().await;
         invalidation_latency().await;
         stampede().await;
