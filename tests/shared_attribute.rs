@@ -130,4 +130,55 @@ async fn shared_functions_share_results_and_invalidations_through_redis() {
         "the second call was answered by Redis"
     );
     assert_eq!(user::stats().shared_hits, 1);
+
+    // Methods: the companions are associated functions, as in memory.
+    let shop = Shop { region: "eu" };
+    assert_eq!(shop.stock(5).await, 7);
+    assert_eq!(
+        Shop { region: "us-east" }.stock(5).await,
+        7,
+        "self is skipped"
+    );
+    assert_eq!(SHOP_RUNS.load(SeqCst), 1);
+    Shop::stock_cache().clear().await; // memory only
+    assert_eq!(shop.stock(5).await, 7);
+    assert_eq!(SHOP_RUNS.load(SeqCst), 1, "answered by Redis");
+    assert!(invalidate!(Shop::stock, 5).await);
+    assert_eq!(shop.stock(5).await, 7);
+    assert_eq!(SHOP_RUNS.load(SeqCst), 2, "the invalidation reached Redis");
+
+    // A generic impl: each `Self` type keeps its own entries.
+    let (a, b) = (Repo::<u8>::kind(1).await, Repo::<u16>::kind(1).await);
+    assert_eq!(a, "u8#1");
+    assert_eq!(b, "u16#1");
+    assert!(!std::ptr::eq(
+        Repo::<u8>::kind_cache(),
+        Repo::<u16>::kind_cache()
+    ));
+}
+
+struct Shop {
+    region: &'static str,
+}
+
+static SHOP_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+impl Shop {
+    /// A method keyed on its arguments only, shared through the tier.
+    #[cached(ttl = 60, shared = OTHER_REPLICA, skip(self))]
+    async fn stock(&self, sku: u32) -> u32 {
+        SHOP_RUNS.fetch_add(1, SeqCst);
+        sku + self.region.len() as u32
+    }
+}
+
+/// Generic impls get one shared cache per `Self` type.
+struct Repo<T>(std::marker::PhantomData<T>);
+
+#[cached]
+impl<T: 'static> Repo<T> {
+    #[cached(ttl = 60, shared = OTHER_REPLICA)]
+    async fn kind(id: u32) -> String {
+        format!("{}#{id}", std::any::type_name::<T>())
+    }
 }

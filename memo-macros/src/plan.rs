@@ -175,7 +175,7 @@ pub(crate) fn plan(function: &ItemFn, args: &Args, place: Option<Place>) -> syn:
         },
     };
 
-    let shared = shared_plan(args, sig, &place, &mut errors);
+    let shared = shared_plan(args, sig, &mut errors);
 
     errors.into_result()?;
     Ok(Plan {
@@ -230,12 +230,7 @@ fn check_shape(sig: &syn::Signature, errors: &mut Errors) {
 }
 
 /// `shared`, `name` and `version`, checked against the function.
-fn shared_plan(
-    args: &Args,
-    sig: &syn::Signature,
-    place: &Place,
-    errors: &mut Errors,
-) -> Option<SharedPlan> {
+fn shared_plan(args: &Args, sig: &syn::Signature, errors: &mut Errors) -> Option<SharedPlan> {
     let Some(shared) = &args.shared else {
         if let Some(name) = &args.name {
             errors.push(syn::Error::new(
@@ -257,13 +252,6 @@ fn shared_plan(
             shared.span,
             "`shared`: the shared tier serves `async fn`s (a plain `fn` would block its thread \
              on Redis); make the function `async`, or remove `shared` to cache in memory",
-        ));
-    }
-    if matches!(place, Place::Associated { .. }) {
-        errors.push(syn::Error::new(
-            shared.span,
-            "`shared` is not supported on methods and associated functions yet; memoize a free \
-             `async fn` with `shared` and call it from the method",
         ));
     }
     if let Some(cache) = &args.cache {

@@ -336,11 +336,12 @@ impl Ctx<'_> {
         let rt = &self.rt;
         let vis = self.companion_vis();
         let shared_fn = self.item_name("__memo_shared");
-        // Named through the struct, not `Self`: the static's initializer is
-        // an item of its own (`shared` is for free functions only).
+        // `Self` in the closure, not in the static: a static is an item of
+        // its own. One cache per namespace, so per `Self` type of a method
+        // in a generic impl.
         let (site, namespace) = (
-            self.item("__memo_site", false),
-            self.item("__memo_namespace", false),
+            self.item("__memo_site", true),
+            self.item("__memo_namespace", true),
         );
         let tier = match &shared.tier {
             Some(path) => quote! {{
@@ -358,15 +359,15 @@ impl Ctx<'_> {
         quote! {
             #[doc(hidden)]
             #vis fn #shared_fn() -> &'static #rt::SharedSite {
-                static __MEMO_SHARED: #rt::LazyLock<#rt::SharedSite> = #rt::LazyLock::new(|| {
+                static __MEMO_SHARED: #rt::PerType<#rt::SharedSite> = #rt::PerType::new();
+                #rt::shared_site(&__MEMO_SHARED, #namespace(), || {
                     #rt::shared_function_cache(#namespace(), #site(), #tier, #rt::SharedSpec {
                         name: #name,
                         version: #version,
                         max_size: #max_size,
                         eviction: #eviction,
                     })
-                });
-                &__MEMO_SHARED
+                })
             }
         }
     }

@@ -21,11 +21,11 @@ pub use crate::SharedTier;
 use crate::cache::{Missed, keep_all};
 use crate::key;
 pub use crate::{AsyncCache, CacheKey, CacheStats, Eviction};
-pub use scoped::Scoped;
+pub use scoped::{PerType, Scoped};
 #[cfg(feature = "redis")]
 pub use shared::{
     SharedSite, SharedSpec, clear_shared, invalidate_shared, memoize_shared, memoize_shared_ok,
-    shared_function_cache,
+    shared_function_cache, shared_site,
 };
 
 mod scoped;

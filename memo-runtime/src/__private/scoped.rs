@@ -1,4 +1,6 @@
-//! Namespaces that depend on a `Self` type, built once per site and type.
+//! Things built once per site and `Self` type: a method's namespace (which
+//! depends on the type it is called for; a generic `impl<T> Foo<T>` has one
+//! function per type), and a shared function's cache.
 
 use std::fmt;
 use std::ptr;
@@ -6,18 +8,73 @@ use std::sync::OnceLock;
 
 use parking_lot::RwLock;
 
-/// The namespace of an associated function, which depends on the `Self` type
-/// it is called for (a generic `impl<T> Foo<T>` has one function per type):
-/// `prefix`, then `type_name::<Self>()`, then `suffix`, built and leaked once
-/// per site and type.
+/// One `&'static T` per key (a type name or a namespace), built and leaked
+/// on first use. The first key costs a read and a pointer compare, no
+/// allocation and no shared write; others a read lock and a map lookup.
+pub struct PerType<T: ?Sized + 'static> {
+    /// The first key seen and its value: the only one, unless the impl is
+    /// generic.
+    first: OnceLock<(&'static str, &'static T)>,
+    /// The values of the other keys.
+    more: RwLock<hashbrown::HashMap<&'static str, &'static T, foldhash::fast::FixedState>>,
+}
+
+impl<T: ?Sized + Sync + 'static> PerType<T> {
+    /// An empty table.
+    pub const fn new() -> PerType<T> {
+        PerType {
+            first: OnceLock::new(),
+            more: RwLock::new(hashbrown::HashMap::with_hasher(
+                foldhash::fast::FixedState::with_seed(0),
+            )),
+        }
+    }
+
+    /// The value of `key`, built by `build` the first time.
+    #[inline]
+    pub fn get(&'static self, key: &'static str, build: impl FnOnce() -> &'static T) -> &'static T {
+        match self.first.get() {
+            // Usually the very same string; else compared by content (a type's
+            // name may exist once per codegen unit).
+            Some((seen, value)) if ptr::eq(*seen, key) || *seen == key => value,
+            _ => self.get_slow(key, build),
+        }
+    }
+
+    #[cold]
+    fn get_slow(
+        &'static self,
+        key: &'static str,
+        build: impl FnOnce() -> &'static T,
+    ) -> &'static T {
+        let mut build = Some(build);
+        let (seen, value) = *self
+            .first
+            .get_or_init(|| (key, (build.take().expect("not used yet"))()));
+        if seen == key {
+            return value;
+        }
+        if let Some(value) = self.more.read().get(key) {
+            return value;
+        }
+        let build = build.expect("the first key was another");
+        self.more.write().entry(key).or_insert_with(build)
+    }
+}
+
+impl<T: ?Sized + Sync + 'static> Default for PerType<T> {
+    fn default() -> Self {
+        PerType::new()
+    }
+}
+
+/// The namespace of an associated function: `prefix`, then
+/// `type_name::<Self>()`, then `suffix`, built and leaked once per site and
+/// type.
 pub struct Scoped {
     prefix: &'static str,
     suffix: &'static str,
-    /// The first `Self` type seen and its namespace: the only one, unless the
-    /// impl is generic.
-    first: OnceLock<(&'static str, &'static str)>,
-    /// The namespaces of the other types, by type name.
-    more: RwLock<hashbrown::HashMap<&'static str, &'static str, foldhash::fast::FixedState>>,
+    namespaces: PerType<str>,
 }
 
 impl Scoped {
@@ -26,46 +83,18 @@ impl Scoped {
         Scoped {
             prefix,
             suffix,
-            first: OnceLock::new(),
-            more: RwLock::new(hashbrown::HashMap::with_hasher(
-                foldhash::fast::FixedState::with_seed(0),
-            )),
+            namespaces: PerType::new(),
         }
     }
 
     /// The namespace for `Self` = `self_type` (its `type_name`): the same
-    /// `&'static str` on every call with that type. The first type costs a
-    /// read and a string compare, no allocation and no shared write.
+    /// `&'static str` on every call with that type.
     #[inline]
     pub fn namespace(&'static self, self_type: &'static str) -> &'static str {
-        match self.first.get() {
-            // Usually the very same string; else compared by content (a type's
-            // name may exist once per codegen unit).
-            Some((seen, namespace)) if ptr::eq(*seen, self_type) || *seen == self_type => namespace,
-            _ => self.namespace_slow(self_type),
-        }
-    }
-
-    #[cold]
-    fn namespace_slow(&'static self, self_type: &'static str) -> &'static str {
-        let (seen, namespace) = *self
-            .first
-            .get_or_init(|| (self_type, self.build(self_type)));
-        if seen == self_type {
-            return namespace;
-        }
-        if let Some(namespace) = self.more.read().get(self_type) {
-            return namespace;
-        }
-        self.more
-            .write()
-            .entry(self_type)
-            .or_insert_with(|| self.build(self_type))
-    }
-
-    fn build(&self, self_type: &str) -> &'static str {
-        let namespace = [self.prefix, self_type, self.suffix].concat();
-        Box::leak(namespace.into_boxed_str())
+        self.namespaces.get(self_type, || {
+            let namespace = [self.prefix, self_type, self.suffix].concat();
+            Box::leak(namespace.into_boxed_str())
+        })
     }
 }
 

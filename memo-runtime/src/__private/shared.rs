@@ -37,6 +37,17 @@ pub struct SharedSpec {
     pub eviction: Option<Eviction>,
 }
 
+/// A `shared` function's cache for the namespace `namespace` (one per
+/// `Self` type of a method in a generic impl), built on first use.
+#[inline]
+pub fn shared_site(
+    sites: &'static super::PerType<SharedSite>,
+    namespace: &'static str,
+    build: impl FnOnce() -> SharedSite,
+) -> &'static SharedSite {
+    sites.get(namespace, || Box::leak(Box::new(build())))
+}
+
 /// Builds a `shared` function's cache on `tier` (`shared = TIER`), else
 /// on the tier `Config::shared_tier` set. Without either, the function
 /// caches in memory, with one warning on stderr.
