@@ -155,6 +155,16 @@ async fn shared_functions_share_results_and_invalidations_through_redis() {
         Repo::<u8>::kind_cache(),
         Repo::<u16>::kind_cache()
     ));
+
+    // cache_none = false: `None` runs every time, `Some` is shared.
+    assert_eq!(find(0).await, None);
+    assert_eq!(find(0).await, None);
+    assert_eq!(FIND_RUNS.load(SeqCst), 2);
+    assert_eq!(find(4).await, Some(4));
+    find::cache().clear().await; // memory only
+    assert_eq!(find(4).await, Some(4));
+    assert_eq!(FIND_RUNS.load(SeqCst), 3, "the Some came back from Redis");
+    assert_eq!(find::stats().shared_hits, 1);
 }
 
 struct Shop {
@@ -181,4 +191,13 @@ impl<T: 'static> Repo<T> {
     async fn kind(id: u32) -> String {
         format!("{}#{id}", std::any::type_name::<T>())
     }
+}
+
+static FIND_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// `cache_none = false`: a `None` is returned but stored in neither tier.
+#[cached(ttl = 60, shared = OTHER_REPLICA, cache_none = false)]
+async fn find(id: u32) -> Option<u32> {
+    FIND_RUNS.fetch_add(1, SeqCst);
+    (id > 0).then_some(id)
 }

@@ -275,13 +275,6 @@ fn shared_plan(args: &Args, sig: &syn::Signature, errors: &mut Errors) -> Option
             ));
         }
     }
-    if args.cache_none.as_ref().is_some_and(|none| !none.value) {
-        errors.push(syn::Error::new(
-            shared.span,
-            "`shared` with `cache_none = false` is not supported yet; store the `None`s (remove \
-             `cache_none`) or cache in memory only (remove `shared`)",
-        ));
-    }
     Some(SharedPlan {
         tier: shared.value.clone(),
         name,

@@ -188,6 +188,7 @@ impl Ctx<'_> {
         let entry = match (self.plan.value_mode, self.plan.is_async) {
             (ValueMode::Whole, true) if shared => quote!(memoize_shared),
             (ValueMode::OkOnly, true) if shared => quote!(memoize_shared_ok),
+            (ValueMode::SomeOnly, true) if shared => quote!(memoize_shared_some),
             (ValueMode::Whole, true) => quote!(memoize),
             (ValueMode::OkOnly, true) => quote!(memoize_ok),
             (ValueMode::SomeOnly, true) => quote!(memoize_some),

@@ -25,7 +25,7 @@ pub use scoped::{PerType, Scoped};
 #[cfg(feature = "redis")]
 pub use shared::{
     SharedSite, SharedSpec, clear_shared, invalidate_shared, memoize_shared, memoize_shared_ok,
-    shared_function_cache, shared_site,
+    memoize_shared_some, shared_function_cache, shared_site,
 };
 
 mod scoped;

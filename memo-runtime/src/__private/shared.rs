@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use super::{EncodedKey, MissedKey, Site, function_cache};
+use crate::cache::keep_all;
 use crate::config;
 use crate::shared::{SharedCache, SharedValue};
 use crate::{AsyncCache, Eviction, SharedTier};
@@ -130,8 +131,32 @@ where
     F: Future<Output = Result<T, E>>,
 {
     match cache {
-        SharedSite::Shared(shared) => shared.load_missed(key.0, body).await,
+        SharedSite::Shared(shared) => shared.load_missed(key.0, keep_all, body).await,
         SharedSite::MemoryOnly(memory) => super::memoize_ok(memory, site, key, body).await,
+    }
+}
+
+/// [`memoize_some`](super::memoize_some) for a `shared` function
+/// (`cache_none = false`): a `None` is returned, stored nowhere.
+pub async fn memoize_shared_some<T, F>(
+    cache: &'static SharedSite,
+    site: &Site,
+    key: MissedKey,
+    body: F,
+) -> Option<T>
+where
+    T: Clone + Send + Sync + 'static,
+    Option<T>: SharedValue,
+    F: Future<Output = Option<T>>,
+{
+    match cache {
+        SharedSite::Shared(shared) => {
+            let loaded = shared.load_missed(key.0, Option::is_some, super::AlwaysOk(body));
+            match loaded.await {
+                Ok(value) => value,
+            }
+        }
+        SharedSite::MemoryOnly(memory) => super::memoize_some(memory, site, key, body).await,
     }
 }
 

@@ -325,7 +325,7 @@ impl SharedCache {
             // Caching is off: no tier at all.
             None => None,
         };
-        self.load_missed(missed, init).await
+        self.load_missed(missed, keep_all, init).await
     }
 
     /// After an in-memory miss: Redis, then a load across processes, behind
@@ -334,6 +334,7 @@ impl SharedCache {
     pub(crate) async fn load_missed<V, E>(
         &self,
         missed: Option<Missed>,
+        keep: fn(&V) -> bool,
         init: impl Future<Output = Result<V, E>>,
     ) -> Result<V, E>
     where
@@ -351,14 +352,14 @@ impl SharedCache {
                 remaining.store(nanos(ttl), SeqCst);
                 return Ok(value);
             }
-            self.load_across(&id, init, &remaining).await
+            self.load_across(&id, init, keep, &remaining).await
         };
         let ttl_of = || match remaining.load(SeqCst) {
             0 => Some(self.inner.default_ttl),
             n => Some(Duration::from_nanos(n)),
         };
         self.memory()
-            .load_missed_ttl_by(Some(missed), ttl_of, keep_all, load)
+            .load_missed_ttl_by(Some(missed), ttl_of, keep, load)
             .await
     }
 

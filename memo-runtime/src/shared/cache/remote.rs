@@ -236,6 +236,7 @@ impl SharedCache {
         &self,
         id: &[u8],
         init: impl Future<Output = Result<V, E>>,
+        keep: fn(&V) -> bool,
         remaining: &AtomicU64,
     ) -> Result<V, E>
     where
@@ -276,7 +277,7 @@ impl SharedCache {
                         remaining.store(nanos(ttl), SeqCst);
                         Ok(value)
                     }
-                    None => self.run_and_write(id, init, Some(&guard)).await,
+                    None => self.run_and_write(id, init, keep, Some(&guard)).await,
                 };
                 if !guard.release().await {
                     // The lease frees it anyway.
@@ -290,7 +291,7 @@ impl SharedCache {
                     return Ok(value);
                 }
                 // The holder gave up, died, or is slower than its lease.
-                self.run_and_write(id, init, None).await
+                self.run_and_write(id, init, keep, None).await
             }
             // Redis is unreachable: load here.
             None => init.await,
@@ -304,6 +305,7 @@ impl SharedCache {
         &self,
         id: &[u8],
         init: impl Future<Output = Result<V, E>>,
+        keep: fn(&V) -> bool,
         holding: Option<&LockGuard>,
     ) -> Result<V, E>
     where
@@ -313,6 +315,9 @@ impl SharedCache {
         let Ok(value) = &result else {
             return result;
         };
+        if !keep(value) {
+            return result;
+        }
         let Some(bytes) = self.encode(value) else {
             return result;
         };
