@@ -31,13 +31,23 @@ impl<T: ?Sized + Sync + 'static> PerType<T> {
     }
 
     /// The value of `key`, built by `build` the first time.
-    #[inline]
+    #[inline(always)]
     pub fn get(&'static self, key: &'static str, build: impl FnOnce() -> &'static T) -> &'static T {
+        match self.find(key) {
+            Some(value) => value,
+            None => self.get_slow(key, build),
+        }
+    }
+
+    /// The value of `key` if it is the first key seen: the fast path, with
+    /// nothing to build (so nothing is captured before the check).
+    #[inline(always)]
+    pub fn find(&'static self, key: &'static str) -> Option<&'static T> {
         match self.first.get() {
             // Usually the very same string; else compared by content (a type's
             // name may exist once per codegen unit).
-            Some((seen, value)) if ptr::eq(*seen, key) || *seen == key => value,
-            _ => self.get_slow(key, build),
+            Some((seen, value)) if ptr::eq(*seen, key) || same_text(seen, key) => Some(*value),
+            _ => None,
         }
     }
 
@@ -60,6 +70,13 @@ impl<T: ?Sized + Sync + 'static> PerType<T> {
         let build = build.expect("the first key was another");
         self.more.write().entry(key).or_insert_with(build)
     }
+}
+
+/// The rare case of the fast path above, out of line so that it stays small.
+#[cold]
+#[inline(never)]
+fn same_text(a: &str, b: &str) -> bool {
+    a == b
 }
 
 impl<T: ?Sized + Sync + 'static> Default for PerType<T> {
@@ -89,8 +106,16 @@ impl Scoped {
 
     /// The namespace for `Self` = `self_type` (its `type_name`): the same
     /// `&'static str` on every call with that type.
-    #[inline]
+    #[inline(always)]
     pub fn namespace(&'static self, self_type: &'static str) -> &'static str {
+        match self.namespaces.find(self_type) {
+            Some(namespace) => namespace,
+            None => self.namespace_slow(self_type),
+        }
+    }
+
+    #[cold]
+    fn namespace_slow(&'static self, self_type: &'static str) -> &'static str {
         self.namespaces.get(self_type, || {
             let namespace = [self.prefix, self_type, self.suffix].concat();
             Box::leak(namespace.into_boxed_str())

@@ -507,6 +507,7 @@ impl AsyncCache {
 
     /// Whether caching is on for this cache (`Config::enabled`).
     #[cfg(feature = "redis")]
+    #[inline(always)]
     pub(crate) fn is_enabled(&self) -> bool {
         self.enabled
     }

@@ -303,8 +303,17 @@ impl CacheKey {
         // pointers are equal on the hit path and the text compare (a
         // `memcmp` call, the length being unknown) is the rare fallback.
         bytes_eq(&self.id, id)
-            && (std::ptr::eq(self.namespace, namespace) || self.namespace == namespace)
+            && (std::ptr::eq(self.namespace, namespace)
+                || namespaces_equal(self.namespace, namespace))
     }
+}
+
+/// The rare case of [`CacheKey::matches`], out of line so that the lookup's
+/// comparison stays small enough to inline into the probe loop.
+#[cold]
+#[inline(never)]
+fn namespaces_equal(a: &str, b: &str) -> bool {
+    a == b
 }
 
 /// Slice equality without a `memcmp` call for the short keys of the hit

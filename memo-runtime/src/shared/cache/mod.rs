@@ -177,6 +177,7 @@ impl SharedCache {
 
     /// The value under `key`: from memory, else from Redis (kept in memory
     /// for as long as Redis keeps it, or the default TTL if shorter).
+    #[inline]
     pub fn get<K, V>(&self, key: &K) -> impl Future<Output = Option<V>> + Send + '_
     where
         K: Serialize + ?Sized,
@@ -384,10 +385,12 @@ impl SharedCache {
         &self.inner.namespace
     }
 
+    #[inline(always)]
     pub(crate) fn memory(&self) -> &AsyncCache {
         &self.inner.local.cache
     }
 
+    #[inline(always)]
     fn memory_namespace(&self) -> &'static str {
         self.inner.local.namespace
     }
