@@ -238,7 +238,7 @@ impl SharedCache {
         bus.apply(Kind::Set, &self.inner.namespace, &id);
         let epoch = self.inner.local.epoch.load(SeqCst);
         let written = match self.encode(&value) {
-            Some(bytes) => self.write(&id, bytes, ttl, Kind::Set).await,
+            Some(bytes) => self.write(&id, bytes, ttl, Kind::Set, false).await,
             // Too large for Redis: no replica may keep the older value.
             None => self.delete_remote(&id).await.is_some(),
         };

@@ -145,8 +145,16 @@ impl SharedCache {
     }
 
     /// Writes `bytes` under `id` for `ttl` and publishes `kind`; whether
-    /// Redis took it.
-    pub(super) async fn write(&self, id: &[u8], bytes: Vec<u8>, ttl: Duration, kind: Kind) -> bool {
+    /// Redis took it. With `only_if_absent`, a value stored meanwhile by
+    /// another process is kept (`SET NX`).
+    pub(super) async fn write(
+        &self,
+        id: &[u8],
+        bytes: Vec<u8>,
+        ttl: Duration,
+        kind: Kind,
+        only_if_absent: bool,
+    ) -> bool {
         let key = self.key_of(id);
         let bus = &self.inner.tier.inner.bus;
         let (channel, message) = (
@@ -157,13 +165,12 @@ impl SharedCache {
         self.inner
             .tier
             .run(|mut conn| async move {
-                redis::pipe()
-                    .cmd("SET")
-                    .arg(&key)
-                    .arg(bytes)
-                    .arg("PX")
-                    .arg(millis)
-                    .ignore()
+                let mut pipe = redis::pipe();
+                let set = pipe.cmd("SET").arg(&key).arg(bytes).arg("PX").arg(millis);
+                if only_if_absent {
+                    set.arg("NX");
+                }
+                set.ignore()
                     .cmd("PUBLISH")
                     .arg(&channel)
                     .arg(&message)
@@ -321,6 +328,22 @@ impl SharedCache {
         let Some(bytes) = self.encode(value) else {
             return result;
         };
+        let written = match holding {
+            Some(guard) => self.write_if_locked(id, bytes, guard).await,
+            None => {
+                let ttl = self.inner.default_ttl;
+                self.write(id, bytes, ttl, Kind::Loaded, true).await
+            }
+        };
+        if !written {
+            self.memory().record(Event::SharedError);
+        }
+        result
+    }
+
+    /// Writes a loaded value only while `guard`'s lock is still held (see
+    /// [`WRITE_IF_LOCKED`]); whether Redis answered.
+    async fn write_if_locked(&self, id: &[u8], bytes: Vec<u8>, guard: &LockGuard) -> bool {
         let key = self.key_of(id);
         let bus = &self.inner.tier.inner.bus;
         let (channel, message) = (
@@ -332,53 +355,25 @@ impl SharedCache {
             .default_ttl
             .as_millis()
             .clamp(1, u128::from(u64::MAX)) as u64;
-        let written = match holding {
-            Some(guard) => {
-                let (lock, token) = (guard.lock.clone(), guard.token.clone());
-                self.inner
-                    .tier
-                    .run(|mut conn| async move {
-                        redis::cmd("EVAL")
-                            .arg(WRITE_IF_LOCKED)
-                            .arg(2)
-                            .arg(&key)
-                            .arg(&lock)
-                            .arg(bytes)
-                            .arg(millis)
-                            .arg(&token)
-                            .arg(&channel)
-                            .arg(&message)
-                            .query_async::<()>(&mut conn)
-                            .await
-                    })
+        let (lock, token) = (guard.lock.clone(), guard.token.clone());
+        self.inner
+            .tier
+            .run(|mut conn| async move {
+                redis::cmd("EVAL")
+                    .arg(WRITE_IF_LOCKED)
+                    .arg(2)
+                    .arg(&key)
+                    .arg(&lock)
+                    .arg(bytes)
+                    .arg(millis)
+                    .arg(&token)
+                    .arg(&channel)
+                    .arg(&message)
+                    .query_async::<()>(&mut conn)
                     .await
-            }
-            None => {
-                self.inner
-                    .tier
-                    .run(|mut conn| async move {
-                        redis::pipe()
-                            .cmd("SET")
-                            .arg(&key)
-                            .arg(bytes)
-                            .arg("PX")
-                            .arg(millis)
-                            .arg("NX")
-                            .ignore()
-                            .cmd("PUBLISH")
-                            .arg(&channel)
-                            .arg(&message)
-                            .ignore()
-                            .query_async::<()>(&mut conn)
-                            .await
-                    })
-                    .await
-            }
-        };
-        if written.is_none() {
-            self.memory().record(Event::SharedError);
-        }
-        result
+            })
+            .await
+            .is_some()
     }
 
     /// Waits for another process's load of `id`: woken by its "loaded"
