@@ -153,23 +153,30 @@ async fn clear_empties_both_tiers_of_one_name_only() {
 #[tokio::test]
 async fn three_replicas_loading_one_cold_key_run_the_body_once() {
     let server = RedisServer::start();
-    let mut caches = Vec::new();
+    let mut tiers = Vec::new();
     for _ in 0..3 {
-        caches.push(cache(&tier(&server).await, "reports"));
+        tiers.push(tier(&server).await);
     }
+    let tiers = Arc::new(tiers);
     let runs = Arc::new(AtomicUsize::new(0));
     let start = Arc::new(tokio::sync::Barrier::new(3));
-    let tasks: Vec<_> = caches
-        .into_iter()
-        .map(|replica| {
-            let (runs, start) = (runs.clone(), start.clone());
+    let tasks: Vec<_> = (0..3)
+        .map(|i| {
+            let (runs, start, tiers) = (runs.clone(), start.clone(), tiers.clone());
+            let replica = cache(&tiers[i], "reports");
             tokio::spawn(async move {
                 start.wait().await;
                 replica
                     .get_or_insert_with("q3", async {
                         runs.fetch_add(1, SeqCst);
-                        // Long enough that the others arrive while it runs.
-                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        // Hold the load until both other replicas wait on it.
+                        let waiting = || {
+                            tiers
+                                .iter()
+                                .map(SharedTier::loads_waited_for)
+                                .sum::<usize>()
+                        };
+                        eventually("the other replicas wait", || waiting() == 2).await;
                         String::from("report")
                     })
                     .await
@@ -475,9 +482,8 @@ async fn a_failed_load_elsewhere_does_not_cost_a_lease() {
             (value, started.elapsed())
         })
     };
-    // Give the waiter time to find the lock taken, then fail the holder's
-    // load. (If it is not waiting yet, it finds the lock gone: same result.)
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Once the waiter waits on the lock, fail the holder's load.
+    eventually("b waits for a's load", || tb.loads_waited_for() == 1).await;
     release.notify_one();
     assert_eq!(failing.await.unwrap(), Err("down"));
     let (value, waited) = waiting.await.unwrap();

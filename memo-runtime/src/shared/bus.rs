@@ -186,6 +186,15 @@ impl Bus {
         )
     }
 
+    /// How many keys' loads in other processes are being waited for.
+    pub(crate) fn loads_waited_for(&self) -> usize {
+        self.loads
+            .lock()
+            .values()
+            .filter(|weak| weak.strong_count() > 0)
+            .count()
+    }
+
     /// What a waiter for the load of `redis_key` in another process waits on.
     pub(crate) fn load_waiter(&self, redis_key: &str) -> Arc<Notify> {
         let mut loads = self.loads.lock();

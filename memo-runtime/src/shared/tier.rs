@@ -234,6 +234,13 @@ impl SharedTier {
         self.inner.health.is_available()
     }
 
+    /// How many keys' loads in other processes this tier's callers wait for
+    /// (for tests).
+    #[doc(hidden)]
+    pub fn loads_waited_for(&self) -> usize {
+        self.inner.bus.loads_waited_for()
+    }
+
     /// How many invalidations wait to be replayed (for tests).
     #[doc(hidden)]
     pub fn invalidations_pending(&self) -> usize {
