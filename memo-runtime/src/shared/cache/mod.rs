@@ -52,6 +52,45 @@ impl<V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> SharedValu
 ///
 /// Keys are any `Serialize` value, as for [`AsyncCache`]; values are
 /// `Serialize + DeserializeOwned + Clone + Send + Sync + 'static`.
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), memo_runtime::SharedTierError> {
+/// use std::time::Duration;
+/// use memo_runtime::{SharedCache, SharedTier};
+///
+/// let tier = SharedTier::redis("redis://127.0.0.1:6379/0")?;
+/// let prices = SharedCache::builder("price", tier)
+///     .default_ttl(Duration::from_secs(60))
+///     .max_size(10_000)
+///     .build()?;
+/// let price = prices.get_or_insert_with("sku-1", async { 1999u64 }).await;
+/// assert_eq!(prices.get::<_, u64>("sku-1").await, Some(price));
+/// prices.delete("sku-1").await; // gone from Redis and every replica's memory
+/// # Ok(())
+/// # }
+/// ```
+///
+/// While Redis cannot be reached, the cache works from memory (this one
+/// points at a port where nothing listens):
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use memo_runtime::{SharedCache, SharedTier};
+///
+/// let tier = SharedTier::builder("redis://127.0.0.1:1")
+///     .timeout(Duration::from_millis(20))
+///     .build()
+///     .unwrap();
+/// let cache = SharedCache::builder("demo", tier).build().unwrap();
+/// let value = cache.get_or_insert_with(&7u32, async { String::from("computed") }).await;
+/// assert_eq!(value, "computed");
+/// assert_eq!(cache.get::<_, String>(&7u32).await.as_deref(), Some("computed"));
+/// assert!(cache.stats().shared_errors > 0); // Redis was skipped, and counted
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct SharedCache {
     inner: Arc<Inner>,
