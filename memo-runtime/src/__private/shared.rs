@@ -151,10 +151,8 @@ where
 {
     match cache {
         SharedSite::Shared(shared) => {
-            let loaded = shared.load_missed(key.0, Option::is_some, super::AlwaysOk(body));
-            match loaded.await {
-                Ok(value) => value,
-            }
+            super::Unwrapped(shared.load_missed(key.0, Option::is_some, super::AlwaysOk(body)))
+                .await
         }
         SharedSite::MemoryOnly(memory) => super::memoize_some(memory, site, key, body).await,
     }

@@ -241,10 +241,7 @@ impl AsyncCache {
         V: Clone + 'static,
     {
         let id = key_or_panic(key);
-        if !self.enabled {
-            return None;
-        }
-        self.store.get(&self.store.probe("", &id))
+        self.get_id("", &id)
     }
 
     /// Removes the entry under `key`; true if there was one. A load of `key`
@@ -431,14 +428,11 @@ impl AsyncCache {
         if !self.enabled {
             return;
         }
-        let probe = self.store.probe("", &id);
         if freshness.is_dead_on_arrival() {
-            self.remove(&probe);
+            self.remove_key("", &id);
             return;
         }
-        let deadlines = freshness.deadlines(self.store.now());
-        let key = CacheKey::from_parts(probe.namespace, probe.id);
-        self.store.insert(key, probe.hash, value, deadlines);
+        self.store_id("", &id, value, freshness);
     }
 
     pub(crate) fn remove(&self, probe: &Probe<'_>) -> bool {
@@ -463,7 +457,6 @@ impl AsyncCache {
 
     /// The value under the key `id` of `namespace`, counting a hit or a miss
     /// (nothing when caching is off): `get` for callers with a built key.
-    #[cfg(feature = "redis")]
     #[inline(always)]
     pub(crate) fn get_id<V: Clone + 'static>(
         &self,
@@ -482,21 +475,22 @@ impl AsyncCache {
         self.store.counters.record(event);
     }
 
-    /// Stores `value` under the key `id` of `namespace` for `ttl` (the
-    /// shared tier's copies, whose TTL Redis tells).
-    #[cfg(feature = "redis")]
+    /// Stores `value` under the key `id` of `namespace` (nothing when
+    /// caching is off, or when `freshness` would expire it on arrival):
+    /// `set` for callers with a built key, such as the shared tier's copies,
+    /// whose TTL Redis tells.
     pub(crate) fn store_id<V: Send + Sync + 'static>(
         &self,
         namespace: &'static str,
         id: &[u8],
         value: V,
-        ttl: Duration,
+        freshness: Freshness,
     ) {
-        if !self.enabled || ttl.is_zero() {
+        if !self.enabled || freshness.is_dead_on_arrival() {
             return;
         }
         let probe = self.store.probe(namespace, id);
-        let deadlines = Freshness::ttl(ttl).deadlines(self.store.now());
+        let deadlines = freshness.deadlines(self.store.now());
         self.store.insert(
             CacheKey::from_parts(namespace, id),
             probe.hash,
@@ -529,6 +523,8 @@ impl AsyncCache {
     }
 }
 
-fn key_or_panic<K: Serialize + ?Sized>(key: &K) -> KeyBuf {
+/// The identity of `key`; panics with the key error's message (the API
+/// documents it) if its `Serialize` fails.
+pub(crate) fn key_or_panic<K: Serialize + ?Sized>(key: &K) -> KeyBuf {
     encode_identity(key).unwrap_or_else(|err: KeyError| panic!("{err}"))
 }

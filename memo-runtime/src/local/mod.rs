@@ -38,7 +38,6 @@ pub(crate) enum Found<V> {
     Fresh(V),
     /// A value past its TTL but kept (stale-if-error will serve it when a
     /// reload fails); a lookup treats it as a miss.
-    #[allow(dead_code)]
     Stale(V),
     /// Past the time it was kept: to be reclaimed.
     Expired,

@@ -86,6 +86,8 @@ impl Local {
 }
 
 pub(crate) struct Bus {
+    /// The tier's key prefix; the channel is `prefix:invalidate`.
+    prefix: String,
     pub(crate) channel: String,
     /// Tells this tier's own messages from others'.
     pub(crate) instance: String,
@@ -101,9 +103,10 @@ pub(crate) struct Bus {
 }
 
 impl Bus {
-    pub(crate) fn new(channel: String) -> Bus {
+    pub(crate) fn new(prefix: &str) -> Bus {
         Bus {
-            channel,
+            prefix: prefix.to_owned(),
+            channel: format!("{prefix}:invalidate"),
             instance: random_id(),
             locals: Mutex::new(Vec::new()),
             loads: Mutex::new(HashMap::new()),
@@ -146,33 +149,29 @@ impl Bus {
     /// receivers of other tiers get it from Redis).
     pub(crate) fn apply(&self, kind: Kind, namespace: &str, id: &[u8]) {
         match kind {
-            Kind::Set | Kind::Delete => self.each(namespace, |local| local.drop_key(id)),
-            Kind::Clear => self.each(namespace, Local::drop_all),
+            Kind::Set | Kind::Delete => self.each(Some(namespace), |local| local.drop_key(id)),
+            Kind::Clear => self.each(Some(namespace), |local| local.drop_all()),
             Kind::Loaded => {}
         }
     }
 
-    fn each(&self, namespace: &str, mut f: impl FnMut(&Local)) {
+    /// Runs `f` on the live caches of `namespace` (of every namespace for
+    /// `None`), outside the registry's lock.
+    fn each(&self, namespace: Option<&str>, f: impl FnMut(&Arc<Local>)) {
         let locals: Vec<Arc<Local>> = self
             .locals
             .lock()
             .iter()
-            .filter(|(ns, _)| ns == namespace)
+            .filter(|(ns, _)| namespace.is_none_or(|namespace| ns == namespace))
             .filter_map(|(_, weak)| weak.upgrade())
             .collect();
-        locals.iter().for_each(|local| f(local));
+        locals.iter().for_each(f);
     }
 
     /// Drops every L1 copy of every namespace: after the subscription was
     /// lost, invalidations may have been missed.
     pub(crate) fn flush_all(&self) {
-        let locals: Vec<Arc<Local>> = self
-            .locals
-            .lock()
-            .iter()
-            .filter_map(|(_, weak)| weak.upgrade())
-            .collect();
-        locals.iter().for_each(|local| local.drop_all());
+        self.each(None, |local| local.drop_all());
     }
 
     /// The message for `kind` on `id` of `namespace`.
@@ -207,7 +206,7 @@ impl Bus {
         notify
     }
 
-    fn received(&self, payload: &str, prefix: &str) {
+    fn received(&self, payload: &str) {
         let mut parts = payload.splitn(4, '\t');
         let (Some(instance), Some(kind), Some(namespace), Some(key)) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -218,7 +217,7 @@ impl Bus {
             return;
         };
         if kind == Kind::Loaded {
-            let redis_key = super::redis_key(prefix, namespace, key);
+            let redis_key = super::redis_key(&self.prefix, namespace, key);
             if let Some(notify) = self.loads.lock().get(&redis_key).and_then(Weak::upgrade) {
                 notify.notify_waiters();
             }
@@ -242,11 +241,6 @@ impl Bus {
         timeout: Duration,
         mut restart: watch::Receiver<u64>,
     ) {
-        let prefix = self
-            .channel
-            .strip_suffix(":invalidate")
-            .unwrap_or_default()
-            .to_owned();
         loop {
             let connected = tokio::time::timeout(timeout, async {
                 let mut pubsub = client.get_async_pubsub().await?;
@@ -281,7 +275,7 @@ impl Bus {
                     message = messages.next() => match message {
                         Some(message) => {
                             if let Ok(payload) = std::str::from_utf8(message.get_payload_bytes()) {
-                                self.received(payload, &prefix);
+                                self.received(payload);
                             }
                         }
                         None => break,

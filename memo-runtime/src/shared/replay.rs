@@ -32,13 +32,7 @@ pub(crate) struct Replay {
 impl Replay {
     pub(crate) fn delete(&self, namespace: &str, key_hex: String) {
         let mut pending = self.pending.lock();
-        let total: usize = pending
-            .values()
-            .map(|p| match p {
-                Pending::Keys(keys) => keys.len(),
-                Pending::All => 1,
-            })
-            .sum();
+        let total = count(&pending);
         let entry = pending
             .entry(namespace.to_owned())
             .or_insert_with(|| Pending::Keys(HashSet::new()));
@@ -65,14 +59,7 @@ impl Replay {
 
     /// How many invalidations wait (a clear counts one), for tests.
     pub(crate) fn len(&self) -> usize {
-        self.pending
-            .lock()
-            .values()
-            .map(|p| match p {
-                Pending::Keys(keys) => keys.len(),
-                Pending::All => 1,
-            })
-            .sum()
+        count(&self.pending.lock())
     }
 
     /// Replays what is pending, one namespace at a time; what fails (or is
@@ -160,6 +147,17 @@ impl Drop for Restore<'_> {
             self.replay.put_back(namespace, pending);
         }
     }
+}
+
+/// Pending invalidations, a clear counting one.
+fn count(pending: &HashMap<String, Pending>) -> usize {
+    pending
+        .values()
+        .map(|p| match p {
+            Pending::Keys(keys) => keys.len(),
+            Pending::All => 1,
+        })
+        .sum()
 }
 
 /// The `SCAN MATCH` pattern of every key of `namespace` (values and locks).

@@ -171,8 +171,7 @@ impl SharedTierBuilder {
             })?
         };
         let health = Arc::new(Health::default());
-        let channel = format!("{}:invalidate", self.prefix);
-        let bus = Arc::new(Bus::new(channel));
+        let bus = Arc::new(Bus::new(&self.prefix));
         let (restart, restarted) = watch::channel(0u64);
         worker.handle().spawn(
             bus.clone()
@@ -292,7 +291,7 @@ impl SharedTier {
         T: Send + 'static,
         F: Future<Output = redis::RedisResult<T>> + Send + 'static,
     {
-        let health = self.inner.health.clone();
+        let health = &self.inner.health;
         if !health.is_available() && !self.inner.bus.is_new() {
             return None;
         }

@@ -19,8 +19,9 @@ use super::bus::{Kind, Local, random_id};
 use super::codec::{self, decode};
 use super::replay::{namespace_pattern, publish, unlink_matching};
 use super::{DEFAULT_MAX_VALUE_BYTES, SharedTier, SharedTierError, hex, is_printable, redis_key};
-use crate::cache::{Missed, keep_all};
-use crate::key::{KeyBuf, encode_identity};
+use crate::cache::{Missed, keep_all, key_or_panic};
+use crate::freshness::Freshness;
+use crate::key::KeyBuf;
 use crate::observe::Event;
 use crate::{AsyncCache, CacheStats, Eviction, ManualClock};
 
@@ -225,7 +226,7 @@ impl SharedCache {
         // The hit is answered before any future exists: a memory hit costs
         // what an `AsyncCache` hit does, and only a miss builds (and boxes)
         // the Redis read.
-        let id = key_bytes(key);
+        let id = key_or_panic(key);
         let memory = self.memory();
         match memory.get_id::<V>(self.memory_namespace(), &id) {
             Some(value) => Either::Left(std::future::ready(Some(value))),
@@ -242,8 +243,12 @@ impl SharedCache {
         // An invalidation that arrived meanwhile wins, also one that lands
         // between this check and the store (it is checked again after).
         if self.inner.local.epoch.load(SeqCst) == epoch {
-            self.memory()
-                .store_id(self.memory_namespace(), id, value.clone(), ttl);
+            self.memory().store_id(
+                self.memory_namespace(),
+                id,
+                value.clone(),
+                Freshness::ttl(ttl),
+            );
             if self.inner.local.epoch.load(SeqCst) != epoch {
                 self.memory().remove_key(self.memory_namespace(), id);
             }
@@ -268,7 +273,7 @@ impl SharedCache {
         K: Serialize + ?Sized,
         V: SharedValue,
     {
-        let id = key_bytes(key);
+        let id = key_or_panic(key);
         if ttl.is_zero() {
             self.remove(&id).await;
             return;
@@ -297,14 +302,14 @@ impl SharedCache {
         bus.apply(Kind::Set, &self.inner.namespace, &id);
         if self.inner.local.epoch.load(SeqCst) == epoch + 1 {
             self.memory()
-                .store_id(self.memory_namespace(), &id, value, ttl);
+                .store_id(self.memory_namespace(), &id, value, Freshness::ttl(ttl));
         }
     }
 
     /// Removes `key` from both tiers and from every other process's memory;
     /// true if either tier had it.
     pub async fn delete<K: Serialize + ?Sized>(&self, key: &K) -> bool {
-        self.remove(&key_bytes(key)).await
+        self.remove(&key_or_panic(key)).await
     }
 
     /// Removes every entry of this cache's name, in both tiers and in every
@@ -358,7 +363,7 @@ impl SharedCache {
         K: Serialize + ?Sized,
         V: SharedValue,
     {
-        let id = key_bytes(key);
+        let id = key_or_panic(key);
         let missed = match self.memory().lookup::<V>(self.memory_namespace(), &id) {
             Some(Ok(value)) => return Ok(value),
             Some(Err(missed)) => Some(missed),
@@ -447,11 +452,6 @@ impl fmt::Debug for SharedCache {
             .field("tier", &self.inner.tier)
             .finish_non_exhaustive()
     }
-}
-
-/// The key's identity, in a stack buffer: nothing is allocated on a hit.
-fn key_bytes<K: Serialize + ?Sized>(key: &K) -> KeyBuf {
-    encode_identity(key).unwrap_or_else(|err| panic!("{err}"))
 }
 
 fn nanos(ttl: Duration) -> u64 {
