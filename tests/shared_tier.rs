@@ -3,6 +3,7 @@
 //! invalidations; bad bytes are misses; an outage falls back to memory.
 
 #[path = "support/redis_server.rs"]
+#[allow(dead_code)]
 mod redis_server;
 
 use std::sync::Arc;

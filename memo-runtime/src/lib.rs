@@ -31,6 +31,12 @@
 //! - [`configure`] and [`Config`]: process-wide defaults, set once at startup.
 //! - [`ManualClock`]: a clock tests advance, so that expiry needs no sleep.
 //! - [`cached`] and [`invalidate!`]: the attribute and its companion macro.
+//!
+//! Crate features, all off by default:
+//!
+//! - `redis`: the shared tier, `SharedTier` and `SharedCache`: replicas of a
+//!   service share results, loads and invalidations through Redis.
+//! - `redis-tls`: `rediss://` URLs for it (rustls; certificates checked).
 #![deny(missing_docs)]
 
 mod cache;

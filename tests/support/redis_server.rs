@@ -9,8 +9,20 @@ use std::time::{Duration, Instant};
 
 pub struct RedisServer {
     pub port: u16,
+    /// The TLS port, for a server started by [`RedisServer::start_tls`].
+    pub tls_port: Option<u16>,
     dir: PathBuf,
     child: Option<Child>,
+}
+
+/// What a TLS server is given: its certificate and key, and the root that
+/// client certificates must chain to, all PEM.
+pub struct ServerTls<'a> {
+    pub certificate_pem: &'a str,
+    pub key_pem: &'a str,
+    pub client_ca_pem: &'a str,
+    /// Whether clients must present a certificate (mutual TLS).
+    pub require_client_certificate: bool,
 }
 
 const INSTALL: &str = "redis-server is not installed; install it with \
@@ -21,16 +33,59 @@ impl RedisServer {
     /// A server on a free port, with `KEYS` renamed away (the tier must not
     /// need it) and no persistence unless `restart_from_disk` is used.
     pub fn start() -> RedisServer {
+        let mut server = RedisServer::prepare();
+        server.spawn(&[]);
+        server
+    }
+
+    /// A server that also listens for TLS on [`tls_port`](Self::tls_port);
+    /// the plain port stays open for the test's own commands.
+    pub fn start_tls(tls: &ServerTls<'_>) -> RedisServer {
+        let mut server = RedisServer::prepare();
+        let tls_port = free_port();
+        let file = |name: &str, pem: &str| {
+            let path = server.dir.join(name);
+            std::fs::write(&path, pem).expect("write a PEM file");
+            path.to_str().unwrap().to_owned()
+        };
+        let args = [
+            "--tls-port".to_owned(),
+            tls_port.to_string(),
+            "--tls-cert-file".to_owned(),
+            file("server.pem", tls.certificate_pem),
+            "--tls-key-file".to_owned(),
+            file("server.key", tls.key_pem),
+            "--tls-ca-cert-file".to_owned(),
+            file("ca.pem", tls.client_ca_pem),
+            "--tls-auth-clients".to_owned(),
+            if tls.require_client_certificate {
+                "yes"
+            } else {
+                "no"
+            }
+            .to_owned(),
+        ];
+        server.tls_port = Some(tls_port);
+        server.spawn(&args);
+        server
+    }
+
+    fn prepare() -> RedisServer {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("memo-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
-        let mut server = RedisServer {
+        RedisServer {
             port,
+            tls_port: None,
             dir,
             child: None,
-        };
-        server.spawn();
-        server
+        }
+    }
+
+    /// The `rediss://` URL of a server started by [`start_tls`](Self::start_tls).
+    pub fn tls_url(&self) -> String {
+        let port = self.tls_port.expect("started with start_tls");
+        format!("rediss://127.0.0.1:{port}/0")
     }
 
     pub fn url(&self) -> String {
@@ -56,8 +111,9 @@ impl RedisServer {
     /// Starts it again on the same port (reading the RDB file if one was
     /// saved).
     pub fn restart(&mut self) {
+        assert!(self.tls_port.is_none(), "restart is for plain servers");
         self.kill();
-        self.spawn();
+        self.spawn(&[]);
     }
 
     /// SIGSTOP / SIGCONT: the server hangs without closing connections.
@@ -68,7 +124,7 @@ impl RedisServer {
         assert!(status.success());
     }
 
-    fn spawn(&mut self) {
+    fn spawn(&mut self, extra_args: &[String]) {
         let binary = which("redis-server").unwrap_or_else(|| panic!("{INSTALL}"));
         let child = Command::new(binary)
             .args(["--port", &self.port.to_string()])
@@ -78,6 +134,7 @@ impl RedisServer {
             .args(["--save", ""])
             .args(["--appendonly", "no"])
             .args(["--rename-command", "KEYS", ""])
+            .args(extra_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

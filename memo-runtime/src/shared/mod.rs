@@ -6,7 +6,8 @@
 //! - [`bus`]: invalidations published and applied to every in-memory copy.
 //! - [`cache`]: [`SharedCache`], the two tiers behind one API.
 //! - [`replay`]: invalidations that failed during an outage, replayed after.
-//! - [`codec`]: the bytes of a stored value; [`url`]: URLs, redacted.
+//! - [`codec`]: the bytes of a stored value; [`url`]: URLs, redacted;
+//!   [`tls`]: certificates for `rediss://`.
 //!
 //! # Keys in Redis
 //!
@@ -22,6 +23,7 @@ mod cache;
 mod codec;
 mod replay;
 mod tier;
+mod tls;
 mod url;
 mod worker;
 
@@ -58,7 +60,7 @@ impl fmt::Display for SharedTierError {
             SharedTierError::Url { url, reason } => {
                 write!(
                     f,
-                    "memo: bad Redis URL {url}: {reason} (expected redis://[user:password@]host[:port][/db] or redis+unix:///path)"
+                    "memo: bad Redis URL {url}: {reason} (expected redis://[user:password@]host[:port][/db], the same with rediss://, or redis+unix:///path)"
                 )
             }
             SharedTierError::Setting(message) => write!(f, "memo: {message}"),

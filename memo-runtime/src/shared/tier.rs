@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 use std::time::Duration;
 
-use redis::Client;
 use redis::aio::ConnectionManager;
 use tokio::sync::watch;
 
 use super::SharedTierError;
 use super::bus::Bus;
 use super::replay::Replay;
+use super::tls::{self, TlsSettings};
 use super::url::RedisUrl;
 use super::worker::Worker;
 
@@ -98,14 +98,28 @@ impl Health {
     }
 }
 
-/// Settings of a [`SharedTier`].
-#[derive(Debug, Clone)]
+/// Settings of a [`SharedTier`]. `Debug` shows the URL without its
+/// password and no certificate or key.
+#[derive(Clone)]
 #[must_use = "call .build() to get the tier"]
 pub struct SharedTierBuilder {
     url: String,
     prefix: String,
     timeout: Duration,
     lock_lease: Duration,
+    tls: TlsSettings,
+}
+
+impl fmt::Debug for SharedTierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedTierBuilder")
+            .field("url", &super::url::redact(&self.url))
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("lock_lease", &self.lock_lease)
+            .field("tls", &self.tls)
+            .finish()
+    }
 }
 
 impl SharedTierBuilder {
@@ -130,13 +144,50 @@ impl SharedTierBuilder {
         self
     }
 
+    /// For `rediss://` (feature `redis-tls`): trust these roots (PEM, one
+    /// or more certificates) instead of the system's, for a server whose
+    /// certificate a private authority signed. The server's name or IP
+    /// address is checked against its certificate either way.
+    ///
+    /// ```
+    /// use memo_runtime::SharedTier;
+    ///
+    /// // Usually `std::fs::read("/etc/memo/ca.pem")?`; what is not PEM is
+    /// // refused when the tier is built, not at the first handshake.
+    /// let err = SharedTier::builder("rediss://cache.internal:6380/0")
+    ///     .tls_root_certificates("not a certificate")
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("no PEM certificate"));
+    /// ```
+    #[cfg(feature = "redis-tls")]
+    pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.root_certificates = Some(pem.into());
+        self
+    }
+
+    /// For `rediss://` (feature `redis-tls`) to a server that asks for a
+    /// client certificate (mutual TLS): the certificate chain and its
+    /// private key, both PEM. The key never appears in `Debug` or errors.
+    #[cfg(feature = "redis-tls")]
+    pub fn tls_client_certificate(
+        mut self,
+        certificate_pem: impl Into<Vec<u8>>,
+        private_key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls.client_identity = Some((certificate_pem.into(), private_key_pem.into()));
+        self
+    }
+
     /// Parses the URL and starts connecting in the background.
     ///
     /// # Errors
     ///
     /// [`SharedTierError::Url`] for a malformed URL or another scheme than
-    /// `redis://` or `redis+unix://`; [`SharedTierError::Setting`] for a
-    /// zero timeout or lease or a prefix that is not printable.
+    /// `redis://`, `rediss://` (with the feature `redis-tls`) or
+    /// `redis+unix://`; [`SharedTierError::Setting`] for a zero timeout or
+    /// lease, a prefix that is not printable, or TLS certificates that are
+    /// not PEM or were given for a URL that is not `rediss://`.
     pub fn build(self) -> Result<SharedTier, SharedTierError> {
         let url = RedisUrl::parse(&self.url)?;
         if self.timeout.is_zero() || self.lock_lease.is_zero() {
@@ -150,10 +201,7 @@ impl SharedTierBuilder {
                 self.prefix
             )));
         }
-        let client = Client::open(url.info.clone()).map_err(|err| SharedTierError::Url {
-            url: url.to_string(),
-            reason: err.to_string(),
-        })?;
+        let client = tls::client(&url, &self.tls)?;
         let worker = Worker::start()?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
@@ -216,13 +264,15 @@ impl SharedTier {
     }
 
     /// Starts the settings of a tier on `url`: `redis://[user:password@]host
-    /// [:port][/db]` or `redis+unix:///path/to.sock`.
+    /// [:port][/db]`, the same with `rediss://` for TLS (feature
+    /// `redis-tls`), or `redis+unix:///path/to.sock`.
     pub fn builder(url: &str) -> SharedTierBuilder {
         SharedTierBuilder {
             url: url.to_owned(),
             prefix: "memo".to_owned(),
             timeout: DEFAULT_TIMEOUT,
             lock_lease: DEFAULT_LOCK_LEASE,
+            tls: TlsSettings::default(),
         }
     }
 

@@ -14,27 +14,37 @@ pub(crate) struct RedisUrl {
 }
 
 impl RedisUrl {
-    /// Parses `url`: `redis://[user[:password]@]host[:port][/db]`, or
-    /// `redis+unix:///path/to.sock[?db=N&user=..&pass=..]`. `rediss://`
-    /// (TLS) is recognised and refused with the reason: this build has no
-    /// TLS support.
+    /// Parses `url`: `redis://[user[:password]@]host[:port][/db]`,
+    /// `rediss://…` (the same over TLS, feature `redis-tls`), or
+    /// `redis+unix:///path/to.sock[?db=N&user=..&pass=..]`.
     pub(crate) fn parse(url: &str) -> Result<RedisUrl, SharedTierError> {
         let redacted = redact(url);
         let scheme = url.split_once("://").map(|(scheme, _)| scheme);
         match scheme {
             Some("redis" | "redis+unix") => {}
+            #[cfg(feature = "redis-tls")]
+            Some("rediss") => {
+                if url.contains('#') {
+                    return Err(SharedTierError::Url {
+                        url: redacted,
+                        reason: "memo always checks the server's certificate, so `#insecure` \
+                                 is refused; give a private authority's root with \
+                                 `SharedTierBuilder::tls_root_certificates`"
+                            .into(),
+                    });
+                }
+            }
+            #[cfg(not(feature = "redis-tls"))]
             Some("rediss") => {
                 return Err(SharedTierError::Url {
                     url: redacted,
-                    reason: "TLS (`rediss://`) is not supported by this build of memo; use \
-                             `redis://` on a trusted network, or `redis+unix://`"
-                        .into(),
+                    reason: TLS_NOT_BUILT.into(),
                 });
             }
             _ => {
                 return Err(SharedTierError::Url {
                     url: redacted,
-                    reason: "the scheme must be `redis://` or `redis+unix://`".into(),
+                    reason: "the scheme must be `redis://`, `rediss://` or `redis+unix://`".into(),
                 });
             }
         }
@@ -47,7 +57,21 @@ impl RedisUrl {
         })?;
         Ok(RedisUrl { info, redacted })
     }
+
+    /// Whether the connection is TLS (`rediss://`).
+    pub(crate) fn is_tls(&self) -> bool {
+        !matches!(
+            self.info.addr(),
+            redis::ConnectionAddr::Tcp(..) | redis::ConnectionAddr::Unix(..)
+        )
+    }
 }
+
+/// Why `rediss://` is refused by a build without the feature `redis-tls`.
+#[cfg(not(feature = "redis-tls"))]
+pub(crate) const TLS_NOT_BUILT: &str = "TLS (`rediss://`) needs the feature `redis-tls` of \
+                                        memo-runtime; enable it, or use `redis://` on a trusted \
+                                        network, or `redis+unix://`";
 
 impl fmt::Display for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -138,14 +162,41 @@ mod tests {
         assert_eq!(tcp.info.redis_settings().password(), Some("s3cret"));
         assert!(!format!("{tcp} {tcp:?}").contains("s3cret"));
         assert!(RedisUrl::parse("redis+unix:///tmp/redis.sock").is_ok());
+        assert!(!tcp.is_tls());
         for bad in [
             "http://127.0.0.1",
             "127.0.0.1:6379",
-            "rediss://u:s3cret@host",
+            "rediss://u:s3cret@host/#insecure",
             "redis://u:s3cret@host:notaport",
         ] {
             let err = RedisUrl::parse(bad).unwrap_err().to_string();
             assert!(!err.contains("s3cret"), "{err}");
         }
+    }
+
+    #[cfg(feature = "redis-tls")]
+    #[test]
+    fn tls_urls_parse_with_the_feature() {
+        let tls = RedisUrl::parse("rediss://ada:s3cret@127.0.0.1:6390/1").unwrap();
+        assert!(tls.is_tls());
+        assert_eq!(tls.info.redis_settings().db(), 1);
+        assert!(!format!("{tls} {tls:?}").contains("s3cret"));
+        let insecure = RedisUrl::parse("rediss://127.0.0.1/#insecure").unwrap_err();
+        assert!(
+            insecure.to_string().contains("tls_root_certificates"),
+            "{insecure}"
+        );
+    }
+
+    #[cfg(not(feature = "redis-tls"))]
+    #[test]
+    fn tls_urls_name_the_feature_without_it() {
+        let err = RedisUrl::parse("rediss://u:s3cret@host")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("redis-tls") && !err.contains("s3cret"),
+            "{err}"
+        );
     }
 }
