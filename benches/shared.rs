@@ -1,6 +1,7 @@
 //! The shared tier against a real loopback `redis-server` (started here,
 //! killed at the end): an L1 hit with the tier on against the L1-only
-//! figure, an L2 hit against a raw GET round trip, how long an invalidation
+//! figure, an L2 hit against a raw GET round trip and against `cached`'s
+//! `AsyncRedisCache` on the same server, how long an invalidation
 //! takes to clean another replica's memory, and a three-replica stampede.
 //!
 //! `cargo bench --bench shared` (needs `redis-server` on the PATH).
@@ -149,6 +150,26 @@ async fn l2_hits_and_raw_gets() {
         black_box(value);
     }
     row("raw GET, redis-rs multiplexed connection", &mut samples);
+
+    // The peer, built as its docs show, on the same server and values.
+    use cached::ConcurrentCachedAsync;
+    let peer = cached::AsyncRedisCache::<u64, u64>::builder("l2-peer")
+        .ttl(Duration::from_secs(600))
+        .connection_string(&server.url())
+        .build()
+        .await
+        .unwrap();
+    for k in 0..ROUND_TRIPS as u64 {
+        peer.async_cache_set(k, k).await.unwrap();
+    }
+    let mut samples = Vec::with_capacity(ROUND_TRIPS);
+    for k in 0..ROUND_TRIPS as u64 {
+        let start = Instant::now();
+        let value = peer.async_cache_get(&k).await.unwrap();
+        samples.push(start.elapsed());
+        assert_eq!(value, Some(k));
+    }
+    row("cached::AsyncRedisCache hit (Redis only)", &mut samples);
 }
 
 async fn invalidation_latency() {

@@ -2,6 +2,8 @@
 //! (separate `SharedTier`s in one process) share values, loads and
 //! invalidations; bad bytes are misses; an outage falls back to memory.
 
+#[path = "support/holding_proxy.rs"]
+mod holding_proxy;
 #[path = "support/redis_server.rs"]
 #[allow(dead_code)]
 mod redis_server;
@@ -493,4 +495,60 @@ async fn a_failed_load_elsewhere_does_not_cost_a_lease() {
         waited < Duration::from_secs(3),
         "waited {waited:?} of a 5 s lease"
     );
+}
+
+/// Which of b's calls reads Redis while a deletes the key.
+#[derive(Clone, Copy, Debug)]
+enum Reader {
+    Get,
+    Load,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidation_during_a_redis_read_keeps_the_read_out_of_memory() {
+    for reader in [Reader::Get, Reader::Load] {
+        invalidation_during_a_read(reader).await;
+    }
+}
+
+async fn invalidation_during_a_read(reader: Reader) {
+    let server = RedisServer::start();
+    // b reaches Redis through a proxy that can hold its replies back.
+    let proxy = holding_proxy::HoldingProxy::start(server.port).await;
+    let tb = SharedTier::builder(&proxy.url())
+        .prefix("test")
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("a valid URL");
+    assert!(tb.wait_available(PATIENCE).await);
+    let (a, b) = (cache(&tier(&server).await, "race"), cache(&tb, "race"));
+    let old = String::from("the-old-value-5f2c");
+    a.set(&1u64, old.clone()).await;
+    eventually("b heard of the set", || tb.invalidations_received() == 1).await;
+
+    // b's read reaches Redis and finds the old value; the reply is held.
+    proxy.hold_replies(true);
+    let read = {
+        let b = b.clone();
+        tokio::spawn(async move {
+            match reader {
+                Reader::Get => b.get::<_, String>(&1u64).await,
+                Reader::Load => Some(b.get_or_insert_with(&1u64, async { "loaded".into() }).await),
+            }
+        })
+    };
+    eventually("b's read is answered and held", || {
+        proxy.held_replies_contain(old.as_bytes())
+    })
+    .await;
+    // Meanwhile a deletes it, and b's subscriber (never held) hears of it.
+    assert!(a.delete(&1u64).await);
+    eventually("b heard of the delete", || tb.invalidations_received() == 2).await;
+    proxy.hold_replies(false);
+
+    // The read was concurrent with the delete, so the old value may be its
+    // answer; but it must not stay in b's memory after the delete.
+    assert_eq!(read.await.unwrap(), Some(old), "{reader:?}");
+    assert_eq!(b.len(), 0, "{reader:?}: the stale read was kept");
+    assert_eq!(b.get::<_, String>(&1u64).await, None, "{reader:?}");
 }

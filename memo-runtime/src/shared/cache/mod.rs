@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
-use futures_util::future::Either;
 use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -94,11 +93,13 @@ impl<V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> SharedValu
 /// ```
 #[derive(Clone)]
 pub struct SharedCache {
+    // The memory tier sits beside the shared state, not in it: a hit takes
+    // one pointer hop more than an `AsyncCache` hit, not two.
+    local: Arc<Local>,
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    local: Arc<Local>,
     tier: SharedTier,
     namespace: String,
     version: u32,
@@ -188,8 +189,8 @@ impl SharedCacheBuilder {
         let local = Arc::new(Local::new(memory, self.memory_namespace));
         self.tier.inner.bus.register(&self.name, &local);
         Ok(SharedCache {
+            local,
             inner: Arc::new(Inner {
-                local,
                 tier: self.tier,
                 namespace: self.name,
                 version: self.version,
@@ -218,38 +219,39 @@ impl SharedCache {
     /// The value under `key`: from memory, else from Redis (kept in memory
     /// for as long as Redis keeps it, or the default TTL if shorter).
     #[inline]
-    pub fn get<K, V>(&self, key: &K) -> impl Future<Output = Option<V>> + Send + '_
+    pub async fn get<K, V>(&self, key: &K) -> Option<V>
     where
         K: Serialize + ?Sized,
         V: SharedValue,
     {
-        // The hit is answered before any future exists: a memory hit costs
-        // what an `AsyncCache` hit does, and only a miss builds (and boxes)
-        // the Redis read.
+        // A memory hit returns before the Redis read exists; the read is
+        // boxed so that this future stays as small as `AsyncCache::get`'s.
         let id = key_or_panic(key);
         let memory = self.memory();
-        match memory.get_id::<V>(self.memory_namespace(), &id) {
-            Some(value) => Either::Left(std::future::ready(Some(value))),
-            None if !memory.is_enabled() => Either::Left(std::future::ready(None)),
-            None => Either::Right(Box::pin(self.read_into_memory(id))),
+        if let Some(value) = memory.get_id::<V>(self.memory_namespace(), &id) {
+            return Some(value);
         }
+        if !memory.is_enabled() {
+            return None;
+        }
+        Box::pin(self.read_into_memory(id)).await
     }
 
     /// `get` after a memory miss: Redis, then a copy in memory.
     async fn read_into_memory<V: SharedValue>(&self, id: KeyBuf) -> Option<V> {
         let id = &id[..];
-        let epoch = self.inner.local.epoch.load(SeqCst);
+        let epoch = self.local.epoch.load(SeqCst);
         let (value, ttl) = self.read::<V>(id).await?;
         // An invalidation that arrived meanwhile wins, also one that lands
         // between this check and the store (it is checked again after).
-        if self.inner.local.epoch.load(SeqCst) == epoch {
+        if self.local.epoch.load(SeqCst) == epoch {
             self.memory().store_id(
                 self.memory_namespace(),
                 id,
                 value.clone(),
                 Freshness::ttl(ttl),
             );
-            if self.inner.local.epoch.load(SeqCst) != epoch {
+            if self.local.epoch.load(SeqCst) != epoch {
                 self.memory().remove_key(self.memory_namespace(), id);
             }
         }
@@ -280,7 +282,7 @@ impl SharedCache {
         }
         let bus = &self.inner.tier.inner.bus;
         bus.apply(Kind::Set, &self.inner.namespace, &id);
-        let epoch = self.inner.local.epoch.load(SeqCst);
+        let epoch = self.local.epoch.load(SeqCst);
         let written = match self.encode(&value) {
             Some(bytes) => self.write(&id, bytes, ttl, Kind::Set, false).await,
             // Too large for Redis: no replica may keep the older value.
@@ -300,7 +302,7 @@ impl SharedCache {
         // hold the older value: drop them, then keep ours, unless another
         // replica's change arrived meanwhile (Redis has that one).
         bus.apply(Kind::Set, &self.inner.namespace, &id);
-        if self.inner.local.epoch.load(SeqCst) == epoch + 1 {
+        if self.local.epoch.load(SeqCst) == epoch + 1 {
             self.memory()
                 .store_id(self.memory_namespace(), &id, value, Freshness::ttl(ttl));
         }
@@ -431,12 +433,12 @@ impl SharedCache {
 
     #[inline(always)]
     pub(crate) fn memory(&self) -> &AsyncCache {
-        &self.inner.local.cache
+        &self.local.cache
     }
 
     #[inline(always)]
     fn memory_namespace(&self) -> &'static str {
-        self.inner.local.namespace
+        self.local.namespace
     }
 
     fn prefix(&self) -> &str {
