@@ -2,7 +2,8 @@
 //! killed at the end): an L1 hit with the tier on against the L1-only
 //! figure, an L2 hit against a raw GET round trip and against `cached`'s
 //! `AsyncRedisCache` on the same server, how long an invalidation
-//! takes to clean another replica's memory, and a three-replica stampede.
+//! takes to clean another replica's memory, and a stampede of three
+//! replicas: three tiers in one process, then three OS processes.
 //!
 //! `cargo bench --bench shared` (needs `redis-server` on the PATH).
 
@@ -223,10 +224,86 @@ async fn stampede() {
     }
     println!(
         "{:<44} {} body run(s), {:.1} ms",
-        "stampede: 3 replicas x 100 callers, 20 ms body",
+        "stampede: 3 tiers x 100 callers, 20 ms body",
         runs.load(SeqCst),
         start.elapsed().as_secs_f64() * 1e3
     );
+}
+
+/// Set in the environment of the bench's own children: the server's URL.
+const CHILD_URL: &str = "MEMO_BENCH_STAMPEDE_URL";
+
+/// Three OS processes (this binary re-run as children), 100 callers each,
+/// on one cold key; they start together when the parent says so in Redis.
+async fn process_stampede() {
+    let server = RedisServer::start();
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            std::process::Command::new(&exe)
+                .env(CHILD_URL, server.url())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut conn = server.connection();
+    while redis::Commands::get::<_, Option<u32>>(&mut conn, "ready").unwrap() != Some(3) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let start = Instant::now();
+    let _: () = redis::Commands::set(&mut conn, "go", 1).unwrap();
+    let mut runs = 0;
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success());
+        runs += String::from_utf8(output.stdout)
+            .unwrap()
+            .trim()
+            .parse::<usize>()
+            .unwrap();
+    }
+    println!(
+        "{:<44} {} body run(s), {:.1} ms",
+        "stampede: 3 processes x 100 callers, 20 ms",
+        runs,
+        start.elapsed().as_secs_f64() * 1e3
+    );
+}
+
+/// A child of `process_stampede`: prints how often its body ran.
+async fn stampede_child(url: String) {
+    let tier = SharedTier::builder(&url).prefix("bench").build().unwrap();
+    assert!(tier.wait_available(Duration::from_secs(10)).await);
+    let cache = shared(&tier, "stampede-processes");
+    let mut conn = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: u32 = conn.incr("ready", 1).await.unwrap();
+    while conn.get::<_, Option<u32>>("go").await.unwrap().is_none() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let runs = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let (cache, runs) = (cache.clone(), runs.clone());
+            tokio::spawn(async move {
+                cache
+                    .get_or_insert_with("cold", async {
+                        runs.fetch_add(1, SeqCst);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        1u64
+                    })
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 1);
+    }
+    println!("{}", runs.load(SeqCst));
 }
 
 fn main() {
@@ -236,11 +313,16 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if let Ok(url) = std::env::var(CHILD_URL) {
+        runtime.block_on(stampede_child(url));
+        return;
+    }
     runtime.block_on(async {
         l1_hits().await;
         attribute_hits().await;
         l2_hits_and_raw_gets().await;
         invalidation_latency().await;
         stampede().await;
+        process_stampede().await;
     });
 }
