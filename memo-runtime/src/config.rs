@@ -5,7 +5,7 @@ use std::num::NonZeroUsize;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::freshness::ManualClock;
+use crate::freshness::{DEFAULT_STALE_RETRY, ManualClock, Policy};
 use crate::local::policy::Eviction;
 
 /// The TTL of a cache that sets none, unless [`configure`] says otherwise.
@@ -37,12 +37,18 @@ pub struct Config {
     eviction: Eviction,
     enabled: bool,
     clock: Option<ManualClock>,
+    stale: Duration,
+    stale_retry: Duration,
+    /// The jitter fraction's bits, so that the config stays `Eq`; checked
+    /// by [`validate`](Config::validate).
+    jitter_bits: u64,
     #[cfg(feature = "redis")]
     shared_tier: Option<crate::SharedTier>,
 }
 
 impl Default for Config {
-    /// TTL 300 s, `max_size` 1000, FIFO eviction, caching enabled.
+    /// TTL 300 s, `max_size` 1000, FIFO eviction, caching enabled; no
+    /// stale window (`stale_retry` 30 s once there is one), no jitter.
     fn default() -> Self {
         Config {
             default_ttl: DEFAULT_TTL,
@@ -50,6 +56,9 @@ impl Default for Config {
             eviction: Eviction::Fifo,
             enabled: true,
             clock: None,
+            stale: Duration::ZERO,
+            stale_retry: DEFAULT_STALE_RETRY,
+            jitter_bits: 0f64.to_bits(),
             #[cfg(feature = "redis")]
             shared_tier: None,
         }
@@ -138,6 +147,76 @@ impl Config {
         self
     }
 
+    /// Stale-if-error for caches that do not choose: keep each value this
+    /// long past its TTL, and when a reload fails (an `Err`, or a panic),
+    /// serve the kept value instead of the failure. Zero (the default)
+    /// keeps nothing. See [`AsyncCacheBuilder::stale`](crate::AsyncCacheBuilder::stale).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let config = memo_runtime::Config::default().stale(Duration::from_secs(3600));
+    /// assert_eq!(config.get_stale(), Duration::from_secs(3600));
+    /// ```
+    pub fn stale(mut self, stale: Duration) -> Self {
+        self.stale = stale;
+        self
+    }
+
+    /// After a failed reload, how long the kept value is served before the
+    /// body is tried again; the default is 30 s. Zero is rejected by
+    /// [`configure`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let config = memo_runtime::Config::default().stale_retry(Duration::from_secs(5));
+    /// assert_eq!(config.get_stale_retry(), Duration::from_secs(5));
+    /// ```
+    pub fn stale_retry(mut self, retry: Duration) -> Self {
+        self.stale_retry = retry;
+        self
+    }
+
+    /// Spreads expiry: each value stored with the default TTL lives a TTL
+    /// drawn uniformly from `[ttl * (1 - jitter), ttl]`. `jitter` must be in
+    /// `[0, 1)`; [`configure`] rejects anything else.
+    ///
+    /// ```
+    /// let config = memo_runtime::Config::default().jitter(0.1);
+    /// assert_eq!(config.get_jitter(), 0.1);
+    /// ```
+    pub fn jitter(mut self, jitter: f64) -> Self {
+        self.jitter_bits = jitter.to_bits();
+        self
+    }
+
+    /// The stale window this config sets (zero: none).
+    ///
+    /// ```
+    /// assert!(memo_runtime::Config::default().get_stale().is_zero());
+    /// ```
+    pub fn get_stale(&self) -> Duration {
+        self.stale
+    }
+
+    /// The retry throttle of stale-if-error this config sets.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// assert_eq!(memo_runtime::Config::default().get_stale_retry(), Duration::from_secs(30));
+    /// ```
+    pub fn get_stale_retry(&self) -> Duration {
+        self.stale_retry
+    }
+
+    /// The TTL jitter this config sets (zero: none).
+    ///
+    /// ```
+    /// assert_eq!(memo_runtime::Config::default().get_jitter(), 0.0);
+    /// ```
+    pub fn get_jitter(&self) -> f64 {
+        f64::from_bits(self.jitter_bits)
+    }
+
     /// The shared tier of memoized functions marked `#[cached(shared)]`
     /// (feature `redis`). Without it they cache in memory only, with one
     /// warning on stderr.
@@ -204,7 +283,19 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         validate_ttl(self.default_ttl)?;
         validate_max_size(self.max_size)?;
+        validate_stale_retry(self.stale_retry)?;
+        validate_jitter(self.get_jitter())?;
         Ok(())
+    }
+
+    /// The freshness settings of caches that do not choose their own.
+    pub(crate) fn policy(&self) -> Policy {
+        Policy {
+            ttl: self.default_ttl,
+            stale: self.stale,
+            stale_retry: self.stale_retry,
+            jitter: self.get_jitter(),
+        }
     }
 }
 
@@ -229,6 +320,10 @@ pub enum ConfigError {
     /// A cache already exists and has read the defaults; changing them now
     /// would give caches different defaults depending on when they started.
     CachesAlreadyCreated,
+    /// A `stale_retry` of zero: a failing body would run on every call.
+    ZeroStaleRetry,
+    /// A jitter outside `[0, 1)`, or not a number.
+    BadJitter,
 }
 
 impl fmt::Display for ConfigError {
@@ -249,6 +344,14 @@ impl fmt::Display for ConfigError {
                 "memo: configure() was called after a cache was created with the defaults; \
                  call it at the start of main, before any cache or memoized function is used"
             }
+            ConfigError::ZeroStaleRetry => {
+                "memo: stale_retry must be longer than zero; after a failed reload the kept value \
+                 is served that long before the body is tried again (the default is 30 s)"
+            }
+            ConfigError::BadJitter => {
+                "memo: jitter must be a fraction in [0, 1): each TTL is drawn from \
+                 [ttl * (1 - jitter), ttl], so 0.1 spreads expiry over the last tenth"
+            }
         })
     }
 }
@@ -260,6 +363,22 @@ pub(crate) fn validate_ttl(ttl: Duration) -> Result<Duration, ConfigError> {
         Err(ConfigError::ZeroTtl)
     } else {
         Ok(ttl)
+    }
+}
+
+pub(crate) fn validate_stale_retry(retry: Duration) -> Result<Duration, ConfigError> {
+    if retry.is_zero() {
+        Err(ConfigError::ZeroStaleRetry)
+    } else {
+        Ok(retry)
+    }
+}
+
+pub(crate) fn validate_jitter(jitter: f64) -> Result<f64, ConfigError> {
+    if (0.0..1.0).contains(&jitter) {
+        Ok(jitter)
+    } else {
+        Err(ConfigError::BadJitter)
     }
 }
 
@@ -282,7 +401,9 @@ static GLOBAL: OnceLock<(Config, SettledBy)> = OnceLock::new();
 ///
 /// # Errors
 ///
-/// - [`ConfigError::ZeroTtl`] or [`ConfigError::ZeroMaxSize`] for a bad value;
+/// - [`ConfigError::ZeroTtl`], [`ConfigError::ZeroMaxSize`],
+///   [`ConfigError::ZeroStaleRetry`] or [`ConfigError::BadJitter`] for a bad
+///   value;
 /// - [`ConfigError::AlreadyConfigured`] if it was called before;
 /// - [`ConfigError::CachesAlreadyCreated`] if a cache already read the
 ///   defaults.

@@ -19,6 +19,7 @@ use std::task::{Context, Poll};
 #[cfg(feature = "redis")]
 pub use crate::SharedTier;
 use crate::cache::{Missed, keep_all};
+use crate::freshness::Own;
 use crate::key;
 pub use crate::{AsyncCache, CacheKey, CacheStats, Eviction};
 pub use scoped::{PerType, Scoped};
@@ -38,8 +39,9 @@ mod shared;
 pub struct Site {
     /// Builds the function's namespace (see [`Site::namespace`]).
     namespace: Scoped,
-    /// The attribute's `ttl`; `None` uses the cache's default.
-    ttl: Option<Duration>,
+    /// The attribute's `ttl`, `stale`, `stale_retry` and `jitter`; unset
+    /// ones are the cache's.
+    pub(crate) own: Own,
 }
 
 impl Site {
@@ -47,8 +49,21 @@ impl Site {
     pub const fn new(prefix: &'static str, suffix: &'static str, ttl: Option<Duration>) -> Site {
         Site {
             namespace: Scoped::new(prefix, suffix),
-            ttl,
+            own: Own::ttl(ttl),
         }
+    }
+
+    /// The attribute's `stale = ..` and `stale_retry = ..` (checked by it).
+    pub const fn stale(mut self, stale: Duration, retry: Option<Duration>) -> Site {
+        self.own.stale = Some(stale);
+        self.own.stale_retry = retry;
+        self
+    }
+
+    /// The attribute's `jitter = ..` (checked by it: in `[0, 1)`).
+    pub const fn jitter(mut self, jitter: f64) -> Site {
+        self.own.jitter = Some(jitter);
+        self
     }
 
     /// The namespace of the function's entries when `Self` (the companion
@@ -165,7 +180,7 @@ where
     T: Clone + Send + Sync + 'static,
     F: Future<Output = Result<T, E>>,
 {
-    cache.load_missed(key.0, site.ttl, keep_all, body)
+    cache.load_missed(key.0, &site.own, keep_all, body)
 }
 
 /// Like [`memoize`], for a body returning `Option` (`cache_none = false`): a
@@ -182,7 +197,7 @@ where
     T: Clone + Send + Sync + 'static,
     F: Future<Output = Option<T>>,
 {
-    let loading = cache.load_missed(key.0, site.ttl, Option::is_some, AlwaysOk(body));
+    let loading = cache.load_missed(key.0, &site.own, Option::is_some, AlwaysOk(body));
     Unwrapped(loading)
 }
 
@@ -196,7 +211,7 @@ where
     F: FnOnce() -> V,
 {
     let loaded =
-        cache.load_missed_blocking(key.0, site.ttl, keep_all, || Ok::<V, Infallible>(body()));
+        cache.load_missed_blocking(key.0, &site.own, keep_all, || Ok::<V, Infallible>(body()));
     match loaded {
         Ok(value) => value,
     }
@@ -215,7 +230,7 @@ where
     T: Clone + Send + Sync + 'static,
     F: FnOnce() -> Result<T, E>,
 {
-    cache.load_missed_blocking(key.0, site.ttl, keep_all, body)
+    cache.load_missed_blocking(key.0, &site.own, keep_all, body)
 }
 
 /// [`memoize_some`] for a synchronous function.
@@ -229,7 +244,7 @@ where
     T: Clone + Send + Sync + 'static,
     F: FnOnce() -> Option<T>,
 {
-    let loaded = cache.load_missed_blocking(key.0, site.ttl, Option::is_some, || {
+    let loaded = cache.load_missed_blocking(key.0, &site.own, Option::is_some, || {
         Ok::<Option<T>, Infallible>(body())
     });
     match loaded {

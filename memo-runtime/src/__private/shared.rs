@@ -75,7 +75,7 @@ pub fn shared_function_cache(
     let mut builder = SharedCache::builder(name, tier)
         .version(spec.version)
         .memory_namespace(namespace);
-    if let Some(ttl) = site.ttl {
+    if let Some(ttl) = site.own.ttl {
         builder = builder.default_ttl(ttl);
     }
     if let Some(max_size) = spec.max_size {

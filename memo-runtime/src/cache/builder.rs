@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::AsyncCache;
 use crate::config::{self, ConfigError};
-use crate::freshness::ManualClock;
+use crate::freshness::{ManualClock, Policy};
 use crate::local::policy::Eviction;
 
 /// Settings for an [`AsyncCache`]; unset ones come from the global
@@ -28,6 +28,9 @@ pub struct AsyncCacheBuilder {
     max_size: Option<usize>,
     eviction: Option<Eviction>,
     clock: Option<ManualClock>,
+    stale: Option<Duration>,
+    stale_retry: Option<Duration>,
+    jitter: Option<f64>,
 }
 
 impl AsyncCacheBuilder {
@@ -92,12 +95,86 @@ impl AsyncCacheBuilder {
         self
     }
 
+    /// Stale-if-error: keep each value `stale` past its TTL. A call that
+    /// finds it expired reloads as usual; if the reload fails (`init`
+    /// returns an `Err`, or panics), the caller gets the kept value instead
+    /// of the failure, counted in [`CacheStats::stale_served`], and the
+    /// kept value is served like a hit for
+    /// [`stale_retry`](Self::stale_retry) before `init` is tried again, so a
+    /// backend that is down is not hammered. The window is counted from
+    /// when the value was stored, however many reloads fail: once `ttl +
+    /// stale` has passed, the failure reaches the caller. Zero (the default,
+    /// unless [`Config::stale`] says otherwise) keeps nothing.
+    ///
+    /// [`CacheStats::stale_served`]: crate::CacheStats::stale_served
+    /// [`Config::stale`]: crate::Config::stale
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use memo_runtime::{AsyncCache, ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let cache = AsyncCache::builder()
+    ///     .default_ttl(Duration::from_secs(60))
+    ///     .stale(Duration::from_secs(3600))
+    ///     .clock(clock.clone())
+    ///     .build()
+    ///     .unwrap();
+    /// cache.set("rate", 1.25f64).await;
+    /// clock.advance(Duration::from_secs(61)); // expired, but kept
+    /// let rate = cache
+    ///     .try_get_or_insert_with("rate", async { Err::<f64, _>("backend down") })
+    ///     .await;
+    /// assert_eq!(rate, Ok(1.25));
+    /// assert_eq!(cache.stats().stale_served, 1);
+    /// # }
+    /// ```
+    pub fn stale(mut self, stale: Duration) -> Self {
+        self.stale = Some(stale);
+        self
+    }
+
+    /// After a failed reload, how long the kept value is served before the
+    /// body is tried again (default 30 s, [`DEFAULT_STALE_RETRY`]); only
+    /// matters with [`stale`](Self::stale). Must not be zero.
+    ///
+    /// [`DEFAULT_STALE_RETRY`]: crate::DEFAULT_STALE_RETRY
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use memo_runtime::{AsyncCache, ConfigError};
+    /// let err = AsyncCache::builder().stale_retry(Duration::ZERO).build().unwrap_err();
+    /// assert_eq!(err, ConfigError::ZeroStaleRetry);
+    /// ```
+    pub fn stale_retry(mut self, retry: Duration) -> Self {
+        self.stale_retry = Some(retry);
+        self
+    }
+
+    /// Spreads expiry: each value stored with the default TTL lives a TTL
+    /// drawn uniformly from `[ttl * (1 - jitter), ttl]`, so values stored
+    /// together are not reloaded together. Never longer than the TTL;
+    /// `jitter` must be in `[0, 1)`. `set_with_ttl` stores its exact TTL.
+    ///
+    /// ```
+    /// use memo_runtime::{AsyncCache, ConfigError};
+    /// assert!(AsyncCache::builder().jitter(0.2).build().is_ok());
+    /// assert_eq!(AsyncCache::builder().jitter(1.5).build().unwrap_err(), ConfigError::BadJitter);
+    /// ```
+    pub fn jitter(mut self, jitter: f64) -> Self {
+        self.jitter = Some(jitter);
+        self
+    }
+
     /// Builds the cache.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::ZeroMaxSize`] or [`ConfigError::ZeroTtl`]; the message
-    /// says what to change.
+    /// [`ConfigError::ZeroMaxSize`], [`ConfigError::ZeroTtl`],
+    /// [`ConfigError::ZeroStaleRetry`] or [`ConfigError::BadJitter`]; the
+    /// message says what to change.
     ///
     /// ```
     /// use memo_runtime::{AsyncCache, ConfigError};
@@ -106,8 +183,19 @@ impl AsyncCacheBuilder {
     pub fn build(self) -> Result<AsyncCache, ConfigError> {
         let ttl = self.default_ttl.map(config::validate_ttl).transpose()?;
         let max_size = self.max_size.map(config::validate_max_size).transpose()?;
+        let stale_retry = self
+            .stale_retry
+            .map(config::validate_stale_retry)
+            .transpose()?;
+        let jitter = self.jitter.map(config::validate_jitter).transpose()?;
         let global = config::current_config();
-        let ttl = ttl.unwrap_or(global.get_default_ttl());
+        let defaults = global.policy();
+        let policy = Policy {
+            ttl: ttl.unwrap_or(defaults.ttl),
+            stale: self.stale.unwrap_or(defaults.stale),
+            stale_retry: stale_retry.unwrap_or(defaults.stale_retry),
+            jitter: jitter.unwrap_or(defaults.jitter),
+        };
         let max_size = match max_size {
             Some(max_size) => max_size,
             None => config::validate_max_size(global.get_max_size())?,
@@ -115,7 +203,7 @@ impl AsyncCacheBuilder {
         let eviction = self.eviction.unwrap_or(global.get_eviction());
         let clock = self.clock.as_ref().or(global.get_clock());
         Ok(AsyncCache::with_settings(
-            ttl,
+            policy,
             max_size,
             eviction,
             clock,

@@ -11,7 +11,11 @@
 //! run the body                      wait for the leader's outcome
 //!   v                                 ready: return / failed: run alone /
 //! complete: store (unless doomed     abandoned: join again
-//!   or not kept), publish to waiters
+//!   or not kept), publish to waiters stale: return the kept value
+//!   | failed (Err or panic), with a value kept by `stale`:
+//!   v
+//! fall back: store the kept value again for `stale_retry`, hand it to the
+//!   caller and the waiters instead of the failure
 //! ```
 //!
 //! The shared tier will sit between `join` and the body (an L2 read, and
@@ -20,13 +24,15 @@
 //! body and wait; the steps are the functions below them.
 
 use std::future::Future;
-use std::pin::pin;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::AsyncCache;
 use crate::flight::{Flight, LeaderGuard, Outcome, Role, reentry};
-use crate::freshness::Freshness;
+use crate::freshness::{Freshness, Own, Policy};
 use crate::key::{CacheKey, Probe};
 use crate::observe::Event;
 
@@ -99,35 +105,38 @@ impl AsyncCache {
             Some(Err(missed)) => Some(missed),
             None => None,
         };
-        self.load_missed(missed, None, keep_all, init).await
+        self.load_missed(missed, &Own::NONE, keep_all, init).await
     }
 
     /// Loads a key whose lookup missed (and was counted): joins the load in
     /// flight, or runs `init` as the single flight's leader. Without a key
     /// (caching off, or arguments that cannot be keyed), just runs `init`.
-    /// An `Ok` value is stored for `own_ttl` (else the cache's default TTL)
-    /// if `keep` says so, and shared with the waiters either way.
+    /// An `Ok` value is stored with the freshness of `own` (the cache's
+    /// settings where it has none) if `keep` says so, and shared with the
+    /// waiters either way. With a `stale` window, a failed `init` (an `Err`
+    /// or a panic) falls back on a kept value (see [`Self::fall_back`]).
     #[inline(always)]
     pub(crate) fn load_missed<V, E>(
         &self,
         missed: Option<Missed>,
-        own_ttl: Option<Duration>,
+        own: &Own,
         keep: impl Fn(&V) -> bool,
         init: impl Future<Output = Result<V, E>>,
     ) -> impl Future<Output = Result<V, E>>
     where
         V: Clone + Send + Sync + 'static,
     {
-        self.load_missed_ttl_by(missed, move || own_ttl, keep, init)
+        self.load_missed_ttl_by(missed, own, || None, keep, init)
     }
 
-    /// [`load_missed`](Self::load_missed), with the TTL asked of `ttl_of`
-    /// once `init` has run: a loader that learns the value's lifetime while
-    /// loading it (the shared tier reads the remaining TTL with the value)
-    /// tells it there.
+    /// [`load_missed`](Self::load_missed), with an exact TTL asked of
+    /// `ttl_of` once `init` has run: a loader that learns the value's
+    /// lifetime while loading it (the shared tier reads the remaining TTL
+    /// with the value) tells it there; `None` leaves it to `own`.
     pub(crate) async fn load_missed_ttl_by<V, E>(
         &self,
         missed: Option<Missed>,
+        own: &Own,
         ttl_of: impl FnOnce() -> Option<Duration>,
         keep: impl Fn(&V) -> bool,
         init: impl Future<Output = Result<V, E>>,
@@ -147,9 +156,17 @@ impl AsyncCache {
                 Next::Value(value) => return Ok(value),
                 Next::RunAlone => return init.await,
                 Next::Lead(leader) => {
-                    let result = reentry::Running::new(&leader, init.as_mut()).await;
-                    self.complete(leader, &missed, ttl_of(), result.as_ref().ok(), keep);
-                    return result;
+                    let policy = self.policy.with(own);
+                    let running = reentry::Running::new(&leader, init.as_mut());
+                    if policy.stale.is_zero() {
+                        let result = running.await;
+                        let freshness = freshness_of(&policy, ttl_of());
+                        self.complete(leader, &missed, freshness, result.as_ref().ok(), keep);
+                        return result;
+                    }
+                    // A kept value may stand in for a panic too.
+                    let ran = CatchUnwind(running).await;
+                    return self.finish_or_fall_back(leader, &missed, &policy, ttl_of, ran, keep);
                 }
                 Next::Wait(flight) => {
                     let outcome = flight.wait::<V>().await;
@@ -164,7 +181,7 @@ impl AsyncCache {
     pub(crate) fn load_missed_blocking<V, E>(
         &self,
         missed: Option<Missed>,
-        own_ttl: Option<Duration>,
+        own: &Own,
         keep: impl Fn(&V) -> bool,
         init: impl FnOnce() -> Result<V, E>,
     ) -> Result<V, E>
@@ -181,11 +198,18 @@ impl AsyncCache {
                 Next::Value(value) => return Ok(value),
                 Next::RunAlone => return init(),
                 Next::Lead(leader) => {
-                    // A panic in `init` drops `leader`, which abandons the
-                    // flight: a waiter takes over.
-                    let result = reentry::running(leader.load(), init);
-                    self.complete(leader, &missed, own_ttl, result.as_ref().ok(), keep);
-                    return result;
+                    let policy = self.policy.with(own);
+                    if policy.stale.is_zero() {
+                        // A panic in `init` drops `leader`, which abandons
+                        // the flight: a waiter takes over.
+                        let result = reentry::running(leader.load(), init);
+                        let freshness = policy.freshness();
+                        self.complete(leader, &missed, freshness, result.as_ref().ok(), keep);
+                        return result;
+                    }
+                    let load = leader.load();
+                    let ran = catch_unwind(AssertUnwindSafe(|| reentry::running(load, init)));
+                    return self.finish_or_fall_back(leader, &missed, &policy, || None, ran, keep);
                 }
                 Next::Wait(flight) => {
                     let outcome = flight.wait_blocking::<V>();
@@ -227,6 +251,10 @@ impl AsyncCache {
                 self.store.counters.record(Event::Coalesced);
                 Next::Value(value)
             }
+            Outcome::Stale(value) => {
+                self.store.counters.record(Event::StaleServed);
+                Next::Value(value)
+            }
             // Each waiter runs its own `init` once, outside the flight.
             Outcome::Failed => Next::RunAlone,
             // Start over: the first waiter back becomes the new leader.
@@ -235,21 +263,99 @@ impl AsyncCache {
     }
 
     /// For the leader: ends the flight with `value` (`None` when the load
-    /// failed), storing it if `keep` says so and no invalidation doomed it.
+    /// failed), storing it with `freshness` if `keep` says so and no
+    /// invalidation doomed it.
     #[inline(always)]
     fn complete<V: Clone + Send + Sync + 'static>(
         &self,
         leader: LeaderGuard,
         missed: &Missed,
-        own_ttl: Option<Duration>,
+        freshness: Freshness,
         value: Option<&V>,
         keep: impl Fn(&V) -> bool,
     ) {
         let keep = value.is_some_and(keep);
-        let freshness = Freshness::of_call(own_ttl, self.default_ttl);
         leader.complete(value, keep, |key, value| {
             let deadlines = freshness.deadlines(self.store.now());
             self.store.insert(key, missed.hash, value, deadlines);
         });
+    }
+
+    /// For the leader of a load with a `stale` window: a value ends the
+    /// flight as usual; a failure (an `Err`, or a panic caught in `ran`)
+    /// falls back on the value kept under the key, if there is one, which
+    /// the caller and the waiters get instead, and which is served as a hit
+    /// for `stale_retry` before the body runs again. Without a kept value
+    /// the failure goes on: the `Err` is returned, the panic resumed.
+    fn finish_or_fall_back<V, E>(
+        &self,
+        leader: LeaderGuard,
+        missed: &Missed,
+        policy: &Policy,
+        ttl_of: impl FnOnce() -> Option<Duration>,
+        ran: std::thread::Result<Result<V, E>>,
+        keep: impl Fn(&V) -> bool,
+    ) -> Result<V, E>
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        let failure = match ran {
+            Ok(Ok(value)) => {
+                let freshness = freshness_of(policy, ttl_of());
+                self.complete(leader, missed, freshness, Some(&value), keep);
+                return Ok(value);
+            }
+            Ok(Err(err)) => Ok(err),
+            Err(panic) => Err(panic),
+        };
+        match self.store.find_kept::<V>(&missed.probe()) {
+            Some((kept, deadlines)) => {
+                let retry = policy.retrying(deadlines, self.store.now());
+                leader.complete_stale(&kept, |key, value| {
+                    self.store.insert_retrying(key, missed.hash, value, retry);
+                });
+                self.store.counters.record(Event::StaleServed);
+                Ok(kept)
+            }
+            None => match failure {
+                Ok(err) => {
+                    self.complete(leader, missed, policy.freshness(), None, keep);
+                    Err(err)
+                }
+                // Dropping the guard abandons the flight: a waiter takes over.
+                Err(panic) => {
+                    drop(leader);
+                    resume_unwind(panic)
+                }
+            },
+        }
+    }
+}
+
+/// The freshness of a loaded value: an exact TTL its loader learned, else
+/// the call's settings.
+fn freshness_of(policy: &Policy, exact_ttl: Option<Duration>) -> Freshness {
+    match exact_ttl {
+        Some(ttl) => policy.exactly(ttl),
+        None => policy.freshness(),
+    }
+}
+
+/// A future that returns a panic of the future it wraps as an `Err`
+/// instead of unwinding, so that a kept value can stand in for it.
+struct CatchUnwind<F>(F);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of the only field; it is never moved
+        // out of the pin.
+        let inner = unsafe { self.map_unchecked_mut(|this| &mut this.0) };
+        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
     }
 }

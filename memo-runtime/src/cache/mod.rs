@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::config;
 use crate::flight::Flights;
-use crate::freshness::{Clock, Freshness, ManualClock};
+use crate::freshness::{Clock, Freshness, ManualClock, Policy};
 use crate::key::{CacheKey, KeyBuf, KeyError, Probe, encode_identity};
 use crate::local::Store;
 use crate::local::policy::Eviction;
@@ -71,7 +71,8 @@ pub(crate) use load::{Missed, keep_all};
 pub struct AsyncCache {
     store: Store,
     flights: Arc<Flights>,
-    default_ttl: Duration,
+    /// TTL, stale window, retry throttle and jitter.
+    pub(crate) policy: Policy,
     /// [`Config::enabled`](crate::Config::enabled) when the cache was built
     /// (the config cannot change after that): off, nothing is stored or found.
     enabled: bool,
@@ -88,7 +89,7 @@ impl fmt::Debug for AsyncCache {
         f.debug_struct("AsyncCache")
             .field("len", &self.len())
             .field("max_size", &self.max_size())
-            .field("default_ttl", &self.default_ttl)
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
@@ -106,7 +107,7 @@ impl AsyncCache {
         // `configure` validated these; the defaults are valid too.
         let max_size = NonZeroUsize::new(global.get_max_size()).unwrap_or(NonZeroUsize::MIN);
         AsyncCache::with_settings(
-            global.get_default_ttl(),
+            global.policy(),
             max_size,
             global.get_eviction(),
             global.get_clock(),
@@ -125,7 +126,7 @@ impl AsyncCache {
     }
 
     fn with_settings(
-        default_ttl: Duration,
+        policy: Policy,
         max_size: NonZeroUsize,
         eviction: Eviction,
         clock: Option<&ManualClock>,
@@ -137,7 +138,7 @@ impl AsyncCache {
         AsyncCache {
             store,
             flights,
-            default_ttl,
+            policy,
             enabled,
         }
     }
@@ -149,7 +150,7 @@ impl AsyncCache {
     /// assert_eq!(memo_runtime::AsyncCache::new().default_ttl(), Duration::from_secs(300));
     /// ```
     pub fn default_ttl(&self) -> Duration {
-        self.default_ttl
+        self.policy.ttl
     }
 
     /// How this cache chooses what to evict.
@@ -191,7 +192,7 @@ impl AsyncCache {
         K: Serialize + ?Sized,
         V: Send + Sync + 'static,
     {
-        self.store_under(key, value, Freshness::ttl(self.default_ttl));
+        self.store_under(key, value, self.policy.freshness());
     }
 
     /// Stores `value` under `key` for `ttl`. A zero `ttl` would expire the
@@ -215,7 +216,7 @@ impl AsyncCache {
         K: Serialize + ?Sized,
         V: Send + Sync + 'static,
     {
-        self.store_under(key, value, Freshness::ttl(ttl));
+        self.store_under(key, value, self.policy.exactly(ttl));
     }
 
     /// The value stored under `key`, if there is one, it has not expired, and

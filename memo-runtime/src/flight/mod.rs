@@ -213,9 +213,32 @@ impl LeaderGuard {
     /// clone to the waiters, if any; with `None` (a failed load), tells them
     /// it failed.
     pub(crate) fn complete<V: Clone + Send + Sync + 'static>(
+        self,
+        value: Option<&V>,
+        keep: bool,
+        store: impl FnOnce(CacheKey, V),
+    ) {
+        let state = |value: &V| State::Ready(Arc::new(value.clone()));
+        self.finish(value, keep, state, store);
+    }
+
+    /// Ends a flight whose load failed with `kept`, a value kept past its
+    /// TTL, standing in for the failure: stored again by `store` (unless an
+    /// invalidation doomed the slot) and handed to the waiters as stale.
+    pub(crate) fn complete_stale<V: Clone + Send + Sync + 'static>(
+        self,
+        kept: &V,
+        store: impl FnOnce(CacheKey, V),
+    ) {
+        let state = |value: &V| State::Stale(Arc::new(value.clone()));
+        self.finish(Some(kept), true, state, store);
+    }
+
+    fn finish<V: Clone + Send + Sync + 'static>(
         mut self,
         value: Option<&V>,
         keep: bool,
+        state: impl FnOnce(&V) -> State,
         store: impl FnOnce(CacheKey, V),
     ) {
         self.finished = true;
@@ -235,7 +258,7 @@ impl LeaderGuard {
         drop(table);
         if let Some(flight) = shared {
             flight.finish(match value {
-                Some(value) => State::Ready(Arc::new(value.clone())),
+                Some(value) => state(value),
                 None => State::Failed,
             });
         }

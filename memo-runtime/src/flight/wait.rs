@@ -15,6 +15,8 @@ pub(crate) type Shared = Arc<dyn Any + Send + Sync>;
 pub(crate) enum State {
     Running,
     Ready(Shared),
+    /// The load failed; a value kept past its TTL is served instead.
+    Stale(Shared),
     Failed,
     Abandoned,
 }
@@ -31,6 +33,8 @@ pub(crate) struct Flight {
 /// What a waiter learned when its flight ended.
 pub(crate) enum Outcome<V> {
     Ready(V),
+    /// The load failed and this kept value stands in for it.
+    Stale(V),
     Failed,
     Abandoned,
 }
@@ -82,6 +86,10 @@ impl Flight {
                 Some(value) => Outcome::Ready(value.clone()),
                 // Only a caller asking for another type under the same key
                 // gets here; it has nothing to share.
+                None => Outcome::Failed,
+            }),
+            State::Stale(value) => Some(match value.downcast_ref::<V>() {
+                Some(value) => Outcome::Stale(value.clone()),
                 None => Outcome::Failed,
             }),
             State::Failed => Some(Outcome::Failed),

@@ -10,11 +10,19 @@
 //!                                 there for a fallback to use
 //! ```
 //!
-//! Today `keep_until` equals `fresh_until` (no stale window); stale-if-error
-//! will widen it. Past `keep_until` an entry is expired: reclaimed when it is
-//! next looked up, by the size bound, or by `cleanup_expired`.
+//! `keep_until` is `fresh_until` plus the `stale` window (zero unless set):
+//! a stale value is not a hit, but a reload that fails serves it instead of
+//! the failure (stale-if-error), and then serves it as a hit for
+//! `stale_retry` before the body is tried again, never past `keep_until`.
+//! Past `keep_until` an entry is expired: reclaimed when it is next looked
+//! up, by the size bound, or by `cleanup_expired`.
+//!
+//! [`Policy`] is a cache's settings, [`Own`] a memoized function's own; a
+//! call's [`Freshness`] comes from both, with the TTL jittered
+//! ([`jitter`]).
 
 mod clock;
+mod jitter;
 
 use std::time::Duration;
 
@@ -24,6 +32,89 @@ pub(crate) use clock::{Clock, Instant};
 /// A TTL this long never expires in practice; larger TTLs are clamped to it so
 /// that deadlines never overflow.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// The default of `stale_retry`: how long a value served after a failed
+/// reload is served before the body is tried again.
+pub const DEFAULT_STALE_RETRY: Duration = Duration::from_secs(30);
+
+/// A cache's freshness settings, all decided (its builder's, else the
+/// global config's).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Policy {
+    /// The TTL of values stored without one of their own.
+    pub(crate) ttl: Duration,
+    /// How long a value is kept past its TTL for stale-if-error; zero: not.
+    pub(crate) stale: Duration,
+    /// After a failed reload, the kept value is served this long before
+    /// the body is tried again.
+    pub(crate) stale_retry: Duration,
+    /// Each stored TTL is drawn from `[ttl * (1 - jitter), ttl]`; in `[0, 1)`.
+    pub(crate) jitter: f64,
+}
+
+/// What a memoized function sets for itself; the rest comes from its cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Own {
+    pub(crate) ttl: Option<Duration>,
+    pub(crate) stale: Option<Duration>,
+    pub(crate) stale_retry: Option<Duration>,
+    pub(crate) jitter: Option<f64>,
+}
+
+impl Own {
+    /// Nothing of its own: the cache decides.
+    pub(crate) const NONE: Own = Own {
+        ttl: None,
+        stale: None,
+        stale_retry: None,
+        jitter: None,
+    };
+
+    /// Only a TTL of its own.
+    pub(crate) const fn ttl(ttl: Option<Duration>) -> Own {
+        Own { ttl, ..Own::NONE }
+    }
+}
+
+impl Policy {
+    /// The settings of one call: the function's own where it has them.
+    #[inline(always)]
+    pub(crate) fn with(&self, own: &Own) -> Policy {
+        Policy {
+            ttl: own.ttl.unwrap_or(self.ttl),
+            stale: own.stale.unwrap_or(self.stale),
+            stale_retry: own.stale_retry.unwrap_or(self.stale_retry),
+            jitter: own.jitter.unwrap_or(self.jitter),
+        }
+    }
+
+    /// The freshness of a value stored now: the TTL jittered, then the
+    /// stale window.
+    pub(crate) fn freshness(&self) -> Freshness {
+        Freshness {
+            ttl: jitter::shorten(self.ttl, self.jitter),
+            stale_for: self.stale,
+        }
+    }
+
+    /// The freshness of a value stored with an exact TTL (`set_with_ttl`,
+    /// or a copy of a shared-tier value): no jitter, the stale window.
+    pub(crate) fn exactly(&self, ttl: Duration) -> Freshness {
+        Freshness {
+            ttl,
+            stale_for: self.stale,
+        }
+    }
+
+    /// The deadlines of a kept value served again after a failed reload at
+    /// `now`: fresh for `stale_retry`, never past when it was to be dropped.
+    pub(crate) fn retrying(&self, kept: Deadlines, now: Instant) -> Deadlines {
+        Deadlines {
+            fresh_until: after(now, self.stale_retry).min(kept.keep_until),
+            keep_until: kept.keep_until,
+        }
+    }
+}
 
 /// How long one stored value lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,18 +126,14 @@ pub(crate) struct Freshness {
 }
 
 impl Freshness {
-    /// Fresh for `ttl`, then gone.
+    /// Fresh for `ttl`, then gone (copies of shared-tier values, which
+    /// Redis keeps, not memory).
+    #[cfg(any(test, feature = "redis"))]
     pub(crate) fn ttl(ttl: Duration) -> Freshness {
         Freshness {
             ttl,
             stale_for: Duration::ZERO,
         }
-    }
-
-    /// The TTL a call uses: its own (a memoized function's `ttl = ..`, or
-    /// `set_with_ttl`'s), else its cache's default.
-    pub(crate) fn of_call(own_ttl: Option<Duration>, cache_default: Duration) -> Freshness {
-        Freshness::ttl(own_ttl.unwrap_or(cache_default))
     }
 
     /// Whether a value with this freshness would be stale the moment it is
@@ -159,12 +246,49 @@ mod tests {
         assert!(forever.keep_until >= forever.fresh_until);
     }
 
+    fn policy() -> Policy {
+        Policy {
+            ttl: Duration::from_secs(300),
+            stale: Duration::from_secs(60),
+            stale_retry: Duration::from_secs(5),
+            jitter: 0.0,
+        }
+    }
+
     #[test]
-    fn a_call_without_its_own_ttl_takes_the_cache_default() {
-        let default = Duration::from_secs(300);
-        assert_eq!(Freshness::of_call(None, default).ttl, default);
-        let own = Duration::from_secs(1);
-        assert_eq!(Freshness::of_call(Some(own), default).ttl, own);
+    fn a_call_takes_its_own_settings_and_the_cache_the_rest() {
+        let cache = policy();
+        assert_eq!(cache.with(&Own::NONE), cache);
+        let own = Own {
+            ttl: Some(Duration::from_secs(1)),
+            jitter: Some(0.5),
+            ..Own::NONE
+        };
+        let call = cache.with(&own);
+        assert_eq!((call.ttl, call.jitter), (Duration::from_secs(1), 0.5));
+        assert_eq!(
+            (call.stale, call.stale_retry),
+            (cache.stale, cache.stale_retry)
+        );
+        assert_eq!(cache.freshness().stale_for, Duration::from_secs(60));
         assert!(Freshness::ttl(Duration::ZERO).is_dead_on_arrival());
+    }
+
+    #[test]
+    fn a_retried_value_is_fresh_for_stale_retry_but_never_past_its_window() {
+        let clock = ManualClock::new();
+        let cache = policy();
+        let kept = cache.freshness().deadlines(at(&clock));
+        clock.advance(Duration::from_secs(301));
+        let retrying = cache.retrying(kept, at(&clock));
+        assert_eq!(retrying.keep_until, kept.keep_until);
+        clock.advance(Duration::from_nanos(4_999_999_999));
+        assert_eq!(retrying.age(at(&clock)), Age::Fresh);
+        clock.advance(Duration::from_nanos(1));
+        assert_eq!(retrying.age(at(&clock)), Age::Stale);
+        // Two seconds before the window closes, a retry lasts two seconds.
+        clock.advance(Duration::from_secs(53));
+        let last = cache.retrying(kept, at(&clock));
+        assert_eq!(last.fresh_until, kept.keep_until);
     }
 }

@@ -16,6 +16,9 @@ pub(crate) struct Entry<V: ?Sized> {
     pub(crate) node: NodeId,
     /// Hits since stored, up to [`MAX_ACCESS`], for the eviction policy.
     pub(crate) access: AtomicU8,
+    /// A value kept past its TTL, stored again after a failed reload: its
+    /// hits are counted as stale values served.
+    pub(crate) retrying: bool,
     /// `value`'s type, kept beside it so a hit compares it without a call
     /// through the `Any` vtable.
     type_id: TypeId,
@@ -35,12 +38,14 @@ pub(crate) fn stored<V: Send + Sync + 'static>(
     deadlines: Deadlines,
     node: NodeId,
     value: V,
+    retrying: bool,
 ) -> StoredEntry {
     Box::new(Entry {
         key,
         deadlines,
         node,
         access: AtomicU8::new(0),
+        retrying,
         type_id: TypeId::of::<V>(),
         value,
     })

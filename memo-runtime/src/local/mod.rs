@@ -159,11 +159,26 @@ impl Store {
         match entry.deadlines.age(self.clock.now()) {
             Age::Fresh => {
                 entry.touch();
+                if entry.retrying {
+                    self.counters.record(Event::StaleServed);
+                }
                 Found::Fresh(value.clone())
             }
             Age::Stale => Found::Stale(value.clone()),
             Age::Expired => Found::Expired,
         }
+    }
+
+    /// The value under `probe` and its deadlines, if it is a `V` that is
+    /// fresh or kept past its TTL: what a failed reload falls back on.
+    pub(crate) fn find_kept<V: Clone + 'static>(
+        &self,
+        probe: &Probe<'_>,
+    ) -> Option<(V, Deadlines)> {
+        let map = self.shard(probe.hash).map.read();
+        let entry = map.find(probe.hash, |entry| matches(probe, entry))?;
+        let value = entry.value::<V>()?;
+        (!entry.deadlines.is_expired(self.clock.now())).then(|| (value.clone(), entry.deadlines))
     }
 
     /// Stores `value` under `key` as the newest entry, evicting the oldest
@@ -174,6 +189,29 @@ impl Store {
         hash: u64,
         value: V,
         deadlines: Deadlines,
+    ) {
+        self.insert_entry(key, hash, value, deadlines, false);
+    }
+
+    /// [`insert`](Self::insert) of a kept value served again after a failed
+    /// reload, until `deadlines`.
+    pub(crate) fn insert_retrying<V: Send + Sync + 'static>(
+        &self,
+        key: CacheKey,
+        hash: u64,
+        value: V,
+        deadlines: Deadlines,
+    ) {
+        self.insert_entry(key, hash, value, deadlines, true);
+    }
+
+    fn insert_entry<V: Send + Sync + 'static>(
+        &self,
+        key: CacheKey,
+        hash: u64,
+        value: V,
+        deadlines: Deadlines,
+        retrying: bool,
     ) {
         let mut order = self.order.lock();
         let shard_index = self.shard_index(hash);
@@ -189,13 +227,15 @@ impl Store {
                 Some(entry) => {
                     // A re-stored key is new again: it moves to the back.
                     order.restored(entry.node);
-                    *entry = stored(key, deadlines, entry.node, value);
+                    *entry = stored(key, deadlines, entry.node, value, retrying);
                 }
                 None => {
                     let node = order.admit(place);
-                    map.insert_unique(hash, stored(key, deadlines, node, value), |entry| {
-                        self.hasher.hash(entry.key.namespace(), entry.key.id())
-                    });
+                    map.insert_unique(
+                        hash,
+                        stored(key, deadlines, node, value, retrying),
+                        |entry| self.hasher.hash(entry.key.namespace(), entry.key.id()),
+                    );
                 }
             }
         }

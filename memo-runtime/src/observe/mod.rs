@@ -23,6 +23,9 @@ pub(crate) enum Event {
     Coalesced,
     /// A call's arguments could not be keyed; it ran uncached.
     KeyError,
+    /// A call was answered with a value kept past its TTL, because its
+    /// reload failed (or failed a moment ago and is not retried yet).
+    StaleServed,
     /// An in-memory miss answered by the shared tier.
     #[cfg(feature = "redis")]
     SharedHit,

@@ -43,6 +43,10 @@ pub struct CacheStats {
     pub coalesced: u64,
     /// Calls whose arguments could not be keyed and ran uncached.
     pub key_errors: u64,
+    /// Calls answered with a value past its TTL, kept by `stale`, because
+    /// the reload failed: the callers of the failed reload, and the hits on
+    /// the kept value during its `stale_retry` throttle.
+    pub stale_served: u64,
     /// In-memory misses answered by the shared tier (a
     /// [`SharedCache`](crate::SharedCache)'s; zero elsewhere).
     pub shared_hits: u64,
@@ -81,6 +85,7 @@ pub(crate) struct EventCounters {
     invalidations: AtomicU64,
     coalesced: AtomicU64,
     key_errors: AtomicU64,
+    stale_served: AtomicU64,
     shared_hits: AtomicU64,
     shared_misses: AtomicU64,
     shared_errors: AtomicU64,
@@ -97,6 +102,7 @@ impl EventCounters {
             Event::Invalidated(n) => (&self.invalidations, n),
             Event::Coalesced => (&self.coalesced, 1),
             Event::KeyError => (&self.key_errors, 1),
+            Event::StaleServed => (&self.stale_served, 1),
             #[cfg(feature = "redis")]
             Event::SharedHit => (&self.shared_hits, 1),
             #[cfg(feature = "redis")]
@@ -119,6 +125,7 @@ impl EventCounters {
             invalidations: self.invalidations.load(Relaxed),
             coalesced: self.coalesced.load(Relaxed),
             key_errors: self.key_errors.load(Relaxed),
+            stale_served: self.stale_served.load(Relaxed),
             shared_hits: self.shared_hits.load(Relaxed),
             shared_misses: self.shared_misses.load(Relaxed),
             shared_errors: self.shared_errors.load(Relaxed),

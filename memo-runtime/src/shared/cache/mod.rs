@@ -19,7 +19,7 @@ use super::codec::{self, decode};
 use super::replay::{namespace_pattern, publish, unlink_matching};
 use super::{DEFAULT_MAX_VALUE_BYTES, SharedTier, SharedTierError, hex, is_printable, redis_key};
 use crate::cache::{Missed, keep_all, key_or_panic};
-use crate::freshness::Freshness;
+use crate::freshness::{Freshness, Own};
 use crate::key::KeyBuf;
 use crate::observe::Event;
 use crate::{AsyncCache, CacheStats, Eviction, ManualClock};
@@ -406,7 +406,7 @@ impl SharedCache {
             n => Some(Duration::from_nanos(n)),
         };
         self.memory()
-            .load_missed_ttl_by(Some(missed), ttl_of, keep, load)
+            .load_missed_ttl_by(Some(missed), &Own::NONE, ttl_of, keep, load)
             .await
     }
 
