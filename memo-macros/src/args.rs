@@ -3,11 +3,11 @@
 use proc_macro2::{Span, TokenStream};
 use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, Path, Token, UnOp};
+use syn::{Expr, ExprLit, Ident, Lit, LitBool, Path, Token};
 
 /// Every argument the attribute accepts, listed in errors about unknown ones.
-const VALID: &str = "`ttl`, `max_size`, `eviction`, `cache`, `skip`, `key`, `cache_err`, `cache_none`, `shared`, \
-     `name`, `version`, `crate`";
+const VALID: &str = "`ttl`, `stale`, `stale_retry`, `jitter`, `max_size`, `eviction`, `cache`, `skip`, `key`, \
+     `cache_err`, `cache_none`, `shared`, `name`, `version`, `crate`";
 
 /// A parsed argument and where it was written, for errors that point at it.
 pub(crate) struct At<T> {
@@ -20,6 +20,14 @@ pub(crate) struct At<T> {
 pub(crate) struct Args {
     /// `ttl = 60` or `ttl = 0.25`: seconds, as nanoseconds.
     pub(crate) ttl: Option<At<u64>>,
+    /// `stale = 3600`: seconds a value is kept past its TTL for
+    /// stale-if-error, as nanoseconds.
+    pub(crate) stale: Option<At<u64>>,
+    /// `stale_retry = 5`: seconds a kept value is served after a failed
+    /// reload before the body runs again, as nanoseconds.
+    pub(crate) stale_retry: Option<At<u64>>,
+    /// `jitter = 0.2`: the fraction of the TTL that expiry is spread over.
+    pub(crate) jitter: Option<At<f64>>,
     /// `max_size = 1000`.
     pub(crate) max_size: Option<At<u64>>,
     /// `eviction = fifo` or `eviction = s3_fifo`.
@@ -78,7 +86,14 @@ impl Args {
             .map(ToString::to_string)
             .unwrap_or_default();
         match name.as_str() {
-            "ttl" => set_once(&mut self.ttl, meta, parse_ttl(meta)?),
+            "ttl" => set_once(&mut self.ttl, meta, parse_seconds(meta, TTL_HELP)?),
+            "stale" => set_once(&mut self.stale, meta, parse_seconds(meta, STALE_HELP)?),
+            "stale_retry" => set_once(
+                &mut self.stale_retry,
+                meta,
+                parse_seconds(meta, STALE_RETRY_HELP)?,
+            ),
+            "jitter" => set_once(&mut self.jitter, meta, parse_jitter(meta)?),
             "max_size" => set_once(&mut self.max_size, meta, parse_max_size(meta)?),
             "eviction" => set_once(&mut self.eviction, meta, parse_eviction(meta)?),
             "cache" => set_once(&mut self.cache, meta, meta.value()?.parse()?),
@@ -160,31 +175,27 @@ fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
     Ok(())
 }
 
-/// `ttl = 60` or `ttl = 0.25`, positive, in seconds; returned in nanoseconds.
-fn parse_ttl(meta: &ParseNestedMeta<'_>) -> syn::Result<At<u64>> {
-    const HELP: &str = "`ttl` must be a positive number of seconds, like `ttl = 60` or \
+const TTL_HELP: &str = "`ttl` must be a positive number of seconds, like `ttl = 60` or \
                         `ttl = 0.25`; to never expire, leave it out and give the cache a long \
                         default TTL";
+const STALE_HELP: &str = "`stale` must be a positive number of seconds, like `stale = 3600`: \
+                          how long a value is kept past its `ttl` to stand in for a failed \
+                          reload; leave it out to keep nothing";
+const STALE_RETRY_HELP: &str = "`stale_retry` must be a positive number of seconds, like \
+                                `stale_retry = 5`: how long a kept value is served after a failed \
+                                reload before the body runs again (default 30)";
+
+/// A positive number of seconds (`ttl = 60`, `stale = 0.5`), returned in
+/// nanoseconds; `help` says what the argument is when it is not one.
+fn parse_seconds(meta: &ParseNestedMeta<'_>, help: &str) -> syn::Result<At<u64>> {
     let expr: Expr = meta.value()?.parse()?;
     let span = expr.span();
-    let seconds = match &expr {
-        Expr::Lit(ExprLit {
-            lit: Lit::Int(int), ..
-        }) => int.base10_parse::<u64>().ok().map(|s| s as f64),
-        Expr::Lit(ExprLit {
-            lit: Lit::Float(float),
-            ..
-        }) => float.base10_parse::<f64>().ok(),
-        Expr::Unary(ExprUnary {
-            op: UnOp::Neg(_), ..
-        }) => None,
-        _ => None,
-    };
+    let seconds = number(&expr);
     match seconds {
         Some(seconds) if seconds > 0.0 && seconds.is_finite() => {
             let nanos = (seconds * 1e9).round();
             if nanos < 1.0 {
-                Err(syn::Error::new(span, HELP))
+                Err(syn::Error::new(span, help))
             } else {
                 Ok(At {
                     value: nanos.min(u64::MAX as f64) as u64,
@@ -192,7 +203,37 @@ fn parse_ttl(meta: &ParseNestedMeta<'_>) -> syn::Result<At<u64>> {
                 })
             }
         }
+        _ => Err(syn::Error::new(span, help)),
+    }
+}
+
+/// `jitter = 0.2`: a fraction in `[0, 1)`.
+fn parse_jitter(meta: &ParseNestedMeta<'_>) -> syn::Result<At<f64>> {
+    const HELP: &str = "`jitter` must be a fraction from 0 up to (not including) 1, like \
+                        `jitter = 0.2`: each TTL is drawn from [ttl * (1 - jitter), ttl]";
+    let expr: Expr = meta.value()?.parse()?;
+    let span = expr.span();
+    match number(&expr) {
+        Some(jitter) if (0.0..1.0).contains(&jitter) => Ok(At {
+            value: jitter,
+            span,
+        }),
         _ => Err(syn::Error::new(span, HELP)),
+    }
+}
+
+/// The value of a non-negative integer or float literal.
+fn number(expr: &Expr) -> Option<f64> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) => int.base10_parse::<u64>().ok().map(|s| s as f64),
+        Expr::Lit(ExprLit {
+            lit: Lit::Float(float),
+            ..
+        }) => float.base10_parse::<f64>().ok(),
+        // Negative numbers and expressions: not a number of seconds.
+        _ => None,
     }
 }
 

@@ -81,6 +81,10 @@ pub(crate) struct Plan {
     pub(crate) shared: Option<SharedPlan>,
     /// `ttl = ..` in nanoseconds; `None` takes the cache's default.
     pub(crate) ttl_nanos: Option<u64>,
+    /// `stale = ..` and `stale_retry = ..` in nanoseconds.
+    pub(crate) stale_nanos: Option<(u64, Option<u64>)>,
+    /// `jitter = ..`.
+    pub(crate) jitter: Option<f64>,
     pub(crate) cache: CacheSource,
     /// `key = EXPR`, keyed instead of the arguments.
     pub(crate) key: Option<Expr>,
@@ -176,11 +180,19 @@ pub(crate) fn plan(function: &ItemFn, args: &Args, place: Option<Place>) -> syn:
     };
 
     let shared = shared_plan(args, sig, &mut errors);
+    check_freshness(args, &mut errors);
 
     errors.into_result()?;
     Ok(Plan {
         shared,
         ttl_nanos: args.ttl.as_ref().map(|ttl| ttl.value),
+        stale_nanos: args.stale.as_ref().map(|stale| {
+            (
+                stale.value,
+                args.stale_retry.as_ref().map(|retry| retry.value),
+            )
+        }),
+        jitter: args.jitter.as_ref().map(|jitter| jitter.value),
         cache,
         key: args.key.clone(),
         krate: args
@@ -195,6 +207,46 @@ pub(crate) fn plan(function: &ItemFn, args: &Args, place: Option<Place>) -> syn:
         generic_types,
         generic_consts,
     })
+}
+
+/// `stale`, `stale_retry` and `jitter`, checked against each other and
+/// against the other arguments.
+fn check_freshness(args: &Args, errors: &mut Errors) {
+    if let (None, Some(retry)) = (&args.stale, &args.stale_retry) {
+        errors.push(syn::Error::new(
+            retry.span,
+            "`stale_retry` throttles the retries of `stale`'s fallback; add `stale = N` (seconds \
+             a value is kept past its `ttl`), or remove `stale_retry`",
+        ));
+    }
+    if let (Some(stale), Some(cache_err)) = (&args.stale, &args.cache_err)
+        && cache_err.value
+    {
+        errors.push(syn::Error::new(
+            stale.span,
+            "`stale` serves the kept value when a reload returns `Err`, and `cache_err = true` \
+             stores that `Err` as the value instead: the two cannot both apply; keep one",
+        ));
+    }
+    if let Some(shared) = &args.shared {
+        for (span, what) in [
+            (args.stale.as_ref().map(|stale| stale.span), "stale"),
+            (args.jitter.as_ref().map(|jitter| jitter.span), "jitter"),
+        ] {
+            if let Some(span) = span {
+                let mut error = syn::Error::new(
+                    span,
+                    format!(
+                        "`{what}` does not work with `shared` yet (the shared tier keeps each \
+                         value for exactly its `ttl`); remove `{what}`, or `shared` to cache in \
+                         memory only"
+                    ),
+                );
+                error.combine(syn::Error::new(shared.span, "`shared` is here"));
+                errors.push(error);
+            }
+        }
+    }
 }
 
 /// Function shapes that cannot be memoized, and return types that cannot be

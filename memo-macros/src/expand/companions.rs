@@ -321,8 +321,16 @@ impl Ctx<'_> {
                 quote!(#rt::concat!(" as ", #rt::stringify!(#path), ">::", #rt::stringify!(#ident))),
             ),
         };
+        let stale = self.plan.stale_nanos.map(|(stale, retry)| {
+            let retry = match retry {
+                Some(nanos) => quote!(#rt::Some(#rt::Duration::from_nanos(#nanos))),
+                None => quote!(#rt::None),
+            };
+            quote!(.stale(#rt::Duration::from_nanos(#stale), #retry))
+        });
+        let jitter = self.plan.jitter.map(|jitter| quote!(.jitter(#jitter)));
         quote! {
-            static __MEMO_SITE: #rt::Site = #rt::Site::new(#prefix, #suffix, #ttl);
+            static __MEMO_SITE: #rt::Site = #rt::Site::new(#prefix, #suffix, #ttl) #stale #jitter;
             &__MEMO_SITE
         }
     }
