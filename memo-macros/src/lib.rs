@@ -77,6 +77,9 @@ use quote::quote;
 /// | argument | meaning | default |
 /// |---|---|---|
 /// | `ttl = 60`, `ttl = 0.25` | seconds an entry lives, integer or float, > 0 | the cache's default TTL (300 s unless [`configure`]d) |
+/// | `stale = 3600` | seconds a value is kept past its `ttl`: when a reload fails (an `Err`, or a panic), callers get the kept value instead (see *Freshness*) | the cache's (none unless [`configure`]d) |
+/// | `stale_retry = 5` | with `stale`: seconds the kept value is served after a failed reload before the body runs again | the cache's (30 s unless [`configure`]d) |
+/// | `jitter = 0.2` | each stored TTL is drawn from `[ttl * (1 - jitter), ttl]`, so entries stored together expire apart; in `[0, 1)` | the cache's (none unless [`configure`]d) |
 /// | `max_size = 1000` | most entries this function's cache holds, >= 1 | the global default (1000 unless [`configure`]d) |
 /// | `eviction = s3_fifo` | this function's eviction policy: `fifo` or `s3_fifo` (see `Eviction`) | the global default (`fifo` unless [`configure`]d) |
 /// | `cache = USERS` | store in a shared `static` that derefs to `AsyncCache` | a cache of the function's own |
@@ -122,6 +125,56 @@ use quote::quote;
 /// assert_eq!(search("Rust").await, search("rust").await);
 /// assert!(parse_port("x".into()).await.is_err());
 /// assert_eq!(parse_port::stats().inserts, 1); // the `Err` was stored
+/// # }
+/// ```
+///
+/// # Freshness
+///
+/// An entry's life, from the moment its value is stored:
+///
+/// ```text
+///  stored         ttl * (1 - jitter) .. ttl            ttl + stale
+///    |------ fresh: a hit ------|------ stale: kept ------|  gone
+///                               | a call reloads; if the reload fails,
+///                               | the kept value is returned instead and
+///                               | served as a hit for `stale_retry`, then
+///                               | the body is tried again
+/// ```
+///
+/// - **`stale` (stale-if-error).** Past its TTL a value is no longer a hit,
+///   but it is kept `stale` seconds longer. A call that finds it runs the
+///   body as usual (one call per key; the others wait for it); if the body
+///   returns `Err` or panics, every one of those callers gets the kept value
+///   (`Ok(old)` for a `Result` fn), counted in `stats().stale_served`. The
+///   kept value is then a hit for `stale_retry` seconds, so that a backend
+///   that is down is not called again at once. The window counts from when
+///   the value was stored, whatever the number of failed reloads: past `ttl +
+///   stale` the failure reaches the caller. A value removed by `invalidate`,
+///   `clear` or a delete is not kept. For a plain value only a panic is a
+///   failure; for an `Option` with `cache_none = false`, `None` is not one.
+/// - **`jitter`.** Values stored together (a warm-up, a burst) would all
+///   expire together and reload together; with `jitter = 0.2` each lives a
+///   TTL drawn uniformly from the last fifth of `ttl`, never longer.
+/// - The cache's clock (a `memo_runtime::ManualClock`
+///   in tests) decides all of it.
+/// - Not yet: `refresh` (refresh-ahead), `timeout` (soft timeouts),
+///   `idle`, `expires`, and `stale`/`jitter` with `shared` (a compile error
+///   today).
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+/// use memo_runtime::cached;
+///
+/// static DOWN: AtomicBool = AtomicBool::new(false);
+///
+/// #[cached(ttl = 60, stale = 3600, stale_retry = 5, jitter = 0.1)]
+/// async fn exchange_rate(currency: String) -> Result<f64, String> {
+///     if DOWN.load(SeqCst) { Err("rates service down".into()) } else { Ok(1.08) }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(exchange_rate("USD".into()).await, Ok(1.08));
 /// # }
 /// ```
 ///
