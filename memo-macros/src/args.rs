@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Ident, Lit, LitBool, Path, Token};
 
 /// Every argument the attribute accepts, listed in errors about unknown ones.
-const VALID: &str = "`ttl`, `stale`, `stale_retry`, `jitter`, `max_size`, `eviction`, `cache`, `skip`, `key`, \
+const VALID: &str = "`ttl`, `refresh`, `stale`, `stale_retry`, `jitter`, `max_size`, `eviction`, `cache`, `skip`, `key`, \
      `cache_err`, `cache_none`, `shared`, `name`, `version`, `crate`";
 
 /// A parsed argument and where it was written, for errors that point at it.
@@ -20,6 +20,9 @@ pub(crate) struct At<T> {
 pub(crate) struct Args {
     /// `ttl = 60` or `ttl = 0.25`: seconds, as nanoseconds.
     pub(crate) ttl: Option<At<u64>>,
+    /// `refresh = 10`: seconds after which a value is reloaded in the
+    /// background while it is served, as nanoseconds.
+    pub(crate) refresh: Option<At<u64>>,
     /// `stale = 3600`: seconds a value is kept past its TTL for
     /// stale-if-error, as nanoseconds.
     pub(crate) stale: Option<At<u64>>,
@@ -87,6 +90,7 @@ impl Args {
             .unwrap_or_default();
         match name.as_str() {
             "ttl" => set_once(&mut self.ttl, meta, parse_seconds(meta, TTL_HELP)?),
+            "refresh" => set_once(&mut self.refresh, meta, parse_seconds(meta, REFRESH_HELP)?),
             "stale" => set_once(&mut self.stale, meta, parse_seconds(meta, STALE_HELP)?),
             "stale_retry" => set_once(
                 &mut self.stale_retry,
@@ -178,6 +182,9 @@ fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
 const TTL_HELP: &str = "`ttl` must be a positive number of seconds, like `ttl = 60` or \
                         `ttl = 0.25`; to never expire, leave it out and give the cache a long \
                         default TTL";
+const REFRESH_HELP: &str = "`refresh` must be a positive number of seconds shorter than `ttl`, \
+                            like `refresh = 50` with `ttl = 60`: a value that old is served while \
+                            it reloads in the background";
 const STALE_HELP: &str = "`stale` must be a positive number of seconds, like `stale = 3600`: \
                           how long a value is kept past its `ttl` to stand in for a failed \
                           reload; leave it out to keep nothing";

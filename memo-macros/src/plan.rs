@@ -41,6 +41,8 @@ pub(crate) enum ValueMode {
 /// The `self` parameter of a method.
 pub(crate) struct SelfParam {
     pub(crate) skipped: bool,
+    /// `&self`, `&mut self` or `self: &Self`: it borrows from the caller.
+    pub(crate) borrowed: bool,
     pub(crate) span: Span,
 }
 
@@ -81,6 +83,8 @@ pub(crate) struct Plan {
     pub(crate) shared: Option<SharedPlan>,
     /// `ttl = ..` in nanoseconds; `None` takes the cache's default.
     pub(crate) ttl_nanos: Option<u64>,
+    /// `refresh = ..` in nanoseconds.
+    pub(crate) refresh_nanos: Option<u64>,
     /// `stale = ..` and `stale_retry = ..` in nanoseconds.
     pub(crate) stale_nanos: Option<(u64, Option<u64>)>,
     /// `jitter = ..`.
@@ -132,6 +136,14 @@ pub(crate) fn plan(function: &ItemFn, args: &Args, place: Option<Place>) -> syn:
                 }
                 receiver = Some(SelfParam {
                     skipped: skip_names.iter().any(|name| *name == "self"),
+                    borrowed: match &recv.kind {
+                        ReceiverKind::Reference(..) => true,
+                        ReceiverKind::Typed(_, ty) => types::borrowed_part(ty).is_some(),
+                        ReceiverKind::Value => false,
+                        // A kind of receiver syn may add later: assume it
+                        // borrows.
+                        _ => true,
+                    },
                     span: recv.self_token.span(),
                 });
             }
@@ -181,11 +193,13 @@ pub(crate) fn plan(function: &ItemFn, args: &Args, place: Option<Place>) -> syn:
 
     let shared = shared_plan(args, sig, &mut errors);
     check_freshness(args, &mut errors);
+    check_refresh(args, &params, receiver.as_ref(), &mut errors);
 
     errors.into_result()?;
     Ok(Plan {
         shared,
         ttl_nanos: args.ttl.as_ref().map(|ttl| ttl.value),
+        refresh_nanos: args.refresh.as_ref().map(|refresh| refresh.value),
         stale_nanos: args.stale.as_ref().map(|stale| {
             (
                 stale.value,
@@ -230,6 +244,7 @@ fn check_freshness(args: &Args, errors: &mut Errors) {
     }
     if let Some(shared) = &args.shared {
         for (span, what) in [
+            (args.refresh.as_ref().map(|refresh| refresh.span), "refresh"),
             (args.stale.as_ref().map(|stale| stale.span), "stale"),
             (args.jitter.as_ref().map(|jitter| jitter.span), "jitter"),
         ] {
@@ -245,6 +260,47 @@ fn check_freshness(args: &Args, errors: &mut Errors) {
                 error.combine(syn::Error::new(shared.span, "`shared` is here"));
                 errors.push(error);
             }
+        }
+    }
+}
+
+/// `refresh`: shorter than `ttl`, and every argument owned, because the
+/// body reloads in the background after the call that found the value due
+/// has returned.
+fn check_refresh(args: &Args, params: &[Param], receiver: Option<&SelfParam>, errors: &mut Errors) {
+    let Some(refresh) = &args.refresh else {
+        return;
+    };
+    if let Some(ttl) = &args.ttl
+        && refresh.value >= ttl.value
+    {
+        errors.push(syn::Error::new(
+            refresh.span,
+            "`refresh` must be shorter than `ttl`: a value is reloaded in the background once \
+             it is `refresh` seconds old, which must come before it expires at `ttl`",
+        ));
+    }
+    const OWNED: &str = "the background reload of `refresh` runs the body after this call \
+                         has returned, so every argument must be owned (`'static`)";
+    if let Some(receiver) = receiver.filter(|receiver| receiver.borrowed) {
+        errors.push(syn::Error::new(
+            receiver.span,
+            format!(
+                "{OWNED}, and `self` is borrowed; take `self: Arc<Self>` (or an owned `self`), \
+                 or remove `refresh`"
+            ),
+        ));
+    }
+    for param in params {
+        if let Some(span) = types::borrowed_part(&param.ty) {
+            errors.push(syn::Error::new(
+                span,
+                format!(
+                    "{OWNED}, and `{}` borrows; take an owned type (`String` for `&str`, \
+                     `Vec<T>` for `&[T]`, an `Arc` for a shared handle), or remove `refresh`",
+                    param.ident
+                ),
+            ));
         }
     }
 }

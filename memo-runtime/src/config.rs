@@ -295,6 +295,10 @@ impl Config {
             stale: self.stale,
             stale_retry: self.stale_retry,
             jitter: self.get_jitter(),
+            // Refresh-ahead needs owned arguments, which only a function's
+            // own `refresh` (checked at compile time) or a call to
+            // `get_or_refresh_with` guarantee: it is never a global default.
+            refresh: None,
         }
     }
 }
@@ -324,6 +328,8 @@ pub enum ConfigError {
     ZeroStaleRetry,
     /// A jitter outside `[0, 1)`, or not a number.
     BadJitter,
+    /// A `refresh_after` of zero, or not shorter than the TTL.
+    RefreshNotBeforeTtl,
 }
 
 impl fmt::Display for ConfigError {
@@ -351,6 +357,11 @@ impl fmt::Display for ConfigError {
             ConfigError::BadJitter => {
                 "memo: jitter must be a fraction in [0, 1): each TTL is drawn from \
                  [ttl * (1 - jitter), ttl], so 0.1 spreads expiry over the last tenth"
+            }
+            ConfigError::RefreshNotBeforeTtl => {
+                "memo: refresh_after must be longer than zero and shorter than the TTL; a value \
+                 is reloaded in the background once it is that old, which must happen before \
+                 it expires"
             }
         })
     }

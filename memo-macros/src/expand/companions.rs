@@ -329,8 +329,13 @@ impl Ctx<'_> {
             quote!(.stale(#rt::Duration::from_nanos(#stale), #retry))
         });
         let jitter = self.plan.jitter.map(|jitter| quote!(.jitter(#jitter)));
+        let refresh = self
+            .plan
+            .refresh_nanos
+            .map(|nanos| quote!(.refresh(#rt::Duration::from_nanos(#nanos))));
         quote! {
-            static __MEMO_SITE: #rt::Site = #rt::Site::new(#prefix, #suffix, #ttl) #stale #jitter;
+            static __MEMO_SITE: #rt::Site =
+                #rt::Site::new(#prefix, #suffix, #ttl) #stale #jitter #refresh;
             &__MEMO_SITE
         }
     }

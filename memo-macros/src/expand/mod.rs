@@ -224,6 +224,40 @@ impl Ctx<'_> {
         let lookup = quote_spanned! {output_span=>
             #rt_at_output::lookup(#cache(), #namespace(), &#key_ref)
         };
+        let lookup_arms = if self.plan.refresh_nanos.is_some() {
+            let refresh = match (self.plan.value_mode, self.plan.is_async) {
+                (ValueMode::Whole, true) => quote!(refresh),
+                (ValueMode::OkOnly, true) => quote!(refresh_ok),
+                (ValueMode::SomeOnly, true) => quote!(refresh_some),
+                (ValueMode::Whole, false) => quote!(refresh_blocking),
+                (ValueMode::OkOnly, false) => quote!(refresh_ok_blocking),
+                (ValueMode::SomeOnly, false) => quote!(refresh_some_blocking),
+            };
+            let reload = if self.plan.is_async {
+                quote!(#call)
+            } else {
+                quote!(move || #call)
+            };
+            // A due value is returned at once; the body, its arguments moved
+            // in, reloads it in the background.
+            quote_spanned! {output_span=>
+                match #rt_at_output::lookup_refreshing(#cache(), #namespace(), &#key_ref) {
+                    #rt::RefreshLookup::Hit(#hit) => return #hit_value,
+                    #rt::RefreshLookup::Due(#hit, #key_ref) => {
+                        #rt_at_output::#refresh(#cache(), #site(), #key_ref, #reload);
+                        return #hit_value;
+                    }
+                    #rt::RefreshLookup::Miss(#key_ref) => #key_ref,
+                }
+            }
+        } else {
+            quote! {
+                match #lookup {
+                    #rt::Lookup::Hit(#hit) => return #hit_value,
+                    #rt::Lookup::Miss(#key_ref) => #key_ref,
+                }
+            }
+        };
         let hint = (!self.plan.associated()).then(|| {
             let hint = self.free_hint();
             quote!(let () = #hint;)
@@ -235,10 +269,7 @@ impl Ctx<'_> {
             #vis #sig {
                 #hint
                 #key
-                let #key_ref = match #lookup {
-                    #rt::Lookup::Hit(#hit) => return #hit_value,
-                    #rt::Lookup::Miss(#key_ref) => #key_ref,
-                };
+                let #key_ref = #lookup_arms;
                 #load
             }
         }

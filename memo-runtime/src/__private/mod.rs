@@ -22,6 +22,10 @@ use crate::cache::{Missed, keep_all};
 use crate::freshness::Own;
 use crate::key;
 pub use crate::{AsyncCache, CacheKey, CacheStats, Eviction};
+pub use refresh::{
+    RefreshLookup, lookup_refreshing, refresh, refresh_blocking, refresh_ok, refresh_ok_blocking,
+    refresh_some, refresh_some_blocking,
+};
 pub use scoped::{PerType, Scoped};
 #[cfg(feature = "redis")]
 pub use shared::{
@@ -29,6 +33,7 @@ pub use shared::{
     memoize_shared_some, shared_function_cache, shared_site,
 };
 
+mod refresh;
 mod scoped;
 #[cfg(feature = "redis")]
 mod shared;
@@ -57,6 +62,12 @@ impl Site {
     pub const fn stale(mut self, stale: Duration, retry: Option<Duration>) -> Site {
         self.own.stale = Some(stale);
         self.own.stale_retry = retry;
+        self
+    }
+
+    /// The attribute's `refresh = ..` (checked by it: shorter than `ttl`).
+    pub const fn refresh(mut self, refresh: Duration) -> Site {
+        self.own.refresh = Some(refresh);
         self
     }
 

@@ -31,6 +31,7 @@ pub struct AsyncCacheBuilder {
     stale: Option<Duration>,
     stale_retry: Option<Duration>,
     jitter: Option<f64>,
+    refresh: Option<Duration>,
 }
 
 impl AsyncCacheBuilder {
@@ -168,13 +169,37 @@ impl AsyncCacheBuilder {
         self
     }
 
+    /// Refresh-ahead for [`get_or_refresh_with`]: a value older than
+    /// `refresh` is returned at once and reloaded in the background, one
+    /// reload per key. Must be shorter than the default TTL (else values
+    /// expire before they are due); other calls (`get`,
+    /// `get_or_insert_with`) treat a due value as any hit.
+    ///
+    /// [`get_or_refresh_with`]: AsyncCache::get_or_refresh_with
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use memo_runtime::{AsyncCache, ConfigError};
+    /// let err = AsyncCache::builder()
+    ///     .default_ttl(Duration::from_secs(60))
+    ///     .refresh_after(Duration::from_secs(60))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err, ConfigError::RefreshNotBeforeTtl);
+    /// ```
+    pub fn refresh_after(mut self, refresh: Duration) -> Self {
+        self.refresh = Some(refresh);
+        self
+    }
+
     /// Builds the cache.
     ///
     /// # Errors
     ///
     /// [`ConfigError::ZeroMaxSize`], [`ConfigError::ZeroTtl`],
-    /// [`ConfigError::ZeroStaleRetry`] or [`ConfigError::BadJitter`]; the
-    /// message says what to change.
+    /// [`ConfigError::ZeroStaleRetry`], [`ConfigError::BadJitter`] or
+    /// [`ConfigError::RefreshNotBeforeTtl`]; the message says what to
+    /// change.
     ///
     /// ```
     /// use memo_runtime::{AsyncCache, ConfigError};
@@ -195,7 +220,13 @@ impl AsyncCacheBuilder {
             stale: self.stale.unwrap_or(defaults.stale),
             stale_retry: stale_retry.unwrap_or(defaults.stale_retry),
             jitter: jitter.unwrap_or(defaults.jitter),
+            refresh: self.refresh,
         };
+        if let Some(refresh) = policy.refresh
+            && (refresh.is_zero() || refresh >= policy.ttl)
+        {
+            return Err(ConfigError::RefreshNotBeforeTtl);
+        }
         let max_size = match max_size {
             Some(max_size) => max_size,
             None => config::validate_max_size(global.get_max_size())?,

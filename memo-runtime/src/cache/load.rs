@@ -44,7 +44,7 @@ pub(crate) struct Missed {
 }
 
 impl Missed {
-    fn probe(&self) -> Probe<'_> {
+    pub(crate) fn probe(&self) -> Probe<'_> {
         Probe {
             namespace: self.key.namespace(),
             id: self.key.id(),
@@ -266,7 +266,7 @@ impl AsyncCache {
     /// failed), storing it with `freshness` if `keep` says so and no
     /// invalidation doomed it.
     #[inline(always)]
-    fn complete<V: Clone + Send + Sync + 'static>(
+    pub(super) fn complete<V: Clone + Send + Sync + 'static>(
         &self,
         leader: LeaderGuard,
         missed: &Missed,
@@ -343,7 +343,7 @@ fn freshness_of(policy: &Policy, exact_ttl: Option<Duration>) -> Freshness {
 
 /// A future that returns a panic of the future it wraps as an `Err`
 /// instead of unwinding, so that a kept value can stand in for it.
-struct CatchUnwind<F>(F);
+pub(crate) struct CatchUnwind<F>(pub(crate) F);
 
 impl<F: Future> Future for CatchUnwind<F> {
     type Output = std::thread::Result<F::Output>;

@@ -50,6 +50,9 @@ pub(crate) struct Policy {
     pub(crate) stale_retry: Duration,
     /// Each stored TTL is drawn from `[ttl * (1 - jitter), ttl]`; in `[0, 1)`.
     pub(crate) jitter: f64,
+    /// Values older than this are due for a reload in the background (for
+    /// callers that can run one); `None`: never.
+    pub(crate) refresh: Option<Duration>,
 }
 
 /// What a memoized function sets for itself; the rest comes from its cache.
@@ -59,6 +62,7 @@ pub(crate) struct Own {
     pub(crate) stale: Option<Duration>,
     pub(crate) stale_retry: Option<Duration>,
     pub(crate) jitter: Option<f64>,
+    pub(crate) refresh: Option<Duration>,
 }
 
 impl Own {
@@ -68,6 +72,7 @@ impl Own {
         stale: None,
         stale_retry: None,
         jitter: None,
+        refresh: None,
     };
 
     /// Only a TTL of its own.
@@ -85,6 +90,7 @@ impl Policy {
             stale: own.stale.unwrap_or(self.stale),
             stale_retry: own.stale_retry.unwrap_or(self.stale_retry),
             jitter: own.jitter.unwrap_or(self.jitter),
+            refresh: own.refresh.or(self.refresh),
         }
     }
 
@@ -94,6 +100,7 @@ impl Policy {
         Freshness {
             ttl: jitter::shorten(self.ttl, self.jitter),
             stale_for: self.stale,
+            refresh: self.refresh,
         }
     }
 
@@ -103,14 +110,17 @@ impl Policy {
         Freshness {
             ttl,
             stale_for: self.stale,
+            refresh: self.refresh,
         }
     }
 
     /// The deadlines of a kept value served again after a failed reload at
     /// `now`: fresh for `stale_retry`, never past when it was to be dropped.
     pub(crate) fn retrying(&self, kept: Deadlines, now: Instant) -> Deadlines {
+        let fresh_until = after(now, self.stale_retry).min(kept.keep_until);
         Deadlines {
-            fresh_until: after(now, self.stale_retry).min(kept.keep_until),
+            refresh_at: fresh_until,
+            fresh_until,
             keep_until: kept.keep_until,
         }
     }
@@ -123,6 +133,9 @@ pub(crate) struct Freshness {
     pub(crate) ttl: Duration,
     /// Kept this much longer, as a fallback (not a hit).
     pub(crate) stale_for: Duration,
+    /// Due for a background reload this long after it is stored, if that
+    /// is sooner than `ttl`.
+    pub(crate) refresh: Option<Duration>,
 }
 
 impl Freshness {
@@ -133,6 +146,7 @@ impl Freshness {
         Freshness {
             ttl,
             stale_for: Duration::ZERO,
+            refresh: None,
         }
     }
 
@@ -146,7 +160,12 @@ impl Freshness {
     #[inline]
     pub(crate) fn deadlines(&self, stored_at: Instant) -> Deadlines {
         let fresh_until = after(stored_at, self.ttl);
+        let refresh_at = match self.refresh {
+            Some(refresh) => after(stored_at, refresh).min(fresh_until),
+            None => fresh_until,
+        };
         Deadlines {
+            refresh_at,
             fresh_until,
             keep_until: after(fresh_until, self.stale_for),
         }
@@ -156,6 +175,9 @@ impl Freshness {
 /// When a stored value stops being served, and when it stops being kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Deadlines {
+    /// From here to `fresh_until` the value is still a hit, and due for a
+    /// reload in the background; without `refresh`, `fresh_until`.
+    pub(crate) refresh_at: Instant,
     pub(crate) fresh_until: Instant,
     pub(crate) keep_until: Instant,
 }
@@ -163,8 +185,10 @@ pub(crate) struct Deadlines {
 /// Where in its life an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Age {
-    /// Before `fresh_until`: a hit.
+    /// Before `refresh_at`: a hit.
     Fresh,
+    /// From `refresh_at` to `fresh_until`: a hit, due for a reload.
+    Due,
     /// From `fresh_until` to `keep_until`: a miss, but kept.
     Stale,
     /// From `keep_until` on: to be reclaimed.
@@ -174,8 +198,10 @@ pub(crate) enum Age {
 impl Deadlines {
     #[inline(always)]
     pub(crate) fn age(&self, now: Instant) -> Age {
-        if now < self.fresh_until {
+        if now < self.refresh_at {
             Age::Fresh
+        } else if now < self.fresh_until {
+            Age::Due
         } else if now < self.keep_until {
             Age::Stale
         } else {
@@ -212,10 +238,15 @@ mod tests {
         let freshness = Freshness {
             ttl: Duration::from_secs(10),
             stale_for: Duration::from_secs(5),
+            refresh: Some(Duration::from_secs(8)),
         };
         let deadlines = freshness.deadlines(at(&clock));
-        clock.advance(Duration::from_nanos(9_999_999_999));
+        clock.advance(Duration::from_nanos(7_999_999_999));
         assert_eq!(deadlines.age(at(&clock)), Age::Fresh);
+        clock.advance(Duration::from_nanos(1));
+        assert_eq!(deadlines.age(at(&clock)), Age::Due);
+        clock.advance(Duration::from_nanos(1_999_999_999));
+        assert_eq!(deadlines.age(at(&clock)), Age::Due);
         clock.advance(Duration::from_nanos(1));
         assert_eq!(deadlines.age(at(&clock)), Age::Stale);
         assert!(!deadlines.is_expired(at(&clock)));
@@ -239,6 +270,7 @@ mod tests {
         let forever = Freshness {
             ttl: Duration::MAX,
             stale_for: Duration::MAX,
+            refresh: Some(Duration::MAX),
         }
         .deadlines(start);
         let hour = Freshness::ttl(Duration::from_secs(3600)).deadlines(start);
@@ -252,6 +284,7 @@ mod tests {
             stale: Duration::from_secs(60),
             stale_retry: Duration::from_secs(5),
             jitter: 0.0,
+            refresh: None,
         }
     }
 

@@ -36,6 +36,8 @@ struct Shard {
 pub(crate) enum Found<V> {
     /// A value to serve.
     Fresh(V),
+    /// A value to serve, due for a reload in the background.
+    Due(V),
     /// A value past its TTL but kept (stale-if-error will serve it when a
     /// reload fails); a lookup treats it as a miss.
     Stale(V),
@@ -49,7 +51,7 @@ impl<V> Found<V> {
     /// The value to serve, if any.
     pub(crate) fn into_fresh(self) -> Option<V> {
         match self {
-            Found::Fresh(value) => Some(value),
+            Found::Fresh(value) | Found::Due(value) => Some(value),
             Found::Stale(_) | Found::Expired | Found::Absent => None,
         }
     }
@@ -132,7 +134,7 @@ impl Store {
     pub(crate) fn get<V: Clone + 'static>(&self, probe: &Probe<'_>) -> Option<V> {
         let shard = self.shard(probe.hash);
         match self.find(probe) {
-            Found::Fresh(value) => {
+            Found::Fresh(value) | Found::Due(value) => {
                 shard.hits.fetch_add(1, Relaxed);
                 Some(value)
             }
@@ -164,8 +166,48 @@ impl Store {
                 }
                 Found::Fresh(value.clone())
             }
+            Age::Due => {
+                entry.touch();
+                Found::Due(value.clone())
+            }
             Age::Stale => Found::Stale(value.clone()),
             Age::Expired => Found::Expired,
+        }
+    }
+
+    /// [`get`](Self::get) for callers that refresh ahead: the value, and
+    /// whether it is due for a reload; a due value counts as a hit.
+    #[inline(always)]
+    pub(crate) fn get_refreshing<V: Clone + 'static>(
+        &self,
+        probe: &Probe<'_>,
+    ) -> Option<(V, bool)> {
+        let shard = self.shard(probe.hash);
+        let (value, due) = match self.find(probe) {
+            Found::Fresh(value) => (value, false),
+            Found::Due(value) => (value, true),
+            found => {
+                shard.misses.fetch_add(1, Relaxed);
+                if let Found::Expired = found {
+                    self.remove_expired(probe);
+                }
+                return None;
+            }
+        };
+        shard.hits.fetch_add(1, Relaxed);
+        Some((value, due))
+    }
+
+    /// After a failed background reload: the entry under `probe` is not
+    /// due again before `retry` from now (nor after its TTL), so that the
+    /// failing body is not called again on the next hit.
+    pub(crate) fn postpone_refresh(&self, probe: &Probe<'_>, retry: std::time::Duration) {
+        let now = self.clock.now();
+        let mut map = self.shard(probe.hash).map.write();
+        if let Some(entry) = map.find_mut(probe.hash, |entry| matches(probe, entry)) {
+            let deadlines = &mut entry.deadlines;
+            let later = now.checked_add(retry).unwrap_or(deadlines.fresh_until);
+            deadlines.refresh_at = later.min(deadlines.fresh_until);
         }
     }
 
@@ -381,6 +423,7 @@ mod tests {
     const KEPT: Freshness = Freshness {
         ttl: Duration::from_secs(10),
         stale_for: Duration::from_secs(20),
+        refresh: None,
     };
 
     #[test]

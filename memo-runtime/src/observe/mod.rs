@@ -26,6 +26,11 @@ pub(crate) enum Event {
     /// A call was answered with a value kept past its TTL, because its
     /// reload failed (or failed a moment ago and is not retried yet).
     StaleServed,
+    /// A reload started in the background (refresh-ahead).
+    RefreshStarted,
+    /// A reload in the background failed (an `Err` or a panic); the old
+    /// value stays.
+    RefreshFailed,
     /// An in-memory miss answered by the shared tier.
     #[cfg(feature = "redis")]
     SharedHit,

@@ -47,6 +47,12 @@ pub struct CacheStats {
     /// the reload failed: the callers of the failed reload, and the hits on
     /// the kept value during its `stale_retry` throttle.
     pub stale_served: u64,
+    /// Reloads started in the background because a value was due
+    /// (refresh-ahead); the callers that found it due got it at once.
+    pub refreshes: u64,
+    /// Background reloads that failed (an `Err` or a panic); the old value
+    /// was kept.
+    pub refresh_errors: u64,
     /// In-memory misses answered by the shared tier (a
     /// [`SharedCache`](crate::SharedCache)'s; zero elsewhere).
     pub shared_hits: u64,
@@ -86,6 +92,8 @@ pub(crate) struct EventCounters {
     coalesced: AtomicU64,
     key_errors: AtomicU64,
     stale_served: AtomicU64,
+    refreshes: AtomicU64,
+    refresh_errors: AtomicU64,
     shared_hits: AtomicU64,
     shared_misses: AtomicU64,
     shared_errors: AtomicU64,
@@ -103,6 +111,8 @@ impl EventCounters {
             Event::Coalesced => (&self.coalesced, 1),
             Event::KeyError => (&self.key_errors, 1),
             Event::StaleServed => (&self.stale_served, 1),
+            Event::RefreshStarted => (&self.refreshes, 1),
+            Event::RefreshFailed => (&self.refresh_errors, 1),
             #[cfg(feature = "redis")]
             Event::SharedHit => (&self.shared_hits, 1),
             #[cfg(feature = "redis")]
@@ -126,6 +136,8 @@ impl EventCounters {
             coalesced: self.coalesced.load(Relaxed),
             key_errors: self.key_errors.load(Relaxed),
             stale_served: self.stale_served.load(Relaxed),
+            refreshes: self.refreshes.load(Relaxed),
+            refresh_errors: self.refresh_errors.load(Relaxed),
             shared_hits: self.shared_hits.load(Relaxed),
             shared_misses: self.shared_misses.load(Relaxed),
             shared_errors: self.shared_errors.load(Relaxed),

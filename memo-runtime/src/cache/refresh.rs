@@ -1,0 +1,311 @@
+//! Refresh-ahead: a value older than `refresh` (and younger than its TTL)
+//! is returned at once, and one reload of its key starts in the background;
+//! its value replaces the entry when it lands, so no caller waits for a
+//! reload of a hot key.
+//!
+//! ```text
+//! lookup_refreshing -> fresh: return it
+//!   | due: return it, and unless a load of the key is in flight,
+//!   |      lead one in the background (a task, or a thread for plain fns):
+//!   |        Ok   -> stored as a new value, waiters get it
+//!   |        fail -> the old value stays; not due again for `stale_retry`
+//!   | miss: the usual miss path (load.rs)
+//! ```
+//!
+//! The background reload is the single flight's leader, so callers whose
+//! lookup misses meanwhile wait for it rather than loading again, and an
+//! invalidation during it keeps its value out (the slot is doomed).
+
+use std::future::Future;
+use std::ops::Deref;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+
+use std::convert::Infallible;
+
+use serde::Serialize;
+
+use super::load::{CatchUnwind, Missed, keep_all};
+use super::{AsyncCache, key_or_panic};
+use crate::flight::{LeaderGuard, Role};
+use crate::freshness::Own;
+use crate::key::CacheKey;
+use crate::local::Found;
+use crate::observe::Event;
+
+/// What a lookup of a caller that refreshes ahead found.
+pub(crate) enum Looked<V> {
+    /// A fresh value.
+    Hit(V),
+    /// A value to return, due for a reload in the background.
+    Due(V, Missed),
+    /// Nothing to serve: the miss path.
+    Miss(Missed),
+}
+
+impl AsyncCache {
+    /// The value under `key`, or the output of `factory()`'s future,
+    /// stored and returned, as [`get_or_insert_with`] does; and, with
+    /// [`refresh_after`] set, refresh-ahead: a value older than that (and
+    /// younger than its TTL) is returned at once, while one reload per key
+    /// runs `factory()` in the background and replaces the entry when it
+    /// lands. No caller of a hot key waits for a reload.
+    ///
+    /// The factory and its future are owned (`Send + 'static`) because a
+    /// background reload outlives the call that started it; the cache is an
+    /// `Arc` for the same reason (keep a `static` one in a
+    /// `LazyLock<Arc<AsyncCache>>`). A call runs the factory at most once:
+    /// for its own load (a miss) or for the background reload (a due
+    /// value); a hit does not call it. Background reloads run on the
+    /// current tokio runtime, or on a thread of their own outside one.
+    ///
+    /// [`get_or_insert_with`]: AsyncCache::get_or_insert_with
+    /// [`refresh_after`]: crate::AsyncCacheBuilder::refresh_after
+    ///
+    /// # Panics
+    ///
+    /// As [`get_or_insert_with`](AsyncCache::get_or_insert_with).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use memo_runtime::{AsyncCache, ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let cache = Arc::new(
+    ///     AsyncCache::builder()
+    ///         .default_ttl(Duration::from_secs(60))
+    ///         .refresh_after(Duration::from_secs(50))
+    ///         .clock(clock.clone())
+    ///         .build()
+    ///         .unwrap(),
+    /// );
+    /// let price = |cents: u32| move || async move { cents };
+    /// assert_eq!(cache.get_or_refresh_with("sku-1", price(1999)).await, 1999);
+    /// clock.advance(Duration::from_secs(50));
+    /// // Due: the old price at once, the new one loads in the background.
+    /// assert_eq!(cache.get_or_refresh_with("sku-1", price(2499)).await, 1999);
+    /// while cache.get::<_, u32>("sku-1").await != Some(2499) {
+    ///     tokio::task::yield_now().await;
+    /// }
+    /// assert_eq!(cache.stats().refreshes, 1);
+    /// # }
+    /// ```
+    pub async fn get_or_refresh_with<K, V, F, Fut>(self: &Arc<Self>, key: &K, factory: F) -> V
+    where
+        K: Serialize + ?Sized,
+        V: Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        let loaded = self
+            .try_get_or_refresh_with(key, move || {
+                let load = factory();
+                async move { Ok::<V, Infallible>(load.await) }
+            })
+            .await;
+        match loaded {
+            Ok(value) => value,
+        }
+    }
+
+    /// [`get_or_refresh_with`](Self::get_or_refresh_with) for a fallible
+    /// factory: an `Ok` is stored; an `Err` of the caller's own load is
+    /// returned, as [`try_get_or_insert_with`] does; an `Err` (or a panic)
+    /// of a background reload keeps the old value, counts in
+    /// [`CacheStats::refresh_errors`], and the key is not reloaded again
+    /// for `stale_retry`.
+    ///
+    /// [`try_get_or_insert_with`]: AsyncCache::try_get_or_insert_with
+    /// [`CacheStats::refresh_errors`]: crate::CacheStats::refresh_errors
+    ///
+    /// # Panics
+    ///
+    /// As [`get_or_insert_with`](AsyncCache::get_or_insert_with).
+    pub async fn try_get_or_refresh_with<K, V, E, F, Fut>(
+        self: &Arc<Self>,
+        key: &K,
+        factory: F,
+    ) -> Result<V, E>
+    where
+        K: Serialize + ?Sized,
+        V: Clone + Send + Sync + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
+    {
+        let id = key_or_panic(key);
+        match self.lookup_refreshing::<V>("", &id) {
+            Some(Looked::Hit(value)) => Ok(value),
+            Some(Looked::Due(value, missed)) => {
+                refresh_in_background(self.clone(), missed, Own::NONE, keep_all, factory());
+                Ok(value)
+            }
+            Some(Looked::Miss(missed)) => {
+                self.load_missed(Some(missed), &Own::NONE, keep_all, factory())
+                    .await
+            }
+            None => factory().await,
+        }
+    }
+
+    /// [`lookup`](Self::lookup) for callers that can reload in the
+    /// background: a due value is told apart from a fresh one. Both count
+    /// as hits. `None` when the cache is disabled.
+    #[inline(always)]
+    pub(crate) fn lookup_refreshing<V: Clone + 'static>(
+        &self,
+        namespace: &'static str,
+        id: &[u8],
+    ) -> Option<Looked<V>> {
+        if !self.enabled {
+            return None;
+        }
+        let probe = self.store.probe(namespace, id);
+        let missed = || Missed {
+            key: CacheKey::from_parts(namespace, id),
+            hash: probe.hash,
+        };
+        Some(match self.store.get_refreshing(&probe) {
+            Some((value, false)) => Looked::Hit(value),
+            Some((value, true)) => Looked::Due(value, missed()),
+            None => Looked::Miss(missed()),
+        })
+    }
+
+    /// Leads the reload of a due key, unless a load of it is in flight
+    /// (then that one will replace the value, and nothing starts) or one
+    /// has just replaced it (the value found due is fresh now).
+    fn lead_refresh<V: Clone + 'static>(&self, missed: &Missed) -> Option<LeaderGuard> {
+        let probe = missed.probe();
+        let replaced = || matches!(self.store.find::<V>(&probe), Found::Fresh(_)).then_some(());
+        match self.flights.join_or_lead(&probe, replaced) {
+            Ok(Role::Leader(leader)) => {
+                self.store.counters.record(Event::RefreshStarted);
+                Some(leader)
+            }
+            Ok(Role::Waiter(..)) | Err(()) => None,
+        }
+    }
+
+    /// Ends a background reload: a kept value replaces the entry; a failure
+    /// (an `Err`, a panic) or a value not kept leaves the old value, not
+    /// due again for `stale_retry`, so a failing body is not called on
+    /// every hit.
+    fn finish_refresh<V, E>(
+        &self,
+        leader: LeaderGuard,
+        missed: &Missed,
+        own: &Own,
+        keep: fn(&V) -> bool,
+        ran: std::thread::Result<Result<V, E>>,
+    ) where
+        V: Clone + Send + Sync + 'static,
+    {
+        let policy = self.policy.with(own);
+        let probe = missed.probe();
+        // The old value is postponed before the flight ends, so that no
+        // caller finds it due in between and starts another reload.
+        match ran {
+            // Shared with the waiters either way, as any load's value is.
+            Ok(Ok(value)) => {
+                if !keep(&value) {
+                    self.store.postpone_refresh(&probe, policy.stale_retry);
+                }
+                self.complete(leader, missed, policy.freshness(), Some(&value), keep);
+            }
+            Ok(Err(_)) | Err(_) => {
+                self.store.postpone_refresh(&probe, policy.stale_retry);
+                leader.complete::<V>(None, false, |_, _| {});
+                self.store.counters.record(Event::RefreshFailed);
+            }
+        }
+    }
+}
+
+/// Starts the background reload of a due key with `reload`, an owned
+/// future, on the current tokio runtime (or a thread of its own when there
+/// is none), unless a load of the key is in flight.
+pub(crate) fn refresh_in_background<C, V, E, F>(
+    cache: C,
+    missed: Missed,
+    own: Own,
+    keep: fn(&V) -> bool,
+    reload: F,
+) where
+    C: Deref<Target = AsyncCache> + Send + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + 'static,
+    F: Future<Output = Result<V, E>> + Send + 'static,
+{
+    let Some(leader) = cache.lead_refresh::<V>(&missed) else {
+        return;
+    };
+    let task = async move {
+        let ran = CatchUnwind(reload).await;
+        cache.finish_refresh(leader, &missed, &own, keep, ran);
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn(task)),
+        // Dropping the task if the thread cannot start abandons the load.
+        Err(_) => drop(
+            std::thread::Builder::new()
+                .name("memo-refresh".into())
+                .spawn(move || block_on(task)),
+        ),
+    }
+}
+
+/// [`refresh_in_background`] for a plain function's body, on a thread.
+pub(crate) fn refresh_in_background_blocking<C, V, E, F>(
+    cache: C,
+    missed: Missed,
+    own: Own,
+    keep: fn(&V) -> bool,
+    reload: F,
+) where
+    C: Deref<Target = AsyncCache> + Send + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + 'static,
+    F: FnOnce() -> Result<V, E> + Send + 'static,
+{
+    let Some(leader) = cache.lead_refresh::<V>(&missed) else {
+        return;
+    };
+    let work = move || {
+        let ran = catch_unwind(AssertUnwindSafe(reload));
+        cache.finish_refresh(leader, &missed, &own, keep, ran);
+    };
+    // If the thread cannot start, `work` (and the leader in it) is dropped,
+    // which abandons the load: the next caller reloads.
+    drop(
+        std::thread::Builder::new()
+            .name("memo-refresh".into())
+            .spawn(work),
+    );
+}
+
+/// Runs a future to completion on this thread (a reload started outside
+/// any tokio runtime).
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
