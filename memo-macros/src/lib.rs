@@ -77,6 +77,7 @@ use quote::quote;
 /// | argument | meaning | default |
 /// |---|---|---|
 /// | `ttl = 60`, `ttl = 0.25` | seconds an entry lives, integer or float, > 0 | the cache's default TTL (300 s unless [`configure`]d) |
+/// | `refresh = 50` | seconds after which a value (still fresh until `ttl`) is returned at once and reloaded in the background, one reload per key; needs owned arguments and `refresh < ttl` (see *Freshness*) | never |
 /// | `stale = 3600` | seconds a value is kept past its `ttl`: when a reload fails (an `Err`, or a panic), callers get the kept value instead (see *Freshness*) | the cache's (none unless [`configure`]d) |
 /// | `stale_retry = 5` | with `stale`: seconds the kept value is served after a failed reload before the body runs again | the cache's (30 s unless [`configure`]d) |
 /// | `jitter = 0.2` | each stored TTL is drawn from `[ttl * (1 - jitter), ttl]`, so entries stored together expire apart; in `[0, 1)` | the cache's (none unless [`configure`]d) |
@@ -133,14 +134,24 @@ use quote::quote;
 /// An entry's life, from the moment its value is stored:
 ///
 /// ```text
-///  stored         ttl * (1 - jitter) .. ttl            ttl + stale
-///    |------ fresh: a hit ------|------ stale: kept ------|  gone
-///                               | a call reloads; if the reload fails,
-///                               | the kept value is returned instead and
-///                               | served as a hit for `stale_retry`, then
-///                               | the body is tried again
+///  stored      refresh          ttl (less up to jitter)         ttl + stale
+///    |-- fresh --|-- due: a hit --|---------- stale: kept ----------|  gone
+///                | one reload in  | a call reloads; if that fails,
+///                | the background | the kept value is returned and
+///                | per key        | is a hit for `stale_retry`
 /// ```
 ///
+/// - **`refresh` (refresh-ahead).** A value older than `refresh` is still
+///   returned at once, and one reload of its key starts in the background
+///   (on the tokio runtime for an `async fn`, on a thread for a plain `fn`),
+///   however many callers find it due; its value replaces the entry when it
+///   lands. A hot key is never waited for. A failed reload (an `Err`, a
+///   panic, or a `None` with `cache_none = false`) keeps the old value,
+///   counts in `stats().refresh_errors`, and the key is not reloaded again
+///   for `stale_retry`. The body runs after the call that found the value
+///   due has returned, so every argument must be owned (`'static`): a
+///   borrowed one, `&self` included, is a compile error, and so is
+///   `refresh >= ttl`.
 /// - **`stale` (stale-if-error).** Past its TTL a value is no longer a hit,
 ///   but it is kept `stale` seconds longer. A call that finds it runs the
 ///   body as usual (one call per key; the others wait for it); if the body
@@ -157,9 +168,8 @@ use quote::quote;
 ///   TTL drawn uniformly from the last fifth of `ttl`, never longer.
 /// - The cache's clock (a `memo_runtime::ManualClock`
 ///   in tests) decides all of it.
-/// - Not yet: `refresh` (refresh-ahead), `timeout` (soft timeouts),
-///   `idle`, `expires`, and `stale`/`jitter` with `shared` (a compile error
-///   today).
+/// - Not yet: `timeout` (soft timeouts), `idle`, `expires`, and
+///   `refresh`/`stale`/`jitter` with `shared` (a compile error today).
 ///
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
@@ -167,7 +177,7 @@ use quote::quote;
 ///
 /// static DOWN: AtomicBool = AtomicBool::new(false);
 ///
-/// #[cached(ttl = 60, stale = 3600, stale_retry = 5, jitter = 0.1)]
+/// #[cached(ttl = 60, refresh = 50, stale = 3600, stale_retry = 5, jitter = 0.1)]
 /// async fn exchange_rate(currency: String) -> Result<f64, String> {
 ///     if DOWN.load(SeqCst) { Err("rates service down".into()) } else { Ok(1.08) }
 /// }
