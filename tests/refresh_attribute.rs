@@ -82,3 +82,60 @@ fn a_plain_fn_reloads_a_due_value_on_a_thread() {
     );
     assert_eq!(SYNC.stats().refreshes, 1);
 }
+
+on_manual_clock!(COMPANION_CLOCK, COMPANION);
+static GREETING: std::sync::Mutex<&str> = std::sync::Mutex::new("hello");
+static GREET_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached(ttl = 60, cache = COMPANION)]
+fn greeting(name: String) -> Result<String, String> {
+    GREET_RUNS.fetch_add(1, SeqCst);
+    match *GREETING.lock().unwrap() {
+        "" => Err(format!("no greeting for {name}")),
+        word => Ok(format!("{word}, {name}")),
+    }
+}
+
+#[test]
+fn the_refresh_companion_runs_the_body_now_and_replaces_the_entry() {
+    assert_eq!(greeting("Ada".into()).as_deref(), Ok("hello, Ada"));
+    *GREETING.lock().unwrap() = "hi";
+    // A call is still a hit; the companion runs the body and stores.
+    assert_eq!(greeting("Ada".into()).as_deref(), Ok("hello, Ada"));
+    assert_eq!(greeting::refresh("Ada".into()).as_deref(), Ok("hi, Ada"));
+    assert_eq!(greeting("Ada".into()).as_deref(), Ok("hi, Ada"));
+    assert_eq!(GREET_RUNS.load(SeqCst), 2);
+    // The refreshed value lives a full TTL from the refresh.
+    COMPANION_CLOCK.advance(Duration::from_secs(30));
+    assert_eq!(greeting::refresh("Ada".into()).as_deref(), Ok("hi, Ada"));
+    COMPANION_CLOCK.advance(Duration::from_secs(59));
+    assert_eq!(greeting("Ada".into()).as_deref(), Ok("hi, Ada"));
+    assert_eq!(GREET_RUNS.load(SeqCst), 3);
+    // An `Err` is returned and not stored; without `stale` nothing stands
+    // in for it, so the entry is gone and the next call runs the body.
+    *GREETING.lock().unwrap() = "";
+    assert!(greeting::refresh("Ada".into()).is_err());
+    *GREETING.lock().unwrap() = "hey";
+    assert_eq!(greeting("Ada".into()).as_deref(), Ok("hey, Ada"));
+    assert_eq!(GREET_RUNS.load(SeqCst), 5);
+}
+
+static STOCK_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached(ttl = 60, cache = COMPANION)]
+async fn stock(sku: String) -> usize {
+    STOCK_RUNS.fetch_add(1, SeqCst) + sku.len()
+}
+
+#[tokio::test]
+async fn an_async_refresh_companion_stores_too() {
+    let first = stock("sku-9".into()).await;
+    let refreshed = stock::refresh("sku-9".into()).await;
+    assert_eq!(refreshed, first + 1, "the body ran again");
+    assert_eq!(
+        stock("sku-9".into()).await,
+        refreshed,
+        "and its value is the entry"
+    );
+    assert_eq!(STOCK_RUNS.load(SeqCst), 2);
+}

@@ -165,6 +165,23 @@ async fn shared_functions_share_results_and_invalidations_through_redis() {
     assert_eq!(find(4).await, Some(4));
     assert_eq!(FIND_RUNS.load(SeqCst), 3, "the Some came back from Redis");
     assert_eq!(find::stats().shared_hits, 1);
+
+    // The `refresh` companion runs the body and writes through to Redis,
+    // replacing what another replica had stored there.
+    assert_eq!(
+        price_elsewhere(8).await,
+        8000,
+        "its own body: Redis had nothing"
+    );
+    let runs = PRICE_RUNS.load(SeqCst);
+    assert_eq!(price::refresh(8).await, 80);
+    assert_eq!(PRICE_RUNS.load(SeqCst), runs + 1);
+    price_elsewhere::cache().clear().await; // memory only
+    assert_eq!(
+        price_elsewhere(8).await,
+        80,
+        "the refreshed value, from Redis"
+    );
 }
 
 struct Shop {

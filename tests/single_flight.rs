@@ -330,3 +330,37 @@ async fn waiters_that_give_up_leave_nothing_behind() {
     assert_eq!(bounded("leader", leader).await.unwrap(), 1);
     assert_eq!(cache.loads_in_flight(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_caller_after_a_delete_does_not_get_the_value_of_a_load_from_before_it() {
+    let cache = new_cache();
+    let release = Arc::new(Notify::new());
+    let before = {
+        let (cache, release) = (cache.clone(), release.clone());
+        tokio::spawn(async move {
+            cache
+                .get_or_insert_with(&1, async move {
+                    release.notified().await;
+                    "read before the delete"
+                })
+                .await
+        })
+    };
+    until_loading(&cache).await;
+    // The data changed: delete, then ask again. The load in flight read the
+    // old data; this caller must run its own load, not wait for that one.
+    assert!(!cache.delete(&1).await);
+    let after = bounded(
+        "the caller after the delete",
+        cache.get_or_insert_with(&1, async { "read after the delete" }),
+    )
+    .await;
+    assert_eq!(after, "read after the delete");
+    release.notify_one();
+    assert_eq!(before.await.unwrap(), "read before the delete");
+    assert_eq!(
+        cache.get::<_, &str>(&1).await,
+        Some("read after the delete"),
+        "the doomed load did not overwrite it"
+    );
+}

@@ -119,8 +119,17 @@ impl Ctx<'_> {
             clear_fn,
             key_fn,
             uncached_fn,
-        ] = ["cache", "stats", "invalidate", "clear", "key", "uncached"]
-            .map(|name| self.item_name(name));
+            refresh_fn,
+        ] = [
+            "cache",
+            "stats",
+            "invalidate",
+            "clear",
+            "key",
+            "uncached",
+            "refresh",
+        ]
+        .map(|name| self.item_name(name));
         let (site_fn, namespace_fn) = (
             self.item_name("__memo_site"),
             self.item_name("__memo_namespace"),
@@ -137,6 +146,7 @@ impl Ctx<'_> {
 
         let mut uncached_sig = self.wrapper_sig();
         uncached_sig.ident = uncached_fn.clone();
+        let (refresh_sig, refresh_body) = self.refresh_companion(refresh_fn.clone());
         let body_call = self.body_call();
         let shared = self.plan.shared.is_some();
         let (asyncness, dot_await, invalidate_entry, clear_entry) = if shared {
@@ -185,6 +195,14 @@ impl Ctx<'_> {
         let uncached_doc = doc(format!(
             "Runs the body of `{ident}` without the cache: nothing is looked up or stored."
         ));
+        let refresh_doc = doc(format!(
+            "Runs the body of `{ident}` now, whatever the cache holds, and stores its value \
+             in place of the entry, as a call would (only `Ok`, or only `Some` with \
+             `cache_none = false`); returns it. The entry expires first, so a call of \
+             `{ident}` with these arguments running now is not stored after it; if the body \
+             fails, the old value is served only within a `stale` window (a `shared` \
+             function's entry is invalidated everywhere instead)."
+        ));
 
         vec![
             quote! {
@@ -224,6 +242,12 @@ impl Ctx<'_> {
                 }
             },
             quote! {
+                #refresh_doc
+                #vis #refresh_sig {
+                    #refresh_body
+                }
+            },
+            quote! {
                 #[doc(hidden)]
                 #[inline(always)]
                 #vis fn #site_fn() -> &'static #rt::Site { #site_body }
@@ -237,6 +261,82 @@ impl Ctx<'_> {
                 }
             },
         ]
+    }
+
+    /// The `refresh` companion: the entry expires (a load of it in flight is
+    /// doomed), then the function itself is called, so its body runs and
+    /// its value is stored exactly as a call's would be, with no bound of
+    /// its own on the value. Its parameters have hidden names, so
+    /// that one named like the function cannot shadow it.
+    fn refresh_companion(&self, name: Ident) -> (syn::Signature, TokenStream) {
+        let rt = &self.rt;
+        let mut sig = self.wrapper_sig();
+        sig.ident = name;
+        let mut renamed = Vec::new();
+        for (index, input) in sig
+            .inputs
+            .iter_mut()
+            .filter(|input| matches!(input, syn::FnArg::Typed(_)))
+            .enumerate()
+        {
+            if let syn::FnArg::Typed(typed) = input {
+                let hidden = format_ident!("__memo_in{}", index, span = Span::mixed_site());
+                *typed.pat = syn::parse_quote!(#hidden);
+                renamed.push(hidden);
+            }
+        }
+        let idents: Vec<&Ident> = self.plan.params.iter().map(|p| &p.ident).collect();
+        let key = self.key();
+        let key_ref = Ident::new("__memo_key", Span::mixed_site());
+        let namespace = self.item("__memo_namespace", true);
+        let ident = self.ident();
+        let generics = &self.function.sig.generics;
+        let turbofish = if self.plan.params.iter().any(|p| p.impl_trait) {
+            quote!()
+        } else {
+            turbofish(generics)
+        };
+        let function = Ident::new("__memo_function", Span::mixed_site());
+        let receiver = self.plan.receiver.as_ref().map(|_| quote!(self,));
+        let target = if self.plan.associated() {
+            quote!(Self::#ident #turbofish)
+        } else {
+            quote!(#ident #turbofish)
+        };
+        let call = quote!(#function(#receiver #(#idents),*));
+        let call = if matches!(self.function.sig.safety, syn::Safety::Unsafe(_)) {
+            quote!(unsafe { #call })
+        } else {
+            call
+        };
+        // A shared function's entry is invalidated everywhere; otherwise it
+        // expires, kept for its stale window as a fallback.
+        let (forget, dot_await) = if self.plan.shared.is_some() {
+            let shared = self.item("__memo_shared", true);
+            (
+                quote!(let _ = #rt::invalidate_shared(#shared(), #namespace(), #key_ref).await;),
+                quote!(.await),
+            )
+        } else {
+            let cache = self.item("cache", true);
+            let dot_await = if self.plan.is_async {
+                quote!(.await)
+            } else {
+                quote!()
+            };
+            (
+                quote!(#rt::expire(#cache(), #namespace(), #key_ref);),
+                dot_await,
+            )
+        };
+        let body = quote! {
+            let #function = #target;
+            #(let #idents = #renamed;)*
+            #key
+            #forget
+            #call #dot_await
+        };
+        (sig, body)
     }
 
     /// `__memo_invalidate_f`, what `invalidate!(path::f, ..)` calls: for a

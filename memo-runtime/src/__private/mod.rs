@@ -306,6 +306,15 @@ pub fn invalidate_blocking(cache: &AsyncCache, namespace: &'static str, key: Enc
     }
 }
 
+/// What a `refresh` companion does before calling its function: the entry
+/// of `key` expires now (kept for what is left of its `stale` window, as a
+/// fallback if the reload fails), and loads of it in flight are doomed.
+pub fn expire(cache: &AsyncCache, namespace: &'static str, key: EncodedKey) {
+    if let Ok(id) = key.0.identity() {
+        cache.expire_key(namespace, id);
+    }
+}
+
 /// Removes every entry of one function (of one `namespace`).
 pub async fn clear(cache: &AsyncCache, namespace: &'static str) {
     clear_blocking(cache, namespace);

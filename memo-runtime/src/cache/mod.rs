@@ -442,6 +442,15 @@ impl AsyncCache {
         self.flights.invalidate(probe, || self.store.remove(probe))
     }
 
+    /// Expires the entry of `id` now (it stays for what is left of its
+    /// stale window) and dooms the loads of it in flight, which started
+    /// before: the next call of the key loads.
+    pub(crate) fn expire_key(&self, namespace: &'static str, id: &[u8]) {
+        let probe = self.store.probe(namespace, id);
+        self.flights
+            .invalidate(&probe, || self.store.expire(&probe));
+    }
+
     pub(crate) fn remove_key(&self, namespace: &'static str, id: &[u8]) -> bool {
         self.remove(&self.store.probe(namespace, id))
     }

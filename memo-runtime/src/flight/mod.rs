@@ -26,7 +26,10 @@
 //! looks at the store again under that same lock, so it either sees the
 //! stored value or becomes the only leader. Invalidations take the same lock
 //! to doom a slot and delete the stored value together, so they win over a
-//! load in flight whichever finishes first.
+//! load in flight whichever finishes first. A doomed slot is never joined:
+//! its load started before the invalidation, so a caller after it leads a
+//! new load in a slot of its own (the doomed one stays until its leader
+//! ends it, for the waiters that joined before).
 
 pub(crate) mod reentry;
 mod wait;
@@ -110,8 +113,11 @@ impl Flights {
         stored: impl FnOnce() -> Option<V>,
     ) -> Result<Role, V> {
         let mut table = self.shard(probe.hash).lock();
+        // A doomed load started before an invalidation: a caller after it
+        // must not get its value, so it is not joined; the new load gets a
+        // slot of its own beside it.
         let found = table.slots.find_mut(probe.hash, |slot| {
-            slot.key.matches(probe.namespace, probe.id)
+            !slot.doomed && slot.key.matches(probe.namespace, probe.id)
         });
         if let Some(slot) = found {
             let flight = slot
@@ -147,7 +153,7 @@ impl Flights {
     pub(crate) fn invalidate<R>(&self, probe: &Probe<'_>, delete: impl FnOnce() -> R) -> R {
         let mut table = self.shard(probe.hash).lock();
         let found = table.slots.find_mut(probe.hash, |slot| {
-            slot.key.matches(probe.namespace, probe.id)
+            !slot.doomed && slot.key.matches(probe.namespace, probe.id)
         });
         if let Some(slot) = found {
             slot.doomed = true;

@@ -211,6 +211,22 @@ impl Store {
         }
     }
 
+    /// Makes the entry under `probe` expire now: no longer a hit, but kept
+    /// for what is left of its stale window (a `refresh` companion's
+    /// reload falls back on it if it fails). True if there was one.
+    pub(crate) fn expire(&self, probe: &Probe<'_>) -> bool {
+        let now = self.clock.now();
+        let mut map = self.shard(probe.hash).map.write();
+        let Some(entry) = map.find_mut(probe.hash, |entry| matches(probe, entry)) else {
+            return false;
+        };
+        let deadlines = &mut entry.deadlines;
+        deadlines.refresh_at = deadlines.refresh_at.min(now);
+        deadlines.fresh_until = deadlines.fresh_until.min(now);
+        entry.retrying = false;
+        true
+    }
+
     /// The value under `probe` and its deadlines, if it is a `V` that is
     /// fresh or kept past its TTL: what a failed reload falls back on.
     pub(crate) fn find_kept<V: Clone + 'static>(

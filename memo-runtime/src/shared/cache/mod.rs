@@ -276,17 +276,22 @@ impl SharedCache {
         V: SharedValue,
     {
         let id = key_or_panic(key);
+        self.set_id(&id, value, ttl).await;
+    }
+
+    /// [`set_with_ttl`](Self::set_with_ttl) of a built key.
+    pub(crate) async fn set_id<V: SharedValue>(&self, id: &[u8], value: V, ttl: Duration) {
         if ttl.is_zero() {
-            self.remove(&id).await;
+            self.remove(id).await;
             return;
         }
         let bus = &self.inner.tier.inner.bus;
-        bus.apply(Kind::Set, &self.inner.namespace, &id);
+        bus.apply(Kind::Set, &self.inner.namespace, id);
         let epoch = self.local.epoch.load(SeqCst);
         let written = match self.encode(&value) {
-            Some(bytes) => self.write(&id, bytes, ttl, Kind::Set, false).await,
+            Some(bytes) => self.write(id, bytes, ttl, Kind::Set, false).await,
             // Too large for Redis: no replica may keep the older value.
-            None => self.delete_remote(&id).await.is_some(),
+            None => self.delete_remote(id).await.is_some(),
         };
         if !written {
             // Redis and the other replicas may keep the older value: delete
@@ -296,15 +301,15 @@ impl SharedCache {
                 .tier
                 .inner
                 .replay
-                .delete(&self.inner.namespace, hex(&id));
+                .delete(&self.inner.namespace, hex(id));
         }
         // Copies read by this process while the write was on its way may
         // hold the older value: drop them, then keep ours, unless another
         // replica's change arrived meanwhile (Redis has that one).
-        bus.apply(Kind::Set, &self.inner.namespace, &id);
+        bus.apply(Kind::Set, &self.inner.namespace, id);
         if self.local.epoch.load(SeqCst) == epoch + 1 {
             self.memory()
-                .store_id(self.memory_namespace(), &id, value, Freshness::ttl(ttl));
+                .store_id(self.memory_namespace(), id, value, Freshness::ttl(ttl));
         }
     }
 
