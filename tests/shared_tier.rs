@@ -50,11 +50,12 @@ async fn eventually(what: &str, done: impl Fn() -> bool) {
 #[tokio::test]
 async fn a_value_set_by_one_replica_is_read_by_another() {
     let server = RedisServer::start();
-    let (a, b) = (
-        cache(&tier(&server).await, "users"),
-        cache(&tier(&server).await, "users"),
-    );
+    let tb = tier(&server).await;
+    let (a, b) = (cache(&tier(&server).await, "users"), cache(&tb, "users"));
     a.set(&7u64, String::from("Ada")).await;
+    // The set's invalidation reaches b; a read it overlapped would keep no
+    // copy (rightly), so wait for it before reading.
+    eventually("b heard of the set", || tb.invalidations_received() == 1).await;
     assert_eq!(b.get::<_, String>(&7u64).await.as_deref(), Some("Ada"));
     let stats = b.stats();
     assert_eq!((stats.shared_hits, stats.shared_misses), (1, 0));

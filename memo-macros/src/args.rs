@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Ident, Lit, LitBool, Path, Token};
 
 /// Every argument the attribute accepts, listed in errors about unknown ones.
-const VALID: &str = "`ttl`, `refresh`, `stale`, `stale_retry`, `jitter`, `max_size`, `eviction`, `cache`, `skip`, `key`, \
+const VALID: &str = "`ttl`, `refresh`, `stale`, `stale_retry`, `jitter`, `expires`, `max_size`, `eviction`, `cache`, `skip`, `key`, \
      `cache_err`, `cache_none`, `shared`, `name`, `version`, `crate`";
 
 /// A parsed argument and where it was written, for errors that point at it.
@@ -31,6 +31,8 @@ pub(crate) struct Args {
     pub(crate) stale_retry: Option<At<u64>>,
     /// `jitter = 0.2`: the fraction of the TTL that expiry is spread over.
     pub(crate) jitter: Option<At<f64>>,
+    /// `expires = true`: each value's `Expiry` says how long it lives.
+    pub(crate) expires: Option<LitBool>,
     /// `max_size = 1000`.
     pub(crate) max_size: Option<At<u64>>,
     /// `eviction = fifo` or `eviction = s3_fifo`.
@@ -98,6 +100,7 @@ impl Args {
                 parse_seconds(meta, STALE_RETRY_HELP)?,
             ),
             "jitter" => set_once(&mut self.jitter, meta, parse_jitter(meta)?),
+            "expires" => set_once(&mut self.expires, meta, meta.value()?.parse()?),
             "max_size" => set_once(&mut self.max_size, meta, parse_max_size(meta)?),
             "eviction" => set_once(&mut self.eviction, meta, parse_eviction(meta)?),
             "cache" => set_once(&mut self.cache, meta, meta.value()?.parse()?),

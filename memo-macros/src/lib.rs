@@ -81,6 +81,7 @@ use quote::quote;
 /// | `stale = 3600` | seconds a value is kept past its `ttl`: when a reload fails (an `Err`, or a panic), callers get the kept value instead (see *Freshness*) | the cache's (none unless [`configure`]d) |
 /// | `stale_retry = 5` | with `stale`: seconds the kept value is served after a failed reload before the body runs again | the cache's (30 s unless [`configure`]d) |
 /// | `jitter = 0.2` | each stored TTL is drawn from `[ttl * (1 - jitter), ttl]`, so entries stored together expire apart; in `[0, 1)` | the cache's (none unless [`configure`]d) |
+/// | `expires = true` | each value says how long it lives: it implements `memo_runtime::Expiry` (an OAuth token's `expires_in`); `None` from it means `ttl` | `false` |
 /// | `max_size = 1000` | most entries this function's cache holds, >= 1 | the global default (1000 unless [`configure`]d) |
 /// | `eviction = s3_fifo` | this function's eviction policy: `fifo` or `s3_fifo` (see `Eviction`) | the global default (`fifo` unless [`configure`]d) |
 /// | `cache = USERS` | store in a shared `static` that derefs to `AsyncCache` | a cache of the function's own |
@@ -168,8 +169,21 @@ use quote::quote;
 ///   TTL drawn uniformly from the last fifth of `ttl`, never longer.
 /// - The cache's clock (a `memo_runtime::ManualClock`
 ///   in tests) decides all of it.
-/// - Not yet: `timeout` (soft timeouts), `idle`, `expires`, and
-///   `refresh`/`stale`/`jitter` with `shared` (a compile error today).
+/// - **`expires = true`.** The value decides its own lifetime through
+///   `memo_runtime::Expiry::expires_after` (for a `Result`, the `Ok`
+///   value's; for an `Option` with `cache_none = false`, the `Some`'s); a
+///   value that says `None` lives the function's `ttl`, one that says zero
+///   is returned and not stored. A value without `Expiry` is a compile error
+///   at the return type.
+/// - **`refresh` companion.** `f::refresh(args)` runs the body now and
+///   stores its value as a call would (cached's `force_refresh`,
+///   `prime_cache`): the entry expires first (kept for what is left of a
+///   `stale` window as a fallback) and loads of it in flight are not stored
+///   after it.
+/// - Not yet: `timeout` (soft timeouts), `idle`, a `lookup` companion that
+///   tells where a value came from, `refresh` with `expires`, and
+///   `refresh`/`stale`/`jitter`/`expires` with `shared` (each a compile
+///   error today).
 ///
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering::SeqCst};

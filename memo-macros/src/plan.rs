@@ -7,7 +7,7 @@
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident};
 use syn::spanned::Spanned;
-use syn::{Expr, FnArg, GenericParam, Ident, ItemFn, Pat, ReceiverKind, ReturnType, Type};
+use syn::{Expr, FnArg, GenericParam, Ident, ItemFn, LitBool, Pat, ReceiverKind, ReturnType, Type};
 
 use crate::args::{Args, Eviction};
 use crate::errors::Errors;
@@ -89,6 +89,8 @@ pub(crate) struct Plan {
     pub(crate) stale_nanos: Option<(u64, Option<u64>)>,
     /// `jitter = ..`.
     pub(crate) jitter: Option<f64>,
+    /// `expires = true`: the value's `Expiry` gives its TTL.
+    pub(crate) expires: bool,
     pub(crate) cache: CacheSource,
     /// `key = EXPR`, keyed instead of the arguments.
     pub(crate) key: Option<Expr>,
@@ -207,6 +209,7 @@ pub(crate) fn plan(function: &ItemFn, args: &Args, place: Option<Place>) -> syn:
             )
         }),
         jitter: args.jitter.as_ref().map(|jitter| jitter.value),
+        expires: args.expires.as_ref().is_some_and(|expires| expires.value),
         cache,
         key: args.key.clone(),
         krate: args
@@ -242,8 +245,23 @@ fn check_freshness(args: &Args, errors: &mut Errors) {
              stores that `Err` as the value instead: the two cannot both apply; keep one",
         ));
     }
+    let expires = args
+        .expires
+        .as_ref()
+        .filter(|expires| expires.value)
+        .map(LitBool::span);
+    if let (Some(span), Some(refresh)) = (expires, &args.refresh) {
+        let mut error = syn::Error::new(
+            refresh.span,
+            "`refresh` does not work with `expires = true` yet (a background reload would \
+             not know the new value's lifetime); remove one of them",
+        );
+        error.combine(syn::Error::new(span, "`expires` is here"));
+        errors.push(error);
+    }
     if let Some(shared) = &args.shared {
         for (span, what) in [
+            (expires, "expires"),
             (args.refresh.as_ref().map(|refresh| refresh.span), "refresh"),
             (args.stale.as_ref().map(|stale| stale.span), "stale"),
             (args.jitter.as_ref().map(|jitter| jitter.span), "jitter"),

@@ -54,7 +54,7 @@ pub mod __private;
 
 pub use cache::{AsyncCache, AsyncCacheBuilder};
 pub use config::{Config, ConfigError, DEFAULT_MAX_SIZE, DEFAULT_TTL, configure, current_config};
-pub use freshness::{DEFAULT_STALE_RETRY, ManualClock};
+pub use freshness::{DEFAULT_STALE_RETRY, Expiry, ManualClock};
 pub use key::{CacheKey, KEY_MAX_DEPTH, KeyAsSet, KeyError};
 pub use local::policy::Eviction;
 pub use observe::CacheStats;

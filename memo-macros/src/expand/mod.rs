@@ -212,13 +212,20 @@ impl Ctx<'_> {
         } else {
             cache.clone()
         };
+        // Who decides a loaded value's TTL (the shared entries take none:
+        // `expires` with `shared` is refused).
+        let lifetime = match (shared, self.plan.expires) {
+            (true, _) => quote!(),
+            (false, false) => quote_spanned!(output_span=> #rt_at_output::SiteTtl,),
+            (false, true) => quote_spanned!(output_span=> #rt_at_output::ValueTtl,),
+        };
         let load = if self.plan.is_async {
             quote_spanned! {output_span=>
-                #rt_at_output::#entry(#load_cache(), #site(), #key_ref, #call).await
+                #rt_at_output::#entry(#load_cache(), #site(), #key_ref, #lifetime #call).await
             }
         } else {
             quote_spanned! {output_span=>
-                #rt_at_output::#entry(#cache(), #site(), #key_ref, move || #call)
+                #rt_at_output::#entry(#cache(), #site(), #key_ref, #lifetime move || #call)
             }
         };
         let lookup = quote_spanned! {output_span=>

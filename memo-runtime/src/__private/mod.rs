@@ -22,6 +22,7 @@ use crate::cache::{Missed, keep_all};
 use crate::freshness::Own;
 use crate::key;
 pub use crate::{AsyncCache, CacheKey, CacheStats, Eviction};
+pub use lifetime::{Lifetime, SiteTtl, ValueTtl};
 pub use refresh::{
     RefreshLookup, lookup_refreshing, refresh, refresh_blocking, refresh_ok, refresh_ok_blocking,
     refresh_some, refresh_some_blocking,
@@ -33,6 +34,7 @@ pub use shared::{
     memoize_shared_some, shared_function_cache, shared_site,
 };
 
+mod lifetime;
 mod refresh;
 mod scoped;
 #[cfg(feature = "redis")]
@@ -169,13 +171,14 @@ pub fn memoize<V, F>(
     cache: &AsyncCache,
     site: &Site,
     key: MissedKey,
+    lifetime: impl Lifetime<V>,
     body: F,
 ) -> impl Future<Output = V>
 where
     V: Clone + Send + Sync + 'static,
     F: Future<Output = V>,
 {
-    let loading = memoize_ok(cache, site, key, AlwaysOk(body));
+    let loading = memoize_ok(cache, site, key, lifetime, AlwaysOk(body));
     Unwrapped(loading)
 }
 
@@ -185,13 +188,14 @@ pub fn memoize_ok<T, E, F>(
     cache: &AsyncCache,
     site: &Site,
     key: MissedKey,
+    lifetime: impl Lifetime<T>,
     body: F,
 ) -> impl Future<Output = Result<T, E>>
 where
     T: Clone + Send + Sync + 'static,
     F: Future<Output = Result<T, E>>,
 {
-    cache.load_missed(key.0, &site.own, keep_all, body)
+    cache.load_missed(key.0, &site.own, keep_all, lifetime.ttl_of(), body)
 }
 
 /// Like [`memoize`], for a body returning `Option` (`cache_none = false`): a
@@ -202,13 +206,15 @@ pub fn memoize_some<T, F>(
     cache: &AsyncCache,
     site: &Site,
     key: MissedKey,
+    lifetime: impl Lifetime<Option<T>>,
     body: F,
 ) -> impl Future<Output = Option<T>>
 where
     T: Clone + Send + Sync + 'static,
     F: Future<Output = Option<T>>,
 {
-    let loading = cache.load_missed(key.0, &site.own, Option::is_some, AlwaysOk(body));
+    let ttl_of = lifetime.ttl_of();
+    let loading = cache.load_missed(key.0, &site.own, Option::is_some, ttl_of, AlwaysOk(body));
     Unwrapped(loading)
 }
 
@@ -216,13 +222,21 @@ where
 /// callers that wait for another's load blocking their thread. If the body
 /// panics, the panic goes on in this caller and one waiting caller runs its
 /// own body in its place.
-pub fn memoize_blocking<V, F>(cache: &AsyncCache, site: &Site, key: MissedKey, body: F) -> V
+pub fn memoize_blocking<V, F>(
+    cache: &AsyncCache,
+    site: &Site,
+    key: MissedKey,
+    lifetime: impl Lifetime<V>,
+    body: F,
+) -> V
 where
     V: Clone + Send + Sync + 'static,
     F: FnOnce() -> V,
 {
-    let loaded =
-        cache.load_missed_blocking(key.0, &site.own, keep_all, || Ok::<V, Infallible>(body()));
+    let ttl_of = lifetime.ttl_of();
+    let loaded = cache.load_missed_blocking(key.0, &site.own, keep_all, ttl_of, || {
+        Ok::<V, Infallible>(body())
+    });
     match loaded {
         Ok(value) => value,
     }
@@ -235,13 +249,14 @@ pub fn memoize_ok_blocking<T, E, F>(
     cache: &AsyncCache,
     site: &Site,
     key: MissedKey,
+    lifetime: impl Lifetime<T>,
     body: F,
 ) -> Result<T, E>
 where
     T: Clone + Send + Sync + 'static,
     F: FnOnce() -> Result<T, E>,
 {
-    cache.load_missed_blocking(key.0, &site.own, keep_all, body)
+    cache.load_missed_blocking(key.0, &site.own, keep_all, lifetime.ttl_of(), body)
 }
 
 /// [`memoize_some`] for a synchronous function.
@@ -249,13 +264,15 @@ pub fn memoize_some_blocking<T, F>(
     cache: &AsyncCache,
     site: &Site,
     key: MissedKey,
+    lifetime: impl Lifetime<Option<T>>,
     body: F,
 ) -> Option<T>
 where
     T: Clone + Send + Sync + 'static,
     F: FnOnce() -> Option<T>,
 {
-    let loaded = cache.load_missed_blocking(key.0, &site.own, Option::is_some, || {
+    let ttl_of = lifetime.ttl_of();
+    let loaded = cache.load_missed_blocking(key.0, &site.own, Option::is_some, ttl_of, || {
         Ok::<Option<T>, Infallible>(body())
     });
     match loaded {

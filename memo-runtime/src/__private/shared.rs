@@ -132,7 +132,9 @@ where
 {
     match cache {
         SharedSite::Shared(shared) => shared.load_missed(key.0, keep_all, body).await,
-        SharedSite::MemoryOnly(memory) => super::memoize_ok(memory, site, key, body).await,
+        SharedSite::MemoryOnly(memory) => {
+            super::memoize_ok(memory, site, key, super::SiteTtl, body).await
+        }
     }
 }
 
@@ -154,7 +156,9 @@ where
             super::Unwrapped(shared.load_missed(key.0, Option::is_some, super::AlwaysOk(body)))
                 .await
         }
-        SharedSite::MemoryOnly(memory) => super::memoize_some(memory, site, key, body).await,
+        SharedSite::MemoryOnly(memory) => {
+            super::memoize_some(memory, site, key, super::SiteTtl, body).await
+        }
     }
 }
 

@@ -33,7 +33,7 @@ fn call_blocking<V: Clone + Send + Sync + 'static>(
 ) -> V {
     match lookup::<V>(cache, ns(), &encoded(k)) {
         Lookup::Hit(value) => value,
-        Lookup::Miss(key) => memoize_blocking(cache, &SITE, key, body),
+        Lookup::Miss(key) => memoize_blocking(cache, &SITE, key, SiteTtl, body),
     }
 }
 
@@ -44,7 +44,7 @@ fn call_ok_blocking(
 ) -> Result<u64, String> {
     match lookup::<u64>(cache, ns(), &encoded(k)) {
         Lookup::Hit(value) => Ok(value),
-        Lookup::Miss(key) => memoize_ok_blocking(cache, &SITE, key, body),
+        Lookup::Miss(key) => memoize_ok_blocking(cache, &SITE, key, SiteTtl, body),
     }
 }
 
@@ -55,7 +55,7 @@ fn call_some_blocking(
 ) -> Option<u64> {
     match lookup::<Option<u64>>(cache, ns(), &encoded(k)) {
         Lookup::Hit(value) => value,
-        Lookup::Miss(key) => memoize_some_blocking(cache, &SITE, key, body),
+        Lookup::Miss(key) => memoize_some_blocking(cache, &SITE, key, SiteTtl, body),
     }
 }
 
@@ -66,7 +66,7 @@ async fn call_some(
 ) -> Option<u64> {
     match lookup::<Option<u64>>(cache, ns(), &encoded(k)) {
         Lookup::Hit(value) => value,
-        Lookup::Miss(key) => memoize_some(cache, &SITE, key, body).await,
+        Lookup::Miss(key) => memoize_some(cache, &SITE, key, SiteTtl, body).await,
     }
 }
 
@@ -135,7 +135,7 @@ fn namespaces_keep_keys_apart() {
     let Lookup::Miss(key) = lookup::<u64>(&cache, a, &encoded(1)) else {
         panic!("hit in an empty cache")
     };
-    assert_eq!(memoize_blocking(&cache, &SITE, key, || 10u64), 10);
+    assert_eq!(memoize_blocking(&cache, &SITE, key, SiteTtl, || 10u64), 10);
     assert!(matches!(
         lookup::<u64>(&cache, a, &encoded(1)),
         Lookup::Hit(10)
@@ -158,7 +158,7 @@ fn clear_blocking_clears_one_namespace() {
         let Lookup::Miss(key) = lookup::<u64>(&cache, other, &encoded(k)) else {
             panic!("hit in another namespace")
         };
-        memoize_blocking(&cache, &SITE, key, || k);
+        memoize_blocking(&cache, &SITE, key, SiteTtl, || k);
     }
     clear_blocking(&cache, ns());
     assert_eq!(cache.len(), 3);

@@ -105,7 +105,8 @@ impl AsyncCache {
             Some(Err(missed)) => Some(missed),
             None => None,
         };
-        self.load_missed(missed, &Own::NONE, keep_all, init).await
+        self.load_missed(missed, &Own::NONE, keep_all, |_| None, init)
+            .await
     }
 
     /// Loads a key whose lookup missed (and was counted): joins the load in
@@ -114,30 +115,31 @@ impl AsyncCache {
     /// An `Ok` value is stored with the freshness of `own` (the cache's
     /// settings where it has none) if `keep` says so, and shared with the
     /// waiters either way. With a `stale` window, a failed `init` (an `Err`
-    /// or a panic) falls back on a kept value (see [`Self::fall_back`]).
+    /// or a panic) falls back on a kept value (see `finish_or_fall_back`).
+    /// `ttl_of` may give the loaded value an exact TTL: a value that knows
+    /// its own lifetime ([`Expiry`](crate::Expiry)), or one the shared
+    /// tier read with its remaining TTL; `None` leaves it to `own`.
     #[inline(always)]
     pub(crate) fn load_missed<V, E>(
         &self,
         missed: Option<Missed>,
         own: &Own,
         keep: impl Fn(&V) -> bool,
+        ttl_of: impl FnOnce(&V) -> Option<Duration>,
         init: impl Future<Output = Result<V, E>>,
     ) -> impl Future<Output = Result<V, E>>
     where
         V: Clone + Send + Sync + 'static,
     {
-        self.load_missed_ttl_by(missed, own, || None, keep, init)
+        self.load_missed_ttl_by(missed, own, ttl_of, keep, init)
     }
 
-    /// [`load_missed`](Self::load_missed), with an exact TTL asked of
-    /// `ttl_of` once `init` has run: a loader that learns the value's
-    /// lifetime while loading it (the shared tier reads the remaining TTL
-    /// with the value) tells it there; `None` leaves it to `own`.
+    /// [`load_missed`](Self::load_missed), its arguments in another order.
     pub(crate) async fn load_missed_ttl_by<V, E>(
         &self,
         missed: Option<Missed>,
         own: &Own,
-        ttl_of: impl FnOnce() -> Option<Duration>,
+        ttl_of: impl FnOnce(&V) -> Option<Duration>,
         keep: impl Fn(&V) -> bool,
         init: impl Future<Output = Result<V, E>>,
     ) -> Result<V, E>
@@ -160,8 +162,9 @@ impl AsyncCache {
                     let running = reentry::Running::new(&leader, init.as_mut());
                     if policy.stale.is_zero() {
                         let result = running.await;
-                        let freshness = freshness_of(&policy, ttl_of());
-                        self.complete(leader, &missed, freshness, result.as_ref().ok(), keep);
+                        let value = result.as_ref().ok();
+                        let freshness = freshness_of(&policy, value.and_then(ttl_of));
+                        self.complete(leader, &missed, freshness, value, keep);
                         return result;
                     }
                     // A kept value may stand in for a panic too.
@@ -183,6 +186,7 @@ impl AsyncCache {
         missed: Option<Missed>,
         own: &Own,
         keep: impl Fn(&V) -> bool,
+        ttl_of: impl FnOnce(&V) -> Option<Duration>,
         init: impl FnOnce() -> Result<V, E>,
     ) -> Result<V, E>
     where
@@ -203,13 +207,14 @@ impl AsyncCache {
                         // A panic in `init` drops `leader`, which abandons
                         // the flight: a waiter takes over.
                         let result = reentry::running(leader.load(), init);
-                        let freshness = policy.freshness();
-                        self.complete(leader, &missed, freshness, result.as_ref().ok(), keep);
+                        let value = result.as_ref().ok();
+                        let freshness = freshness_of(&policy, value.and_then(ttl_of));
+                        self.complete(leader, &missed, freshness, value, keep);
                         return result;
                     }
                     let load = leader.load();
                     let ran = catch_unwind(AssertUnwindSafe(|| reentry::running(load, init)));
-                    return self.finish_or_fall_back(leader, &missed, &policy, || None, ran, keep);
+                    return self.finish_or_fall_back(leader, &missed, &policy, ttl_of, ran, keep);
                 }
                 Next::Wait(flight) => {
                     let outcome = flight.wait_blocking::<V>();
@@ -292,7 +297,7 @@ impl AsyncCache {
         leader: LeaderGuard,
         missed: &Missed,
         policy: &Policy,
-        ttl_of: impl FnOnce() -> Option<Duration>,
+        ttl_of: impl FnOnce(&V) -> Option<Duration>,
         ran: std::thread::Result<Result<V, E>>,
         keep: impl Fn(&V) -> bool,
     ) -> Result<V, E>
@@ -301,7 +306,7 @@ impl AsyncCache {
     {
         let failure = match ran {
             Ok(Ok(value)) => {
-                let freshness = freshness_of(policy, ttl_of());
+                let freshness = freshness_of(policy, ttl_of(&value));
                 self.complete(leader, missed, freshness, Some(&value), keep);
                 return Ok(value);
             }

@@ -147,7 +147,7 @@ impl AsyncCache {
                 Ok(value)
             }
             Some(Looked::Miss(missed)) => {
-                self.load_missed(Some(missed), &Own::NONE, keep_all, factory())
+                self.load_missed(Some(missed), &Own::NONE, keep_all, |_| None, factory())
                     .await
             }
             None => factory().await,

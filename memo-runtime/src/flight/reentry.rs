@@ -142,7 +142,7 @@ mod tests {
     use std::thread;
 
     use crate::__private::{
-        AsyncCache, EncodedKey, Lookup, Site, lookup, memoize, memoize_blocking,
+        AsyncCache, EncodedKey, Lookup, Site, SiteTtl, lookup, memoize, memoize_blocking,
     };
 
     static F: Site = Site::new("tests::", "", None);
@@ -182,7 +182,7 @@ mod tests {
         Box::pin(async move {
             match lookup::<u64>(cache, site.namespace(name_of(site)), &encoded(k)) {
                 Lookup::Hit(value) => value,
-                Lookup::Miss(key) => memoize(cache, site, key, body()).await,
+                Lookup::Miss(key) => memoize(cache, site, key, SiteTtl, body()).await,
             }
         })
     }
@@ -304,7 +304,7 @@ mod tests {
     fn sync_f(cache: &AsyncCache, k: u64, body: impl FnOnce() -> u64) -> u64 {
         match lookup::<u64>(cache, F.namespace("f"), &encoded(k)) {
             Lookup::Hit(value) => value,
-            Lookup::Miss(key) => memoize_blocking(cache, &F, key, body),
+            Lookup::Miss(key) => memoize_blocking(cache, &F, key, SiteTtl, body),
         }
     }
 

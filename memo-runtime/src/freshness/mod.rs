@@ -33,6 +33,57 @@ pub(crate) use clock::{Clock, Instant};
 /// that deadlines never overflow.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
+/// A value that knows how long it may be cached: an OAuth token that
+/// expires in `expires_in` seconds, a DNS answer with its own TTL. With
+/// `#[cached(expires = true)]` each loaded value is kept for what
+/// [`expires_after`](Expiry::expires_after) says, instead of the
+/// function's `ttl`.
+///
+/// ```
+/// use std::time::Duration;
+/// use memo_runtime::{cached, Expiry};
+///
+/// #[derive(Clone)]
+/// struct Token {
+///     secret: String,
+///     expires_in: u64,
+/// }
+///
+/// impl Expiry for Token {
+///     fn expires_after(&self) -> Option<Duration> {
+///         // A little early, so that no caller gets a token about to lapse.
+///         Some(Duration::from_secs(self.expires_in.saturating_sub(30)))
+///     }
+/// }
+///
+/// #[cached(expires = true)]
+/// async fn token(scope: String) -> Result<Token, String> {
+///     Ok(Token { secret: format!("for {scope}"), expires_in: 3600 })
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(token("read".into()).await.unwrap().secret, "for read");
+/// # }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not say when it expires",
+    label = "`expires = true` needs the value to implement `memo_runtime::Expiry`",
+    note = "implement `Expiry` for it (`fn expires_after(&self) -> Option<Duration>`), or remove `expires = true` to use the function's `ttl`"
+)]
+pub trait Expiry {
+    /// How long this value may be cached from when it is stored; `None`
+    /// for the function's (or the cache's) TTL. A zero duration stores
+    /// nothing.
+    fn expires_after(&self) -> Option<Duration>;
+}
+
+/// `cache_none = false` stores only `Some`: its value decides.
+impl<T: Expiry> Expiry for Option<T> {
+    fn expires_after(&self) -> Option<Duration> {
+        self.as_ref().and_then(Expiry::expires_after)
+    }
+}
+
 /// The default of `stale_retry`: how long a value served after a failed
 /// reload is served before the body is tried again.
 pub const DEFAULT_STALE_RETRY: Duration = Duration::from_secs(30);

@@ -406,7 +406,7 @@ impl SharedCache {
             }
             self.load_across(&id, init, keep, &remaining).await
         };
-        let ttl_of = || match remaining.load(SeqCst) {
+        let ttl_of = |_: &V| match remaining.load(SeqCst) {
             0 => Some(self.inner.default_ttl),
             n => Some(Duration::from_nanos(n)),
         };
