@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Ident, Lit, LitBool, Path, Token};
 
 /// Every argument the attribute accepts, listed in errors about unknown ones.
-const VALID: &str = "`ttl`, `refresh`, `stale`, `stale_retry`, `jitter`, `expires`, `max_size`, `eviction`, `cache`, `skip`, `key`, \
+const VALID: &str = "`ttl`, `refresh`, `stale`, `stale_retry`, `jitter`, `idle`, `expires`, `max_size`, `eviction`, `cache`, `skip`, `key`, \
      `cache_err`, `cache_none`, `shared`, `name`, `version`, `crate`";
 
 /// A parsed argument and where it was written, for errors that point at it.
@@ -31,6 +31,9 @@ pub(crate) struct Args {
     pub(crate) stale_retry: Option<At<u64>>,
     /// `jitter = 0.2`: the fraction of the TTL that expiry is spread over.
     pub(crate) jitter: Option<At<f64>>,
+    /// `idle = 600`: seconds without a hit after which an entry expires, as
+    /// nanoseconds.
+    pub(crate) idle: Option<At<u64>>,
     /// `expires = true`: each value's `Expiry` says how long it lives.
     pub(crate) expires: Option<LitBool>,
     /// `max_size = 1000`.
@@ -101,6 +104,7 @@ impl Args {
             ),
             "jitter" => set_once(&mut self.jitter, meta, parse_jitter(meta)?),
             "expires" => set_once(&mut self.expires, meta, meta.value()?.parse()?),
+            "idle" => set_once(&mut self.idle, meta, parse_seconds(meta, IDLE_HELP)?),
             "max_size" => set_once(&mut self.max_size, meta, parse_max_size(meta)?),
             "eviction" => set_once(&mut self.eviction, meta, parse_eviction(meta)?),
             "cache" => set_once(&mut self.cache, meta, meta.value()?.parse()?),
@@ -188,6 +192,8 @@ const TTL_HELP: &str = "`ttl` must be a positive number of seconds, like `ttl = 
 const REFRESH_HELP: &str = "`refresh` must be a positive number of seconds shorter than `ttl`, \
                             like `refresh = 50` with `ttl = 60`: a value that old is served while \
                             it reloads in the background";
+const IDLE_HELP: &str = "`idle` must be a positive number of seconds, like `idle = 600`: an \
+                         entry not hit for that long expires (never later than its `ttl`)";
 const STALE_HELP: &str = "`stale` must be a positive number of seconds, like `stale = 3600`: \
                           how long a value is kept past its `ttl` to stand in for a failed \
                           reload; leave it out to keep nothing";

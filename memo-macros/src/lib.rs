@@ -81,6 +81,7 @@ use quote::quote;
 /// | `stale = 3600` | seconds a value is kept past its `ttl`: when a reload fails (an `Err`, or a panic), callers get the kept value instead (see *Freshness*) | the cache's (none unless [`configure`]d) |
 /// | `stale_retry = 5` | with `stale`: seconds the kept value is served after a failed reload before the body runs again | the cache's (30 s unless [`configure`]d) |
 /// | `jitter = 0.2` | each stored TTL is drawn from `[ttl * (1 - jitter), ttl]`, so entries stored together expire apart; in `[0, 1)` | the cache's (none unless [`configure`]d) |
+/// | `idle = 600` | time-to-idle: an entry not hit for this many seconds expires; each hit pushes that back, never past `ttl` (cached's `refresh = true`, moka's `time_to_idle`); hits on such entries write the time of the hit | none |
 /// | `expires = true` | each value says how long it lives: it implements `memo_runtime::Expiry` (an OAuth token's `expires_in`); `None` from it means `ttl` | `false` |
 /// | `max_size = 1000` | most entries this function's cache holds, >= 1 | the global default (1000 unless [`configure`]d) |
 /// | `eviction = s3_fifo` | this function's eviction policy: `fifo` or `s3_fifo` (see `Eviction`) | the global default (`fifo` unless [`configure`]d) |
@@ -180,10 +181,13 @@ use quote::quote;
 ///   `prime_cache`): the entry expires first (kept for what is left of a
 ///   `stale` window as a fallback) and loads of it in flight are not stored
 ///   after it.
-/// - Not yet: `timeout` (soft timeouts), `idle`, a `lookup` companion that
+/// - **`idle`.** An entry not hit for `idle` seconds expires, however
+///   young; hits keep it, up to its `ttl`. With `stale`, an idle entry is
+///   kept for the stale window as an expired one is.
+/// - Not yet: `timeout` (soft timeouts), a `lookup` companion that
 ///   tells where a value came from, `refresh` with `expires`, and
-///   `refresh`/`stale`/`jitter`/`expires` with `shared` (each a compile
-///   error today).
+///   `refresh`/`stale`/`jitter`/`idle`/`expires` with `shared` (each a
+///   compile error today).
 ///
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering::SeqCst};

@@ -91,6 +91,8 @@ pub(crate) struct Plan {
     pub(crate) jitter: Option<f64>,
     /// `expires = true`: the value's `Expiry` gives its TTL.
     pub(crate) expires: bool,
+    /// `idle = ..` in nanoseconds.
+    pub(crate) idle_nanos: Option<u64>,
     pub(crate) cache: CacheSource,
     /// `key = EXPR`, keyed instead of the arguments.
     pub(crate) key: Option<Expr>,
@@ -210,6 +212,7 @@ pub(crate) fn plan(function: &ItemFn, args: &Args, place: Option<Place>) -> syn:
         }),
         jitter: args.jitter.as_ref().map(|jitter| jitter.value),
         expires: args.expires.as_ref().is_some_and(|expires| expires.value),
+        idle_nanos: args.idle.as_ref().map(|idle| idle.value),
         cache,
         key: args.key.clone(),
         krate: args
@@ -261,6 +264,7 @@ fn check_freshness(args: &Args, errors: &mut Errors) {
     }
     if let Some(shared) = &args.shared {
         for (span, what) in [
+            (args.idle.as_ref().map(|idle| idle.span), "idle"),
             (expires, "expires"),
             (args.refresh.as_ref().map(|refresh| refresh.span), "refresh"),
             (args.stale.as_ref().map(|stale| stale.span), "stale"),

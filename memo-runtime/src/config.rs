@@ -299,6 +299,7 @@ impl Config {
             // own `refresh` (checked at compile time) or a call to
             // `get_or_refresh_with` guarantee: it is never a global default.
             refresh: None,
+            idle: None,
         }
     }
 }
@@ -330,6 +331,8 @@ pub enum ConfigError {
     BadJitter,
     /// A `refresh_after` of zero, or not shorter than the TTL.
     RefreshNotBeforeTtl,
+    /// A `time_to_idle` of zero: every entry would expire as it is stored.
+    ZeroIdle,
 }
 
 impl fmt::Display for ConfigError {
@@ -362,6 +365,10 @@ impl fmt::Display for ConfigError {
                 "memo: refresh_after must be longer than zero and shorter than the TTL; a value \
                  is reloaded in the background once it is that old, which must happen before \
                  it expires"
+            }
+            ConfigError::ZeroIdle => {
+                "memo: time_to_idle must be longer than zero; an entry not hit for that long \
+                 expires, so zero would expire every entry as it is stored"
             }
         })
     }

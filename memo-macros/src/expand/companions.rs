@@ -433,9 +433,13 @@ impl Ctx<'_> {
             .plan
             .refresh_nanos
             .map(|nanos| quote!(.refresh(#rt::Duration::from_nanos(#nanos))));
+        let idle = self
+            .plan
+            .idle_nanos
+            .map(|nanos| quote!(.idle(#rt::Duration::from_nanos(#nanos))));
         quote! {
             static __MEMO_SITE: #rt::Site =
-                #rt::Site::new(#prefix, #suffix, #ttl) #stale #jitter #refresh;
+                #rt::Site::new(#prefix, #suffix, #ttl) #stale #jitter #refresh #idle;
             &__MEMO_SITE
         }
     }

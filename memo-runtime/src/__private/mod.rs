@@ -73,6 +73,12 @@ impl Site {
         self
     }
 
+    /// The attribute's `idle = ..` (checked by it: longer than zero).
+    pub const fn idle(mut self, idle: Duration) -> Site {
+        self.own.idle = Some(idle);
+        self
+    }
+
     /// The attribute's `jitter = ..` (checked by it: in `[0, 1)`).
     pub const fn jitter(mut self, jitter: f64) -> Site {
         self.own.jitter = Some(jitter);

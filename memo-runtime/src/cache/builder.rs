@@ -32,6 +32,7 @@ pub struct AsyncCacheBuilder {
     stale_retry: Option<Duration>,
     jitter: Option<f64>,
     refresh: Option<Duration>,
+    idle: Option<Duration>,
 }
 
 impl AsyncCacheBuilder {
@@ -192,6 +193,40 @@ impl AsyncCacheBuilder {
         self
     }
 
+    /// Time-to-idle: an entry not hit for `idle` expires, even within its
+    /// TTL (each hit pushes its expiry back, never past the TTL; with
+    /// [`stale`](Self::stale) it is then kept as usual). Like moka's
+    /// `time_to_idle` and `cached`'s `refresh = true`. A hit on such an entry
+    /// writes the time of the hit into it: a write on the hit path, for
+    /// caches that ask for it only. Must not be zero.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use memo_runtime::{AsyncCache, ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let sessions = AsyncCache::builder()
+    ///     .default_ttl(Duration::from_secs(3600))
+    ///     .time_to_idle(Duration::from_secs(600))
+    ///     .clock(clock.clone())
+    ///     .build()
+    ///     .unwrap();
+    /// sessions.set("ada", "token").await;
+    /// clock.advance(Duration::from_secs(599));
+    /// assert!(sessions.get::<_, &str>("ada").await.is_some()); // pushed back
+    /// clock.advance(Duration::from_secs(599));
+    /// assert!(sessions.get::<_, &str>("ada").await.is_some());
+    /// clock.advance(Duration::from_secs(600));
+    /// assert!(sessions.get::<_, &str>("ada").await.is_none()); // idle too long
+    /// # }
+    /// ```
+    pub fn time_to_idle(mut self, idle: Duration) -> Self {
+        self.idle = Some(idle);
+        self
+    }
+
     /// Builds the cache.
     ///
     /// # Errors
@@ -221,7 +256,11 @@ impl AsyncCacheBuilder {
             stale_retry: stale_retry.unwrap_or(defaults.stale_retry),
             jitter: jitter.unwrap_or(defaults.jitter),
             refresh: self.refresh,
+            idle: self.idle,
         };
+        if self.idle.is_some_and(|idle| idle.is_zero()) {
+            return Err(ConfigError::ZeroIdle);
+        }
         if let Some(refresh) = policy.refresh
             && (refresh.is_zero() || refresh >= policy.ttl)
         {

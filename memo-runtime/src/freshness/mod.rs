@@ -24,6 +24,7 @@
 mod clock;
 mod jitter;
 
+use std::num::NonZeroU64;
 use std::time::Duration;
 
 pub use clock::ManualClock;
@@ -104,6 +105,9 @@ pub(crate) struct Policy {
     /// Values older than this are due for a reload in the background (for
     /// callers that can run one); `None`: never.
     pub(crate) refresh: Option<Duration>,
+    /// Time-to-idle: a value not hit for this long expires (never later
+    /// than its TTL); `None`: only the TTL counts.
+    pub(crate) idle: Option<Duration>,
 }
 
 /// What a memoized function sets for itself; the rest comes from its cache.
@@ -114,6 +118,7 @@ pub(crate) struct Own {
     pub(crate) stale_retry: Option<Duration>,
     pub(crate) jitter: Option<f64>,
     pub(crate) refresh: Option<Duration>,
+    pub(crate) idle: Option<Duration>,
 }
 
 impl Own {
@@ -124,6 +129,7 @@ impl Own {
         stale_retry: None,
         jitter: None,
         refresh: None,
+        idle: None,
     };
 
     /// Only a TTL of its own.
@@ -142,6 +148,7 @@ impl Policy {
             stale_retry: own.stale_retry.unwrap_or(self.stale_retry),
             jitter: own.jitter.unwrap_or(self.jitter),
             refresh: own.refresh.or(self.refresh),
+            idle: own.idle.or(self.idle),
         }
     }
 
@@ -152,6 +159,7 @@ impl Policy {
             ttl: jitter::shorten(self.ttl, self.jitter),
             stale_for: self.stale,
             refresh: self.refresh,
+            idle: self.idle,
         }
     }
 
@@ -162,6 +170,7 @@ impl Policy {
             ttl,
             stale_for: self.stale,
             refresh: self.refresh,
+            idle: self.idle,
         }
     }
 
@@ -173,6 +182,7 @@ impl Policy {
             refresh_at: fresh_until,
             fresh_until,
             keep_until: kept.keep_until,
+            idle: None,
         }
     }
 }
@@ -187,6 +197,8 @@ pub(crate) struct Freshness {
     /// Due for a background reload this long after it is stored, if that
     /// is sooner than `ttl`.
     pub(crate) refresh: Option<Duration>,
+    /// Expires when not hit for this long.
+    pub(crate) idle: Option<Duration>,
 }
 
 impl Freshness {
@@ -198,6 +210,7 @@ impl Freshness {
             ttl,
             stale_for: Duration::ZERO,
             refresh: None,
+            idle: None,
         }
     }
 
@@ -219,6 +232,7 @@ impl Freshness {
             refresh_at,
             fresh_until,
             keep_until: after(fresh_until, self.stale_for),
+            idle: self.idle.map(|idle| nanos(idle.min(FOREVER))),
         }
     }
 }
@@ -231,6 +245,9 @@ pub(crate) struct Deadlines {
     pub(crate) refresh_at: Instant,
     pub(crate) fresh_until: Instant,
     pub(crate) keep_until: Instant,
+    /// Time-to-idle in nanoseconds: the entry also goes stale this long
+    /// after its last hit (the entry keeps the time of that hit).
+    pub(crate) idle: Option<NonZeroU64>,
 }
 
 /// Where in its life an entry is.
@@ -267,6 +284,12 @@ impl Deadlines {
     }
 }
 
+/// `duration` in nanoseconds, at least one.
+fn nanos(duration: Duration) -> NonZeroU64 {
+    let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+    NonZeroU64::new(nanos).unwrap_or(NonZeroU64::MIN)
+}
+
 /// `start + by`, clamped so that it never overflows.
 #[inline]
 fn after(start: Instant, by: Duration) -> Instant {
@@ -290,6 +313,7 @@ mod tests {
             ttl: Duration::from_secs(10),
             stale_for: Duration::from_secs(5),
             refresh: Some(Duration::from_secs(8)),
+            idle: None,
         };
         let deadlines = freshness.deadlines(at(&clock));
         clock.advance(Duration::from_nanos(7_999_999_999));
@@ -322,6 +346,7 @@ mod tests {
             ttl: Duration::MAX,
             stale_for: Duration::MAX,
             refresh: Some(Duration::MAX),
+            idle: Some(Duration::MAX),
         }
         .deadlines(start);
         let hour = Freshness::ttl(Duration::from_secs(3600)).deadlines(start);
@@ -336,6 +361,7 @@ mod tests {
             stale_retry: Duration::from_secs(5),
             jitter: 0.0,
             refresh: None,
+            idle: None,
         }
     }
 

@@ -2,7 +2,7 @@
 //! a single allocation.
 
 use std::any::{Any, TypeId};
-use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 
 use crate::freshness::Deadlines;
 use crate::key::CacheKey;
@@ -19,6 +19,9 @@ pub(crate) struct Entry<V: ?Sized> {
     /// A value kept past its TTL, stored again after a failed reload: its
     /// hits are counted as stale values served.
     pub(crate) retrying: bool,
+    /// With time-to-idle (`deadlines.idle`): when the entry was last hit
+    /// (or stored), in nanoseconds of its store's clock. Unused otherwise.
+    pub(crate) last_hit: AtomicU64,
     /// `value`'s type, kept beside it so a hit compares it without a call
     /// through the `Any` vtable.
     type_id: TypeId,
@@ -39,6 +42,7 @@ pub(crate) fn stored<V: Send + Sync + 'static>(
     node: NodeId,
     value: V,
     retrying: bool,
+    now_nanos: u64,
 ) -> StoredEntry {
     Box::new(Entry {
         key,
@@ -46,6 +50,7 @@ pub(crate) fn stored<V: Send + Sync + 'static>(
         node,
         access: AtomicU8::new(0),
         retrying,
+        last_hit: AtomicU64::new(now_nanos),
         type_id: TypeId::of::<V>(),
         value,
     })

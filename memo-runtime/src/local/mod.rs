@@ -72,6 +72,9 @@ pub(crate) struct Store {
     max_size: usize,
     /// The clock deadlines are read against.
     clock: Clock,
+    /// When the store was made: entries keep the time of their last hit as
+    /// nanoseconds since then (for time-to-idle).
+    born: Instant,
     pub(crate) counters: EventCounters,
 }
 
@@ -85,6 +88,7 @@ impl Store {
             })
             .collect();
         Store {
+            born: clock.now(),
             shards,
             hasher: KeyHasher::new(),
             order: Mutex::new(Policy::new(eviction, max_size.get())),
@@ -158,7 +162,14 @@ impl Store {
         let Some(value) = entry.value::<V>() else {
             return Found::Absent;
         };
-        match entry.deadlines.age(self.clock.now()) {
+        let now = self.clock.now();
+        let mut age = entry.deadlines.age(now);
+        if let Some(idle) = entry.deadlines.idle
+            && matches!(age, Age::Fresh | Age::Due)
+        {
+            age = self.idle_age(entry, idle.get(), now, age);
+        }
+        match age {
             Age::Fresh => {
                 entry.touch();
                 if entry.retrying {
@@ -173,6 +184,48 @@ impl Store {
             Age::Stale => Found::Stale(value.clone()),
             Age::Expired => Found::Expired,
         }
+    }
+
+    /// The age of an entry with time-to-idle that its deadlines call fresh
+    /// (or due): stale, or expired, once `idle` nanoseconds passed since
+    /// its last hit; otherwise this lookup is its new last hit.
+    #[cold]
+    fn idle_age(&self, entry: &StoredEntry, idle: u64, now: Instant, age: Age) -> Age {
+        let now_nanos = self.nanos_since_born(now);
+        if now_nanos.saturating_sub(entry.last_hit.load(Relaxed)) < idle {
+            entry.last_hit.store(now_nanos, Relaxed);
+            return age;
+        }
+        // Kept only by a stale window, as a value past its TTL is.
+        let deadlines = &entry.deadlines;
+        let kept = deadlines.keep_until > deadlines.fresh_until;
+        if kept && !deadlines.is_expired(now) {
+            Age::Stale
+        } else {
+            Age::Expired
+        }
+    }
+
+    /// Whether `entry` may be reclaimed at `now`: past its keep deadline,
+    /// or idle too long with no stale window to keep it.
+    fn is_expired(&self, entry: &StoredEntry, now: Instant) -> bool {
+        let deadlines = &entry.deadlines;
+        if deadlines.is_expired(now) {
+            return true;
+        }
+        match deadlines.idle {
+            Some(idle) if deadlines.keep_until == deadlines.fresh_until => {
+                let idle_for = self
+                    .nanos_since_born(now)
+                    .saturating_sub(entry.last_hit.load(Relaxed));
+                idle_for >= idle.get()
+            }
+            _ => false,
+        }
+    }
+
+    fn nanos_since_born(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.born).as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// [`get`](Self::get) for callers that refresh ahead: the value, and
@@ -271,6 +324,7 @@ impl Store {
         deadlines: Deadlines,
         retrying: bool,
     ) {
+        let now_nanos = self.nanos_since_born(self.clock.now());
         let mut order = self.order.lock();
         let shard_index = self.shard_index(hash);
         let place = Place {
@@ -285,13 +339,13 @@ impl Store {
                 Some(entry) => {
                     // A re-stored key is new again: it moves to the back.
                     order.restored(entry.node);
-                    *entry = stored(key, deadlines, entry.node, value, retrying);
+                    *entry = stored(key, deadlines, entry.node, value, retrying, now_nanos);
                 }
                 None => {
                     let node = order.admit(place);
                     map.insert_unique(
                         hash,
-                        stored(key, deadlines, node, value, retrying),
+                        stored(key, deadlines, node, value, retrying, now_nanos),
                         |entry| self.hasher.hash(entry.key.namespace(), entry.key.id()),
                     );
                 }
@@ -328,7 +382,7 @@ impl Store {
 
     fn remove_expired(&self, probe: &Probe<'_>) {
         let now = self.clock.now();
-        let removed = self.remove_where(probe, |entry| entry.deadlines.is_expired(now));
+        let removed = self.remove_where(probe, |entry| self.is_expired(entry, now));
         self.counters.record(Event::Expired(removed as u64));
     }
 
@@ -386,7 +440,7 @@ impl Store {
     /// Removes every expired entry; returns how many.
     pub(crate) fn cleanup_expired(&self) -> usize {
         let now = self.clock.now();
-        let removed = self.remove_all_where(|entry| entry.deadlines.is_expired(now));
+        let removed = self.remove_all_where(|entry| self.is_expired(entry, now));
         self.counters.record(Event::Expired(removed));
         removed as usize
     }
@@ -440,6 +494,7 @@ mod tests {
         ttl: Duration::from_secs(10),
         stale_for: Duration::from_secs(20),
         refresh: None,
+        idle: None,
     };
 
     #[test]
