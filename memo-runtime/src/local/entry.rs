@@ -16,9 +16,9 @@ pub(crate) struct Entry<V: ?Sized> {
     pub(crate) node: NodeId,
     /// Hits since stored, up to [`MAX_ACCESS`], for the eviction policy.
     pub(crate) access: AtomicU8,
-    /// A value kept past its TTL, stored again after a failed reload: its
-    /// hits are counted as stale values served.
-    pub(crate) retrying: bool,
+    /// [`RETRYING`] and [`IDLE`]: what a hit must do besides returning the
+    /// value. Zero for most entries, so a hit tests one byte.
+    pub(crate) flags: u8,
     /// With time-to-idle (`deadlines.idle`): when the entry was last hit
     /// (or stored), in nanoseconds of its store's clock. Unused otherwise.
     pub(crate) last_hit: AtomicU64,
@@ -31,6 +31,12 @@ pub(crate) struct Entry<V: ?Sized> {
 /// An entry of any value type, as the table stores it; lookups downcast to
 /// the type they ask for.
 pub(crate) type StoredEntry = Box<Entry<dyn Any + Send + Sync>>;
+
+/// A value kept past its TTL, stored again after a failed reload: its hits
+/// are counted as stale values served.
+pub(crate) const RETRYING: u8 = 1;
+/// Time-to-idle: a hit checks, and moves, `last_hit`.
+pub(crate) const IDLE: u8 = 2;
 
 /// Where an entry's access counter saturates (a 2-bit counter, as in S3-FIFO).
 const MAX_ACCESS: u8 = 3;
@@ -49,7 +55,8 @@ pub(crate) fn stored<V: Send + Sync + 'static>(
         deadlines,
         node,
         access: AtomicU8::new(0),
-        retrying,
+        flags: if retrying { RETRYING } else { 0 }
+            | if deadlines.idle.is_some() { IDLE } else { 0 },
         last_hit: AtomicU64::new(now_nanos),
         type_id: TypeId::of::<V>(),
         value,

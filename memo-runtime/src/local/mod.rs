@@ -20,7 +20,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::freshness::{Age, Clock, Deadlines, Instant};
 use crate::key::{CacheKey, KeyHasher, Probe, SHARDS, shard_of};
 use crate::observe::{CacheStats, Event, EventCounters};
-use entry::{StoredEntry, stored};
+use entry::{RETRYING, StoredEntry, stored};
 use policy::{AccessCounts, Eviction, NodeId, Place, Policy};
 
 /// One shard, alone on its cache lines so that hits on different shards do
@@ -163,16 +163,36 @@ impl Store {
             return Found::Absent;
         };
         let now = self.clock.now();
-        let mut age = entry.deadlines.age(now);
-        if let Some(idle) = entry.deadlines.idle
-            && matches!(age, Age::Fresh | Age::Due)
-        {
-            age = self.idle_age(entry, idle.get(), now, age);
+        match entry.deadlines.age(now) {
+            // The hit of almost every entry: no flag to act on.
+            Age::Fresh if entry.flags == 0 => {
+                entry.touch();
+                Found::Fresh(value.clone())
+            }
+            age @ (Age::Fresh | Age::Due) => self.found_flagged(entry, value, now, age),
+            Age::Stale => Found::Stale(value.clone()),
+            Age::Expired => Found::Expired,
         }
+    }
+
+    /// [`find`](Self::find) of a fresh or due entry that is due, idles, or
+    /// stands in for a failed reload.
+    #[cold]
+    fn found_flagged<V: Clone>(
+        &self,
+        entry: &StoredEntry,
+        value: &V,
+        now: Instant,
+        age: Age,
+    ) -> Found<V> {
+        let age = match entry.deadlines.idle {
+            Some(idle) => self.idle_age(entry, idle.get(), now, age),
+            None => age,
+        };
         match age {
             Age::Fresh => {
                 entry.touch();
-                if entry.retrying {
+                if entry.flags & RETRYING != 0 {
                     self.counters.record(Event::StaleServed);
                 }
                 Found::Fresh(value.clone())
@@ -189,7 +209,6 @@ impl Store {
     /// The age of an entry with time-to-idle that its deadlines call fresh
     /// (or due): stale, or expired, once `idle` nanoseconds passed since
     /// its last hit; otherwise this lookup is its new last hit.
-    #[cold]
     fn idle_age(&self, entry: &StoredEntry, idle: u64, now: Instant, age: Age) -> Age {
         let now_nanos = self.nanos_since_born(now);
         if now_nanos.saturating_sub(entry.last_hit.load(Relaxed)) < idle {
@@ -276,7 +295,7 @@ impl Store {
         let deadlines = &mut entry.deadlines;
         deadlines.refresh_at = deadlines.refresh_at.min(now);
         deadlines.fresh_until = deadlines.fresh_until.min(now);
-        entry.retrying = false;
+        entry.flags &= !RETRYING;
         true
     }
 
