@@ -184,8 +184,12 @@ use quote::quote;
 /// - **`idle`.** An entry not hit for `idle` seconds expires, however
 ///   young; hits keep it, up to its `ttl`. With `stale`, an idle entry is
 ///   kept for the stale window as an expired one is.
-/// - Not yet: `timeout` (soft timeouts), a `lookup` companion that
-///   tells where a value came from, `refresh` with `expires`, and
+/// - **`lookup` companion.** `f::lookup(args)` calls the function (cached
+///   as any call) and returns `(value, memo_runtime::Source)`: `Hit`,
+///   `Loaded` (this call ran the body), `Waited` (another call's load),
+///   `Stale` (a kept value stood in for a failure) or `Shared` (Redis);
+///   `cached`'s `with_cached_flag`.
+/// - Not yet: `timeout` (soft timeouts), `refresh` with `expires`, and
 ///   `refresh`/`stale`/`jitter`/`idle`/`expires` with `shared` (each a
 ///   compile error today).
 ///

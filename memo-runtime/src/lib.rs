@@ -57,7 +57,7 @@ pub use config::{Config, ConfigError, DEFAULT_MAX_SIZE, DEFAULT_TTL, configure, 
 pub use freshness::{DEFAULT_STALE_RETRY, Expiry, ManualClock};
 pub use key::{CacheKey, KEY_MAX_DEPTH, KeyAsSet, KeyError};
 pub use local::policy::Eviction;
-pub use observe::CacheStats;
+pub use observe::{CacheStats, Source};
 #[cfg(feature = "redis")]
 pub use shared::{
     DEFAULT_LOCK_LEASE, DEFAULT_MAX_VALUE_BYTES, DEFAULT_TIMEOUT, SharedCache, SharedCacheBuilder,

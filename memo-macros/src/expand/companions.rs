@@ -1,7 +1,7 @@
 //! The companions generated beside a memoized function: `cache`, `stats`,
-//! `invalidate`, `clear`, `key` and `uncached`, and the hidden items the
-//! wrapper and `invalidate!` use (`__memo_site`, `__memo_namespace`,
-//! `__memo_invalidate_f`).
+//! `invalidate`, `clear`, `key`, `uncached`, `refresh` and `lookup`, and the
+//! hidden items the wrapper and `invalidate!` use (`__memo_site`,
+//! `__memo_namespace`, `__memo_invalidate_f`).
 //!
 //! A free function `f` gets them as associated functions of a braced struct
 //! also named `f` (type namespace only, so it never clashes with the function,
@@ -120,6 +120,7 @@ impl Ctx<'_> {
             key_fn,
             uncached_fn,
             refresh_fn,
+            lookup_fn,
         ] = [
             "cache",
             "stats",
@@ -128,6 +129,7 @@ impl Ctx<'_> {
             "key",
             "uncached",
             "refresh",
+            "lookup",
         ]
         .map(|name| self.item_name(name));
         let (site_fn, namespace_fn) = (
@@ -147,6 +149,7 @@ impl Ctx<'_> {
         let mut uncached_sig = self.wrapper_sig();
         uncached_sig.ident = uncached_fn.clone();
         let (refresh_sig, refresh_body) = self.refresh_companion(refresh_fn.clone());
+        let (lookup_sig, lookup_body) = self.lookup_companion(lookup_fn.clone());
         let body_call = self.body_call();
         let shared = self.plan.shared.is_some();
         let (asyncness, dot_await, invalidate_entry, clear_entry) = if shared {
@@ -194,6 +197,12 @@ impl Ctx<'_> {
         ));
         let uncached_doc = doc(format!(
             "Runs the body of `{ident}` without the cache: nothing is looked up or stored."
+        ));
+        let lookup_doc = doc(format!(
+            "Calls `{ident}` (cached as any call) and tells where its value came from: \
+             `Source::Hit` (memory), `Loaded` (this call ran the body), `Waited` (another \
+             call's load), `Stale` (a kept value stood in for a failed reload) or `Shared` \
+             (the shared tier)."
         ));
         let refresh_doc = doc(format!(
             "Runs the body of `{ident}` now, whatever the cache holds, and stores its value \
@@ -248,6 +257,12 @@ impl Ctx<'_> {
                 }
             },
             quote! {
+                #lookup_doc
+                #vis #lookup_sig {
+                    #lookup_body
+                }
+            },
+            quote! {
                 #[doc(hidden)]
                 #[inline(always)]
                 #vis fn #site_fn() -> &'static #rt::Site { #site_body }
@@ -263,13 +278,11 @@ impl Ctx<'_> {
         ]
     }
 
-    /// The `refresh` companion: the entry expires (a load of it in flight is
-    /// doomed), then the function itself is called, so its body runs and
-    /// its value is stored exactly as a call's would be, with no bound of
-    /// its own on the value. Its parameters have hidden names, so
-    /// that one named like the function cannot shadow it.
-    fn refresh_companion(&self, name: Ident) -> (syn::Signature, TokenStream) {
-        let rt = &self.rt;
+    /// A companion that calls the memoized function itself, with the
+    /// function's own parameters under hidden names (so that one named like
+    /// the function cannot shadow it): its signature, the statements that
+    /// bind the function and the parameters, and the call (not awaited).
+    fn forwarding(&self, name: Ident) -> (syn::Signature, TokenStream, TokenStream) {
         let mut sig = self.wrapper_sig();
         sig.ident = name;
         let mut renamed = Vec::new();
@@ -286,9 +299,6 @@ impl Ctx<'_> {
             }
         }
         let idents: Vec<&Ident> = self.plan.params.iter().map(|p| &p.ident).collect();
-        let key = self.key();
-        let key_ref = Ident::new("__memo_key", Span::mixed_site());
-        let namespace = self.item("__memo_namespace", true);
         let ident = self.ident();
         let generics = &self.function.sig.generics;
         let turbofish = if self.plan.params.iter().any(|p| p.impl_trait) {
@@ -309,32 +319,61 @@ impl Ctx<'_> {
         } else {
             call
         };
-        // A shared function's entry is invalidated everywhere; otherwise it
-        // expires, kept for its stale window as a fallback.
-        let (forget, dot_await) = if self.plan.shared.is_some() {
-            let shared = self.item("__memo_shared", true);
-            (
-                quote!(let _ = #rt::invalidate_shared(#shared(), #namespace(), #key_ref).await;),
-                quote!(.await),
-            )
-        } else {
-            let cache = self.item("cache", true);
-            let dot_await = if self.plan.is_async {
-                quote!(.await)
-            } else {
-                quote!()
-            };
-            (
-                quote!(#rt::expire(#cache(), #namespace(), #key_ref);),
-                dot_await,
-            )
-        };
-        let body = quote! {
+        let bind = quote! {
             let #function = #target;
             #(let #idents = #renamed;)*
+        };
+        (sig, bind, call)
+    }
+
+    /// The `refresh` companion: the entry expires (a load of it in flight is
+    /// doomed), then the function itself is called, so its body runs and
+    /// its value is stored exactly as a call's would be, with no bound of
+    /// its own on the value.
+    fn refresh_companion(&self, name: Ident) -> (syn::Signature, TokenStream) {
+        let rt = &self.rt;
+        let (sig, bind, call) = self.forwarding(name);
+        let key = self.key();
+        let key_ref = Ident::new("__memo_key", Span::mixed_site());
+        let namespace = self.item("__memo_namespace", true);
+        // A shared function's entry is invalidated everywhere; otherwise it
+        // expires, kept for its stale window as a fallback.
+        let forget = if self.plan.shared.is_some() {
+            let shared = self.item("__memo_shared", true);
+            quote!(let _ = #rt::invalidate_shared(#shared(), #namespace(), #key_ref).await;)
+        } else {
+            let cache = self.item("cache", true);
+            quote!(#rt::expire(#cache(), #namespace(), #key_ref);)
+        };
+        let dot_await = self.plan.is_async.then(|| quote!(.await));
+        let body = quote! {
+            #bind
             #key
             #forget
             #call #dot_await
+        };
+        (sig, body)
+    }
+
+    /// The `lookup` companion: the function's value and where it came
+    /// from. It calls the function, so it caches exactly as a call does.
+    fn lookup_companion(&self, name: Ident) -> (syn::Signature, TokenStream) {
+        let rt = &self.rt;
+        let krate = &self.plan.krate;
+        let (mut sig, bind, call) = self.forwarding(name);
+        sig.output = match &sig.output {
+            syn::ReturnType::Type(arrow, ty) => {
+                syn::parse_quote!(#arrow (#ty, #krate::Source))
+            }
+            syn::ReturnType::Default => syn::parse_quote!(-> ((), #krate::Source)),
+        };
+        let value = Ident::new("__memo_value", Span::mixed_site());
+        let dot_await = self.plan.is_async.then(|| quote!(.await));
+        let body = quote! {
+            #bind
+            #rt::begin_lookup();
+            let #value = #call #dot_await;
+            (#value, #rt::end_lookup())
         };
         (sig, body)
     }

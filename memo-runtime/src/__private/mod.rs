@@ -21,7 +21,7 @@ pub use crate::SharedTier;
 use crate::cache::{Missed, keep_all};
 use crate::freshness::Own;
 use crate::key;
-pub use crate::{AsyncCache, CacheKey, CacheStats, Eviction};
+pub use crate::{AsyncCache, CacheKey, CacheStats, Eviction, Source};
 pub use lifetime::{Lifetime, SiteTtl, ValueTtl};
 pub use refresh::{
     RefreshLookup, lookup_refreshing, refresh, refresh_blocking, refresh_ok, refresh_ok_blocking,
@@ -336,6 +336,17 @@ pub fn expire(cache: &AsyncCache, namespace: &'static str, key: EncodedKey) {
     if let Ok(id) = key.0.identity() {
         cache.expire_key(namespace, id);
     }
+}
+
+/// Before a `lookup` companion calls its function: what the call reports
+/// starts as a hit (the hit path reports nothing).
+pub fn begin_lookup() {
+    crate::observe::source::reset();
+}
+
+/// After the function returned: where its value came from.
+pub fn end_lookup() -> Source {
+    crate::observe::source::reported()
 }
 
 /// Removes every entry of one function (of one `namespace`).

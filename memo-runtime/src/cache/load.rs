@@ -35,6 +35,7 @@ use crate::flight::{Flight, LeaderGuard, Outcome, Role, reentry};
 use crate::freshness::{Freshness, Own, Policy};
 use crate::key::{CacheKey, Probe};
 use crate::observe::Event;
+use crate::observe::source::{self, Source};
 
 /// The key of a call whose lookup missed, with the hash the lookup computed,
 /// so the load does not compute it again.
@@ -56,8 +57,9 @@ impl Missed {
 /// What a caller whose lookup missed does next, as the loading core decides
 /// it for both front-ends.
 enum Next<V> {
-    /// Return this: a value stored meanwhile, or the one the flight shared.
-    Value(V),
+    /// Return this: a value stored meanwhile, or the one the flight shared
+    /// (and where it came from).
+    Value(V, Source),
     /// Run `init` as the flight's leader, then [`AsyncCache::complete`].
     Lead(LeaderGuard),
     /// Wait for the flight, then [`AsyncCache::waited`].
@@ -149,14 +151,23 @@ impl AsyncCache {
         // Pinned once, so the two places that may run it share one copy.
         let mut init = pin!(init);
         let Some(missed) = missed else {
-            return init.await;
+            let result = init.await;
+            source::report(Source::Loaded);
+            return result;
         };
         let probe = missed.probe();
         let mut next = self.join(&probe);
         loop {
             next = match next {
-                Next::Value(value) => return Ok(value),
-                Next::RunAlone => return init.await,
+                Next::Value(value, from) => {
+                    source::report(from);
+                    return Ok(value);
+                }
+                Next::RunAlone => {
+                    let result = init.await;
+                    source::report(Source::Loaded);
+                    return result;
+                }
                 Next::Lead(leader) => {
                     let policy = self.policy.with(own);
                     let running = reentry::Running::new(&leader, init.as_mut());
@@ -165,6 +176,7 @@ impl AsyncCache {
                         let value = result.as_ref().ok();
                         let freshness = freshness_of(&policy, value.and_then(ttl_of));
                         self.complete(leader, &missed, freshness, value, keep);
+                        source::report(Source::Loaded);
                         return result;
                     }
                     // A kept value may stand in for a panic too.
@@ -193,14 +205,23 @@ impl AsyncCache {
         V: Clone + Send + Sync + 'static,
     {
         let Some(missed) = missed else {
-            return init();
+            let result = init();
+            source::report(Source::Loaded);
+            return result;
         };
         let probe = missed.probe();
         let mut next = self.join(&probe);
         loop {
             next = match next {
-                Next::Value(value) => return Ok(value),
-                Next::RunAlone => return init(),
+                Next::Value(value, from) => {
+                    source::report(from);
+                    return Ok(value);
+                }
+                Next::RunAlone => {
+                    let result = init();
+                    source::report(Source::Loaded);
+                    return result;
+                }
                 Next::Lead(leader) => {
                     let policy = self.policy.with(own);
                     if policy.stale.is_zero() {
@@ -210,6 +231,7 @@ impl AsyncCache {
                         let value = result.as_ref().ok();
                         let freshness = freshness_of(&policy, value.and_then(ttl_of));
                         self.complete(leader, &missed, freshness, value, keep);
+                        source::report(Source::Loaded);
                         return result;
                     }
                     let load = leader.load();
@@ -239,7 +261,7 @@ impl AsyncCache {
         match role {
             Err(stored_meanwhile) => {
                 self.store.counters.record(Event::Coalesced);
-                Next::Value(stored_meanwhile)
+                Next::Value(stored_meanwhile, Source::Hit)
             }
             Ok(Role::Leader(leader)) => Next::Lead(leader),
             Ok(Role::Waiter(flight, load)) => {
@@ -254,11 +276,11 @@ impl AsyncCache {
         match outcome {
             Outcome::Ready(value) => {
                 self.store.counters.record(Event::Coalesced);
-                Next::Value(value)
+                Next::Value(value, Source::Waited)
             }
             Outcome::Stale(value) => {
                 self.store.counters.record(Event::StaleServed);
-                Next::Value(value)
+                Next::Value(value, Source::Stale)
             }
             // Each waiter runs its own `init` once, outside the flight.
             Outcome::Failed => Next::RunAlone,
@@ -308,6 +330,7 @@ impl AsyncCache {
             Ok(Ok(value)) => {
                 let freshness = freshness_of(policy, ttl_of(&value));
                 self.complete(leader, missed, freshness, Some(&value), keep);
+                source::report(Source::Loaded);
                 return Ok(value);
             }
             Ok(Err(err)) => Ok(err),
@@ -320,11 +343,13 @@ impl AsyncCache {
                     self.store.insert_retrying(key, missed.hash, value, retry);
                 });
                 self.store.counters.record(Event::StaleServed);
+                source::report(Source::Stale);
                 Ok(kept)
             }
             None => match failure {
                 Ok(err) => {
                     self.complete(leader, missed, policy.freshness(), None, keep);
+                    source::report(Source::Loaded);
                     Err(err)
                 }
                 // Dropping the guard abandons the flight: a waiter takes over.

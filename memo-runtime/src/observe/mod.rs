@@ -3,8 +3,10 @@
 //! ([`EventCounters::record`]); statistics are the first recorder, tracing
 //! and metrics will be others beside it.
 
+pub(crate) mod source;
 mod stats;
 
+pub use source::Source;
 pub use stats::CacheStats;
 pub(crate) use stats::EventCounters;
 

@@ -22,6 +22,7 @@ use crate::cache::{Missed, keep_all, key_or_panic};
 use crate::freshness::{Freshness, Own};
 use crate::key::KeyBuf;
 use crate::observe::Event;
+use crate::observe::source::{self, Source};
 use crate::{AsyncCache, CacheStats, Eviction, ManualClock};
 
 /// The values a shared cache holds: cloned out of memory, and written to
@@ -410,9 +411,16 @@ impl SharedCache {
             0 => Some(self.inner.default_ttl),
             n => Some(Duration::from_nanos(n)),
         };
-        self.memory()
+        let loaded = self
+            .memory()
             .load_missed_ttl_by(Some(missed), &Own::NONE, ttl_of, keep, load)
-            .await
+            .await;
+        // This call's load found the value in Redis (stored, or loaded by
+        // another process it waited for).
+        if remaining.load(SeqCst) != 0 && source::reported() == Source::Loaded {
+            source::report(Source::Shared);
+        }
+        loaded
     }
 
     /// How many entries this process holds in memory.
