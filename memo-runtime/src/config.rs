@@ -39,6 +39,7 @@ pub struct Config {
     clock: Option<ManualClock>,
     stale: Duration,
     stale_retry: Duration,
+    idle: Option<Duration>,
     /// The jitter fraction's bits, so that the config stays `Eq`; checked
     /// by [`validate`](Config::validate).
     jitter_bits: u64,
@@ -58,6 +59,7 @@ impl Default for Config {
             clock: None,
             stale: Duration::ZERO,
             stale_retry: DEFAULT_STALE_RETRY,
+            idle: None,
             jitter_bits: 0f64.to_bits(),
             #[cfg(feature = "redis")]
             shared_tier: None,
@@ -189,6 +191,30 @@ impl Config {
         self
     }
 
+    /// Time-to-idle for caches that do not choose: an entry not hit for
+    /// `idle` expires, never later than its TTL. See
+    /// [`AsyncCacheBuilder::time_to_idle`](crate::AsyncCacheBuilder::time_to_idle).
+    /// Zero is rejected by [`configure`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let config = memo_runtime::Config::default().time_to_idle(Duration::from_secs(600));
+    /// assert_eq!(config.get_time_to_idle(), Some(Duration::from_secs(600)));
+    /// ```
+    pub fn time_to_idle(mut self, idle: Duration) -> Self {
+        self.idle = Some(idle);
+        self
+    }
+
+    /// The time-to-idle this config sets, if any.
+    ///
+    /// ```
+    /// assert_eq!(memo_runtime::Config::default().get_time_to_idle(), None);
+    /// ```
+    pub fn get_time_to_idle(&self) -> Option<Duration> {
+        self.idle
+    }
+
     /// The stale window this config sets (zero: none).
     ///
     /// ```
@@ -285,6 +311,9 @@ impl Config {
         validate_max_size(self.max_size)?;
         validate_stale_retry(self.stale_retry)?;
         validate_jitter(self.get_jitter())?;
+        if self.idle.is_some_and(|idle| idle.is_zero()) {
+            return Err(ConfigError::ZeroIdle);
+        }
         Ok(())
     }
 
@@ -299,7 +328,7 @@ impl Config {
             // own `refresh` (checked at compile time) or a call to
             // `get_or_refresh_with` guarantee: it is never a global default.
             refresh: None,
-            idle: None,
+            idle: self.idle,
         }
     }
 }
@@ -420,7 +449,8 @@ static GLOBAL: OnceLock<(Config, SettledBy)> = OnceLock::new();
 /// # Errors
 ///
 /// - [`ConfigError::ZeroTtl`], [`ConfigError::ZeroMaxSize`],
-///   [`ConfigError::ZeroStaleRetry`] or [`ConfigError::BadJitter`] for a bad
+///   [`ConfigError::ZeroStaleRetry`], [`ConfigError::BadJitter`] or
+///   [`ConfigError::ZeroIdle`] for a bad
 ///   value;
 /// - [`ConfigError::AlreadyConfigured`] if it was called before;
 /// - [`ConfigError::CachesAlreadyCreated`] if a cache already read the

@@ -256,7 +256,7 @@ impl AsyncCacheBuilder {
             stale_retry: stale_retry.unwrap_or(defaults.stale_retry),
             jitter: jitter.unwrap_or(defaults.jitter),
             refresh: self.refresh,
-            idle: self.idle,
+            idle: self.idle.or(defaults.idle),
         };
         if self.idle.is_some_and(|idle| idle.is_zero()) {
             return Err(ConfigError::ZeroIdle);
