@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Ident, Lit, LitBool, Path, Token};
 
 /// Every argument the attribute accepts, listed in errors about unknown ones.
-const VALID: &str = "`ttl`, `refresh`, `stale`, `stale_retry`, `jitter`, `idle`, `expires`, `max_size`, `eviction`, `cache`, `skip`, `key`, \
+const VALID: &str = "`ttl`, `refresh`, `stale`, `stale_retry`, `timeout`, `jitter`, `idle`, `expires`, `max_size`, `eviction`, `cache`, `skip`, `key`, \
      `cache_err`, `cache_none`, `shared`, `name`, `version`, `crate`";
 
 /// A parsed argument and where it was written, for errors that point at it.
@@ -31,6 +31,9 @@ pub(crate) struct Args {
     pub(crate) stale_retry: Option<At<u64>>,
     /// `jitter = 0.2`: the fraction of the TTL that expiry is spread over.
     pub(crate) jitter: Option<At<f64>>,
+    /// `timeout = 0.2`: seconds a caller waits for a reload when a kept
+    /// value could answer it, as nanoseconds.
+    pub(crate) timeout: Option<At<u64>>,
     /// `idle = 600`: seconds without a hit after which an entry expires, as
     /// nanoseconds.
     pub(crate) idle: Option<At<u64>>,
@@ -105,6 +108,7 @@ impl Args {
             "jitter" => set_once(&mut self.jitter, meta, parse_jitter(meta)?),
             "expires" => set_once(&mut self.expires, meta, meta.value()?.parse()?),
             "idle" => set_once(&mut self.idle, meta, parse_seconds(meta, IDLE_HELP)?),
+            "timeout" => set_once(&mut self.timeout, meta, parse_seconds(meta, TIMEOUT_HELP)?),
             "max_size" => set_once(&mut self.max_size, meta, parse_max_size(meta)?),
             "eviction" => set_once(&mut self.eviction, meta, parse_eviction(meta)?),
             "cache" => set_once(&mut self.cache, meta, meta.value()?.parse()?),
@@ -192,6 +196,9 @@ const TTL_HELP: &str = "`ttl` must be a positive number of seconds, like `ttl = 
 const REFRESH_HELP: &str = "`refresh` must be a positive number of seconds shorter than `ttl`, \
                             like `refresh = 50` with `ttl = 60`: a value that old is served while \
                             it reloads in the background";
+const TIMEOUT_HELP: &str = "`timeout` must be a positive number of seconds, like `timeout = \
+                            0.2`: how long a caller waits for a reload before it gets the value \
+                            `stale` kept";
 const IDLE_HELP: &str = "`idle` must be a positive number of seconds, like `idle = 600`: an \
                          entry not hit for that long expires (never later than its `ttl`)";
 const STALE_HELP: &str = "`stale` must be a positive number of seconds, like `stale = 3600`: \

@@ -80,6 +80,7 @@ use quote::quote;
 /// | `refresh = 50` | seconds after which a value (still fresh until `ttl`) is returned at once and reloaded in the background, one reload per key; needs owned arguments and `refresh < ttl` (see *Freshness*) | never |
 /// | `stale = 3600` | seconds a value is kept past its `ttl`: when a reload fails (an `Err`, or a panic), callers get the kept value instead (see *Freshness*) | the cache's (none unless [`configure`]d) |
 /// | `stale_retry = 5` | with `stale`: seconds the kept value is served after a failed reload before the body runs again | the cache's (30 s unless [`configure`]d) |
+/// | `timeout = 0.2` | with `stale`: a soft timeout in seconds (real time); a caller waits this long for the reload of an expired key, then gets the kept value while the reload goes on and stores its value when it lands; needs owned arguments | none: callers wait for the reload |
 /// | `jitter = 0.2` | each stored TTL is drawn from `[ttl * (1 - jitter), ttl]`, so entries stored together expire apart; in `[0, 1)` | the cache's (none unless [`configure`]d) |
 /// | `idle = 600` | time-to-idle: an entry not hit for this many seconds expires; each hit pushes that back, never past `ttl` (cached's `refresh = true`, moka's `time_to_idle`); hits on such entries write the time of the hit | none |
 /// | `expires = true` | each value says how long it lives: it implements `memo_runtime::Expiry` (an OAuth token's `expires_in`); `None` from it means `ttl` | `false` |
@@ -189,9 +190,18 @@ use quote::quote;
 ///   `Loaded` (this call ran the body), `Waited` (another call's load),
 ///   `Stale` (a kept value stood in for a failure) or `Shared` (Redis);
 ///   `cached`'s `with_cached_flag`.
-/// - Not yet: `timeout` (soft timeouts), `refresh` with `expires`, and
-///   `refresh`/`stale`/`jitter`/`idle`/`expires` with `shared` (each a
-///   compile error today).
+/// - **`timeout` (soft timeout).** With `stale`: when a key has expired but
+///   is kept, its reload runs detached (a tokio task for an `async fn`, a
+///   thread for a plain `fn`) and the caller waits for it at most
+///   `timeout` seconds of real time; then it gets the kept value
+///   (`stats().stale_served`), the reload goes on (`stats().refreshes`) and
+///   stores its value when it lands. Callers arriving while it runs get the
+///   kept value at once. Without a kept value the caller waits for the load
+///   as usual. Like `refresh`, it needs owned arguments. An `async fn`'s
+///   timer is tokio's: the runtime needs its time driver (`#[tokio::main]`
+///   has it).
+/// - Not yet: `refresh`/`timeout` with `expires`, and
+///   any of these with `shared` (each a compile error today).
 ///
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering::SeqCst};

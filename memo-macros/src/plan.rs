@@ -93,6 +93,8 @@ pub(crate) struct Plan {
     pub(crate) expires: bool,
     /// `idle = ..` in nanoseconds.
     pub(crate) idle_nanos: Option<u64>,
+    /// `timeout = ..` (the soft timeout) in nanoseconds.
+    pub(crate) timeout_nanos: Option<u64>,
     pub(crate) cache: CacheSource,
     /// `key = EXPR`, keyed instead of the arguments.
     pub(crate) key: Option<Expr>,
@@ -213,6 +215,7 @@ pub(crate) fn plan(function: &ItemFn, args: &Args, place: Option<Place>) -> syn:
         jitter: args.jitter.as_ref().map(|jitter| jitter.value),
         expires: args.expires.as_ref().is_some_and(|expires| expires.value),
         idle_nanos: args.idle.as_ref().map(|idle| idle.value),
+        timeout_nanos: args.timeout.as_ref().map(|timeout| timeout.value),
         cache,
         key: args.key.clone(),
         krate: args
@@ -262,8 +265,25 @@ fn check_freshness(args: &Args, errors: &mut Errors) {
         error.combine(syn::Error::new(span, "`expires` is here"));
         errors.push(error);
     }
+    if let (Some(timeout), None) = (&args.timeout, &args.stale) {
+        errors.push(syn::Error::new(
+            timeout.span,
+            "`timeout` is a soft timeout: after it, the caller gets the value `stale` kept while \
+             the reload goes on; add `stale = N` (seconds a value is kept past its `ttl`), or \
+             remove `timeout`",
+        ));
+    }
+    if let (Some(span), Some(timeout)) = (expires, &args.timeout) {
+        let mut error = syn::Error::new(
+            timeout.span,
+            "`timeout` does not work with `expires = true` yet; remove one of them",
+        );
+        error.combine(syn::Error::new(span, "`expires` is here"));
+        errors.push(error);
+    }
     if let Some(shared) = &args.shared {
         for (span, what) in [
+            (args.timeout.as_ref().map(|timeout| timeout.span), "timeout"),
             (args.idle.as_ref().map(|idle| idle.span), "idle"),
             (expires, "expires"),
             (args.refresh.as_ref().map(|refresh| refresh.span), "refresh"),
@@ -290,10 +310,7 @@ fn check_freshness(args: &Args, errors: &mut Errors) {
 /// body reloads in the background after the call that found the value due
 /// has returned.
 fn check_refresh(args: &Args, params: &[Param], receiver: Option<&SelfParam>, errors: &mut Errors) {
-    let Some(refresh) = &args.refresh else {
-        return;
-    };
-    if let Some(ttl) = &args.ttl
+    if let (Some(refresh), Some(ttl)) = (&args.refresh, &args.ttl)
         && refresh.value >= ttl.value
     {
         errors.push(syn::Error::new(
@@ -302,14 +319,21 @@ fn check_refresh(args: &Args, params: &[Param], receiver: Option<&SelfParam>, er
              it is `refresh` seconds old, which must come before it expires at `ttl`",
         ));
     }
-    const OWNED: &str = "the background reload of `refresh` runs the body after this call \
-                         has returned, so every argument must be owned (`'static`)";
+    let (what, argument) = match (&args.refresh, &args.timeout) {
+        (Some(_), _) => ("the background reload of `refresh`", "refresh"),
+        (None, Some(_)) => ("the reload that outlives a soft `timeout`", "timeout"),
+        (None, None) => return,
+    };
+    let owned = format!(
+        "{what} runs the body after this call has returned, so every argument must be owned \
+         (`'static`)"
+    );
     if let Some(receiver) = receiver.filter(|receiver| receiver.borrowed) {
         errors.push(syn::Error::new(
             receiver.span,
             format!(
-                "{OWNED}, and `self` is borrowed; take `self: Arc<Self>` (or an owned `self`), \
-                 or remove `refresh`"
+                "{owned}, and `self` is borrowed; take `self: Arc<Self>` (or an owned `self`), \
+                 or remove `{argument}`"
             ),
         ));
     }
@@ -318,8 +342,8 @@ fn check_refresh(args: &Args, params: &[Param], receiver: Option<&SelfParam>, er
             errors.push(syn::Error::new(
                 span,
                 format!(
-                    "{OWNED}, and `{}` borrows; take an owned type (`String` for `&str`, \
-                     `Vec<T>` for `&[T]`, an `Arc` for a shared handle), or remove `refresh`",
+                    "{owned}, and `{}` borrows; take an owned type (`String` for `&str`, \
+                     `Vec<T>` for `&[T]`, an `Arc` for a shared handle), or remove `{argument}`",
                     param.ident
                 ),
             ));

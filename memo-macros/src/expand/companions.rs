@@ -476,9 +476,13 @@ impl Ctx<'_> {
             .plan
             .idle_nanos
             .map(|nanos| quote!(.idle(#rt::Duration::from_nanos(#nanos))));
+        let timeout = self
+            .plan
+            .timeout_nanos
+            .map(|nanos| quote!(.soft_timeout(#rt::Duration::from_nanos(#nanos))));
         quote! {
             static __MEMO_SITE: #rt::Site =
-                #rt::Site::new(#prefix, #suffix, #ttl) #stale #jitter #refresh #idle;
+                #rt::Site::new(#prefix, #suffix, #ttl) #stale #jitter #refresh #idle #timeout;
             &__MEMO_SITE
         }
     }

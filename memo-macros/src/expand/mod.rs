@@ -219,13 +219,43 @@ impl Ctx<'_> {
             (false, false) => quote_spanned!(output_span=> #rt_at_output::SiteTtl,),
             (false, true) => quote_spanned!(output_span=> #rt_at_output::ValueTtl,),
         };
+        // With a soft timeout, the body goes first to the soft-timeout step,
+        // which hands it back when nothing is kept.
+        let body = Ident::new("__memo_body", Span::mixed_site());
+        let soft_timeout = self.plan.timeout_nanos.map(|_| {
+            let step = match (self.plan.value_mode, self.plan.is_async) {
+                (ValueMode::Whole, true) => quote!(soft_timeout),
+                (ValueMode::OkOnly, true) => quote!(soft_timeout_ok),
+                (ValueMode::SomeOnly, true) => quote!(soft_timeout_some),
+                (ValueMode::Whole, false) => quote!(soft_timeout_blocking),
+                (ValueMode::OkOnly, false) => quote!(soft_timeout_ok_blocking),
+                (ValueMode::SomeOnly, false) => quote!(soft_timeout_some_blocking),
+            };
+            let (reload, dot_await) = if self.plan.is_async {
+                (quote!(#call), quote!(.await))
+            } else {
+                (quote!(move || #call), quote!())
+            };
+            quote_spanned! {output_span=>
+                let (#key_ref, #body) =
+                    match #rt_at_output::#step(#cache(), #site(), #key_ref, #reload) #dot_await {
+                        #rt::Within::Value(__memo_value) => return __memo_value,
+                        #rt::Within::Load(#key_ref, #body) => (#key_ref, #body),
+                    };
+            }
+        });
+        let load_body = match (&soft_timeout, self.plan.is_async) {
+            (Some(_), _) => quote!(#body),
+            (None, true) => quote!(#call),
+            (None, false) => quote!(move || #call),
+        };
         let load = if self.plan.is_async {
             quote_spanned! {output_span=>
-                #rt_at_output::#entry(#load_cache(), #site(), #key_ref, #lifetime #call).await
+                #rt_at_output::#entry(#load_cache(), #site(), #key_ref, #lifetime #load_body).await
             }
         } else {
             quote_spanned! {output_span=>
-                #rt_at_output::#entry(#cache(), #site(), #key_ref, #lifetime move || #call)
+                #rt_at_output::#entry(#cache(), #site(), #key_ref, #lifetime #load_body)
             }
         };
         let lookup = quote_spanned! {output_span=>
@@ -277,6 +307,7 @@ impl Ctx<'_> {
                 #hint
                 #key
                 let #key_ref = #lookup_arms;
+                #soft_timeout
                 #load
             }
         }

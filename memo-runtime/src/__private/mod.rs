@@ -33,12 +33,17 @@ pub use shared::{
     SharedSite, SharedSpec, clear_shared, invalidate_shared, memoize_shared, memoize_shared_ok,
     memoize_shared_some, shared_function_cache, shared_site,
 };
+pub use soft_timeout::{
+    Within, soft_timeout, soft_timeout_blocking, soft_timeout_ok, soft_timeout_ok_blocking,
+    soft_timeout_some, soft_timeout_some_blocking,
+};
 
 mod lifetime;
 mod refresh;
 mod scoped;
 #[cfg(feature = "redis")]
 mod shared;
+mod soft_timeout;
 
 /// What a memoized function knows about itself: the one static every
 /// companion and the wrapper reach.
@@ -49,6 +54,9 @@ pub struct Site {
     /// The attribute's `ttl`, `stale`, `stale_retry` and `jitter`; unset
     /// ones are the cache's.
     pub(crate) own: Own,
+    /// The attribute's `timeout`: how long a caller waits for a reload
+    /// when a kept value could answer it.
+    pub(crate) soft_timeout: Option<Duration>,
 }
 
 impl Site {
@@ -57,6 +65,7 @@ impl Site {
         Site {
             namespace: Scoped::new(prefix, suffix),
             own: Own::ttl(ttl),
+            soft_timeout: None,
         }
     }
 
@@ -70,6 +79,12 @@ impl Site {
     /// The attribute's `refresh = ..` (checked by it: shorter than `ttl`).
     pub const fn refresh(mut self, refresh: Duration) -> Site {
         self.own.refresh = Some(refresh);
+        self
+    }
+
+    /// The attribute's `timeout = ..` (checked by it: with `stale`).
+    pub const fn soft_timeout(mut self, timeout: Duration) -> Site {
+        self.soft_timeout = Some(timeout);
         self
     }
 

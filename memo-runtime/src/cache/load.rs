@@ -314,7 +314,7 @@ impl AsyncCache {
     /// the caller and the waiters get instead, and which is served as a hit
     /// for `stale_retry` before the body runs again. Without a kept value
     /// the failure goes on: the `Err` is returned, the panic resumed.
-    fn finish_or_fall_back<V, E>(
+    pub(super) fn finish_or_fall_back<V, E>(
         &self,
         leader: LeaderGuard,
         missed: &Missed,

@@ -4,6 +4,7 @@
 mod builder;
 mod load;
 mod refresh;
+mod soft_timeout;
 
 use std::convert::Infallible;
 use std::fmt;
@@ -25,6 +26,7 @@ use crate::observe::{CacheStats, Event};
 pub use builder::AsyncCacheBuilder;
 pub(crate) use load::{Missed, keep_all};
 pub(crate) use refresh::{Looked, refresh_in_background, refresh_in_background_blocking};
+pub(crate) use soft_timeout::{Within, reload_within, reload_within_blocking};
 
 /// An in-memory cache for values of any type, with a TTL per entry, a bound on
 /// its size, single-flight loads and statistics.

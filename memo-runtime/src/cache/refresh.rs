@@ -250,9 +250,15 @@ pub(crate) fn refresh_in_background<C, V, E, F>(
         let ran = CatchUnwind(reload).await;
         cache.finish_refresh(leader, &missed, &own, keep, ran);
     };
+    spawn_detached(task);
+}
+
+/// Runs `task` on the current tokio runtime, or on a thread of its own
+/// outside one. If the thread cannot start, `task` is dropped, and the
+/// leader in it abandons its load.
+pub(crate) fn spawn_detached(task: impl Future<Output = ()> + Send + 'static) {
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => drop(runtime.spawn(task)),
-        // Dropping the task if the thread cannot start abandons the load.
         Err(_) => drop(
             std::thread::Builder::new()
                 .name("memo-refresh".into())

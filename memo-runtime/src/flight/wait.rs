@@ -78,6 +78,28 @@ impl Flight {
         }
     }
 
+    /// [`wait_blocking`](Self::wait_blocking) for at most `limit`; `None`
+    /// when the flight is still running then.
+    pub(crate) fn wait_blocking_for<V: Clone + 'static>(
+        &self,
+        limit: std::time::Duration,
+    ) -> Option<Outcome<V>> {
+        let deadline = std::time::Instant::now() + limit;
+        let mut state = self.state.lock();
+        loop {
+            if let Some(outcome) = Self::outcome(&state) {
+                return Some(outcome);
+            }
+            if self
+                .done_blocking
+                .wait_until(&mut state, deadline)
+                .timed_out()
+            {
+                return Self::outcome(&state);
+            }
+        }
+    }
+
     /// What a waiter gets from `state`; `None` while the load runs.
     fn outcome<V: Clone + 'static>(state: &State) -> Option<Outcome<V>> {
         match state {

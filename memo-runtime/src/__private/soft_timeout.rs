@@ -1,0 +1,213 @@
+//! What the code of a function with `#[cached(timeout = .., stale = ..)]`
+//! calls after its lookup missed: with a kept value, the reload runs
+//! detached and the caller waits for it at most the soft timeout (see
+//! `cache::soft_timeout`); without one, the key and the body come back for
+//! the usual `memoize` call.
+
+use std::convert::Infallible;
+use std::future::Future;
+
+use super::{AlwaysOk, MissedKey, Site};
+use crate::AsyncCache;
+use crate::cache::{self, keep_all};
+
+/// What a soft-timeout call got.
+pub enum Within<V, F> {
+    /// Return this.
+    Value(V),
+    /// Nothing kept: call the `memoize` function with the key and the body.
+    Load(MissedKey, F),
+}
+
+fn timeout_of(site: &Site) -> std::time::Duration {
+    site.soft_timeout.unwrap_or_default()
+}
+
+/// For a body returning a plain value.
+pub async fn soft_timeout<V, F>(
+    cache: &'static AsyncCache,
+    site: &'static Site,
+    key: MissedKey,
+    body: F,
+) -> Within<V, F>
+where
+    V: Clone + Send + Sync + 'static,
+    F: Future<Output = V> + Send + 'static,
+{
+    let Some(missed) = key.0 else {
+        return Within::Load(key, body);
+    };
+    let within = cache::reload_within(
+        cache,
+        missed,
+        site.own,
+        keep_all,
+        timeout_of(site),
+        AlwaysOk(body),
+    );
+    match within.await {
+        cache::Within::Value(Ok(value)) => Within::Value(value),
+        cache::Within::Value(Err(never)) => match never {},
+        cache::Within::Load(missed, body) => Within::Load(MissedKey(Some(missed)), body.0),
+    }
+}
+
+/// For a body returning `Result`: only `Ok` values are stored.
+pub async fn soft_timeout_ok<T, E, F>(
+    cache: &'static AsyncCache,
+    site: &'static Site,
+    key: MissedKey,
+    body: F,
+) -> Within<Result<T, E>, F>
+where
+    T: Clone + Send + Sync + 'static,
+    E: Send + 'static,
+    F: Future<Output = Result<T, E>> + Send + 'static,
+{
+    let Some(missed) = key.0 else {
+        return Within::Load(key, body);
+    };
+    match cache::reload_within(cache, missed, site.own, keep_all, timeout_of(site), body).await {
+        cache::Within::Value(result) => Within::Value(result),
+        cache::Within::Load(missed, body) => Within::Load(MissedKey(Some(missed)), body),
+    }
+}
+
+/// For a body returning `Option` with `cache_none = false`.
+pub async fn soft_timeout_some<T, F>(
+    cache: &'static AsyncCache,
+    site: &'static Site,
+    key: MissedKey,
+    body: F,
+) -> Within<Option<T>, F>
+where
+    T: Clone + Send + Sync + 'static,
+    F: Future<Output = Option<T>> + Send + 'static,
+{
+    let Some(missed) = key.0 else {
+        return Within::Load(key, body);
+    };
+    let timeout = timeout_of(site);
+    let within = cache::reload_within(
+        cache,
+        missed,
+        site.own,
+        Option::is_some,
+        timeout,
+        AlwaysOk(body),
+    );
+    match within.await {
+        cache::Within::Value(Ok(value)) => Within::Value(value),
+        cache::Within::Value(Err(never)) => match never {},
+        cache::Within::Load(missed, body) => Within::Load(MissedKey(Some(missed)), body.0),
+    }
+}
+
+/// [`soft_timeout`] for a plain function.
+pub fn soft_timeout_blocking<V, F>(
+    cache: &'static AsyncCache,
+    site: &'static Site,
+    key: MissedKey,
+    body: F,
+) -> Within<V, F>
+where
+    V: Clone + Send + Sync + 'static,
+    F: FnOnce() -> V + Send + 'static,
+{
+    let Some(missed) = key.0 else {
+        return Within::Load(key, body);
+    };
+    let reload = Reload(body);
+    match cache::reload_within_blocking(
+        cache,
+        missed,
+        site.own,
+        keep_all,
+        timeout_of(site),
+        move || reload.run(),
+    ) {
+        cache::Within::Value(Ok(value)) => Within::Value(value),
+        cache::Within::Value(Err(never)) => match never {},
+        // Nothing kept (the closure comes back unrun): the usual load.
+        cache::Within::Load(missed, reload) => {
+            let loaded =
+                cache.load_missed_blocking(Some(missed), &site.own, keep_all, |_| None, reload);
+            match loaded {
+                Ok(value) => Within::Value(value),
+            }
+        }
+    }
+}
+
+/// [`soft_timeout_ok`] for a plain function.
+pub fn soft_timeout_ok_blocking<T, E, F>(
+    cache: &'static AsyncCache,
+    site: &'static Site,
+    key: MissedKey,
+    body: F,
+) -> Within<Result<T, E>, F>
+where
+    T: Clone + Send + Sync + 'static,
+    E: Send + 'static,
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+{
+    let Some(missed) = key.0 else {
+        return Within::Load(key, body);
+    };
+    match cache::reload_within_blocking(cache, missed, site.own, keep_all, timeout_of(site), body) {
+        cache::Within::Value(result) => Within::Value(result),
+        cache::Within::Load(missed, body) => Within::Load(MissedKey(Some(missed)), body),
+    }
+}
+
+/// [`soft_timeout_some`] for a plain function.
+pub fn soft_timeout_some_blocking<T, F>(
+    cache: &'static AsyncCache,
+    site: &'static Site,
+    key: MissedKey,
+    body: F,
+) -> Within<Option<T>, F>
+where
+    T: Clone + Send + Sync + 'static,
+    F: FnOnce() -> Option<T> + Send + 'static,
+{
+    let Some(missed) = key.0 else {
+        return Within::Load(key, body);
+    };
+    let reload = Reload(body);
+    match cache::reload_within_blocking(
+        cache,
+        missed,
+        site.own,
+        Option::is_some,
+        timeout_of(site),
+        move || reload.run(),
+    ) {
+        cache::Within::Value(Ok(value)) => Within::Value(value),
+        cache::Within::Value(Err(never)) => match never {},
+        cache::Within::Load(missed, reload) => {
+            let loaded = cache.load_missed_blocking(
+                Some(missed),
+                &site.own,
+                Option::is_some,
+                |_| None,
+                reload,
+            );
+            match loaded {
+                Ok(value) => Within::Value(value),
+            }
+        }
+    }
+}
+
+/// A plain function's body as an infallible reload.
+struct Reload<F>(F);
+
+impl<F> Reload<F> {
+    fn run<V>(self) -> Result<V, Infallible>
+    where
+        F: FnOnce() -> V,
+    {
+        Ok((self.0)())
+    }
+}
