@@ -199,3 +199,35 @@ async fn without_refresh_after_it_loads_as_get_or_insert_with_does() {
     assert_eq!(cache.get_or_refresh_with("k", || async { 2u32 }).await, 2);
     assert_eq!(cache.stats().refreshes, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_soft_timeout_answers_a_slow_reload_with_the_kept_value() {
+    let clock = ManualClock::new();
+    let cache = Arc::new(
+        AsyncCache::builder()
+            .default_ttl(TTL)
+            .stale(TTL * 10)
+            .soft_timeout(Duration::from_millis(200))
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    );
+    cache.get_or_refresh_with("k", || async { 1u32 }).await;
+    clock.advance(TTL);
+    let (runs, gate) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
+    // The reload is held: after the soft timeout, the kept value.
+    assert_eq!(
+        cache.get_or_refresh_with("k", held(&runs, &gate, 2)).await,
+        1
+    );
+    assert_eq!(cache.stats().stale_served, 1);
+    // Another caller meanwhile: the kept value at once, no second reload.
+    assert_eq!(
+        cache.get_or_refresh_with("k", held(&runs, &gate, 3)).await,
+        1
+    );
+    assert_eq!(runs.load(SeqCst), 1);
+    gate.notify_one();
+    eventually("the reload landed", || cache.loads_in_flight() == 0).await;
+    assert_eq!(value_of(&cache).await, Some(2));
+}

@@ -362,6 +362,8 @@ pub enum ConfigError {
     RefreshNotBeforeTtl,
     /// A `time_to_idle` of zero: every entry would expire as it is stored.
     ZeroIdle,
+    /// A `soft_timeout` of zero, or without a `stale` window to serve.
+    SoftTimeoutWithoutStale,
 }
 
 impl fmt::Display for ConfigError {
@@ -394,6 +396,10 @@ impl fmt::Display for ConfigError {
                 "memo: refresh_after must be longer than zero and shorter than the TTL; a value \
                  is reloaded in the background once it is that old, which must happen before \
                  it expires"
+            }
+            ConfigError::SoftTimeoutWithoutStale => {
+                "memo: soft_timeout needs stale (a kept value to answer with when the reload is \
+                 slower) and must be longer than zero; add .stale(..) or remove .soft_timeout(..)"
             }
             ConfigError::ZeroIdle => {
                 "memo: time_to_idle must be longer than zero; an entry not hit for that long \

@@ -33,6 +33,7 @@ pub struct AsyncCacheBuilder {
     jitter: Option<f64>,
     refresh: Option<Duration>,
     idle: Option<Duration>,
+    soft_timeout: Option<Duration>,
 }
 
 impl AsyncCacheBuilder {
@@ -193,6 +194,30 @@ impl AsyncCacheBuilder {
         self
     }
 
+    /// A soft timeout for [`get_or_refresh_with`], with [`stale`]: when a
+    /// key has expired but is kept, its reload runs in the background and
+    /// the caller waits for it at most `timeout` (real time, not the
+    /// cache's clock); then it gets the kept value while the reload goes
+    /// on and stores its value when it lands. Callers that arrive while
+    /// it runs get the kept value at once. Must not be zero.
+    ///
+    /// [`get_or_refresh_with`]: AsyncCache::get_or_refresh_with
+    /// [`stale`]: Self::stale
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use memo_runtime::{AsyncCache, ConfigError};
+    /// let err = AsyncCache::builder()
+    ///     .soft_timeout(Duration::from_millis(200))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err, ConfigError::SoftTimeoutWithoutStale);
+    /// ```
+    pub fn soft_timeout(mut self, timeout: Duration) -> Self {
+        self.soft_timeout = Some(timeout);
+        self
+    }
+
     /// Time-to-idle: an entry not hit for `idle` expires, even within its
     /// TTL (each hit pushes its expiry back, never past the TTL; with
     /// [`stale`](Self::stale) it is then kept as usual). Like moka's
@@ -261,6 +286,11 @@ impl AsyncCacheBuilder {
         if self.idle.is_some_and(|idle| idle.is_zero()) {
             return Err(ConfigError::ZeroIdle);
         }
+        if let Some(timeout) = self.soft_timeout
+            && (timeout.is_zero() || policy.stale.is_zero())
+        {
+            return Err(ConfigError::SoftTimeoutWithoutStale);
+        }
         if let Some(refresh) = policy.refresh
             && (refresh.is_zero() || refresh >= policy.ttl)
         {
@@ -272,12 +302,9 @@ impl AsyncCacheBuilder {
         };
         let eviction = self.eviction.unwrap_or(global.get_eviction());
         let clock = self.clock.as_ref().or(global.get_clock());
-        Ok(AsyncCache::with_settings(
-            policy,
-            max_size,
-            eviction,
-            clock,
-            global.is_enabled(),
-        ))
+        let mut cache =
+            AsyncCache::with_settings(policy, max_size, eviction, clock, global.is_enabled());
+        cache.soft_timeout = self.soft_timeout;
+        Ok(cache)
     }
 }

@@ -77,6 +77,8 @@ pub struct AsyncCache {
     flights: Arc<Flights>,
     /// TTL, stale window, retry throttle and jitter.
     pub(crate) policy: Policy,
+    /// How long `get_or_refresh_with` waits for the reload of a kept key.
+    pub(crate) soft_timeout: Option<Duration>,
     /// [`Config::enabled`](crate::Config::enabled) when the cache was built
     /// (the config cannot change after that): off, nothing is stored or found.
     enabled: bool,
@@ -143,6 +145,7 @@ impl AsyncCache {
             store,
             flights,
             policy,
+            soft_timeout: None,
             enabled,
         }
     }

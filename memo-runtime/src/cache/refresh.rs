@@ -29,6 +29,7 @@ use std::convert::Infallible;
 use serde::Serialize;
 
 use super::load::{CatchUnwind, Missed, keep_all};
+use super::soft_timeout::{Within, reload_within};
 use super::{AsyncCache, key_or_panic};
 use crate::flight::{LeaderGuard, Role};
 use crate::freshness::Own;
@@ -121,6 +122,13 @@ impl AsyncCache {
     /// [`CacheStats::refresh_errors`], and the key is not reloaded again
     /// for `stale_retry`.
     ///
+    /// With [`stale`] and [`soft_timeout`], a caller whose key has expired
+    /// but is kept waits at most the soft timeout for its reload, then gets
+    /// the kept value while the reload goes on.
+    ///
+    /// [`stale`]: crate::AsyncCacheBuilder::stale
+    /// [`soft_timeout`]: crate::AsyncCacheBuilder::soft_timeout
+    ///
     /// [`try_get_or_insert_with`]: AsyncCache::try_get_or_insert_with
     /// [`CacheStats::refresh_errors`]: crate::CacheStats::refresh_errors
     ///
@@ -147,7 +155,19 @@ impl AsyncCache {
                 Ok(value)
             }
             Some(Looked::Miss(missed)) => {
-                self.load_missed(Some(missed), &Own::NONE, keep_all, |_| None, factory())
+                let (missed, load) = match self.soft_timeout {
+                    Some(timeout) => {
+                        let load = factory();
+                        let within =
+                            reload_within(self.clone(), missed, Own::NONE, keep_all, timeout, load);
+                        match within.await {
+                            Within::Value(result) => return result,
+                            Within::Load(missed, load) => (missed, load),
+                        }
+                    }
+                    None => (missed, factory()),
+                };
+                self.load_missed(Some(missed), &Own::NONE, keep_all, |_| None, load)
                     .await
             }
             None => factory().await,
