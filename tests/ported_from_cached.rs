@@ -15,10 +15,18 @@
 //! - `CACHE_STATIC.lock().cache_hits()` -> `f::stats().hits`,
 //!   `cache_size()` -> `f::cache().len()`.
 //!
-//! Not ported, with the reason: `with_cached_flag`, `refresh = true` and
-//! `Expires` values are freshness features that come with the freshness work;
-//! `ty`/`create`/`unsync_reads` choose a store implementation, which memo
-//! does not expose; the disk and Redis stores are not in-memory attributes.
+//! - `with_cached_flag = true` and `cached::Return<T>` -> the `f::lookup(..)`
+//!   companion, which returns `(T, Source)`: the return type stays `T`.
+//! - `refresh = true` (every hit renews the TTL) -> `idle = N` (time-to-idle)
+//!   under a long `ttl`.
+//! - `Expires::is_expired(&self)` (asked at every read) ->
+//!   `Expiry::expires_after(&self)` (asked once, when stored): a value that
+//!   says it has expired is one that lives zero seconds, so it is not
+//!   stored.
+//!
+//! Not ported, with the reason: `ty`/`create`/`unsync_reads` choose a store
+//! implementation, which memo does not expose; the disk and Redis stores are
+//! not in-memory attributes.
 //! Where `cached` slept past a TTL, the port's function stores in a cache
 //! of its own on a `ManualClock`, which the test advances instead.
 
@@ -565,4 +573,159 @@ async fn test_async_sync_writes() {
         assert_eq!(task.await.unwrap(), 42);
     }
     assert_eq!(ASYNC_STAMPEDE_RUNS.load(SeqCst), 1);
+}
+
+// ---- freshness: `with_cached_flag`, `refresh = true`, `Expires` ------------
+
+#[cached]
+fn cached_return_flag(n: i32) -> i32 {
+    n
+}
+
+#[test]
+fn test_cached_return_flag() {
+    use memo_runtime::Source;
+    assert_eq!(cached_return_flag::lookup(1), (1, Source::Loaded));
+    assert_eq!(cached_return_flag::lookup(1), (1, Source::Hit));
+    let stats = cached_return_flag::stats();
+    assert_eq!((stats.hits, stats.misses), (1, 1));
+}
+
+#[cached]
+fn cached_return_flag_result(n: i32) -> Result<i32, ()> {
+    if n == 10 {
+        return Err(());
+    }
+    Ok(n)
+}
+
+#[test]
+fn test_cached_return_flag_result() {
+    use memo_runtime::Source;
+    assert_eq!(
+        cached_return_flag_result::lookup(1),
+        (Ok(1), Source::Loaded)
+    );
+    assert_eq!(cached_return_flag_result::lookup(1), (Ok(1), Source::Hit));
+    let (failed, _) = cached_return_flag_result::lookup(10);
+    assert!(failed.is_err());
+    let stats = cached_return_flag_result::stats();
+    assert_eq!((stats.hits, stats.misses), (1, 2));
+}
+
+#[cached(cache_none = false)]
+fn cached_return_flag_option(n: i32) -> Option<i32> {
+    if n == 10 {
+        return None;
+    }
+    Some(n)
+}
+
+#[test]
+fn test_cached_return_flag_option() {
+    use memo_runtime::Source;
+    assert_eq!(
+        cached_return_flag_option::lookup(1),
+        (Some(1), Source::Loaded)
+    );
+    assert_eq!(cached_return_flag_option::lookup(1), (Some(1), Source::Hit));
+    assert_eq!(cached_return_flag_option::lookup(10).0, None);
+    let stats = cached_return_flag_option::stats();
+    assert_eq!((stats.hits, stats.misses), (1, 2));
+}
+
+on_manual_clock!(REFRESH_CLOCK, REFRESH_CACHE);
+
+#[cached(ttl = 3600, idle = 1, key = s.to_owned(), cache = REFRESH_CACHE)]
+fn cached_timed_refresh(s: &str) -> bool {
+    s == "true"
+}
+
+#[test]
+fn test_cached_timed_refresh() {
+    assert!(cached_timed_refresh("true"));
+    assert!(cached_timed_refresh("true"));
+    assert_eq!(
+        (REFRESH_CACHE.stats().hits, REFRESH_CACHE.stats().misses),
+        (1, 1)
+    );
+    // Three hits 0.5 s apart: each renews the second the entry may idle.
+    for _ in 0..3 {
+        REFRESH_CLOCK.advance(Duration::from_millis(500));
+        assert!(cached_timed_refresh("true"));
+    }
+    assert_eq!(
+        (REFRESH_CACHE.stats().hits, REFRESH_CACHE.stats().misses),
+        (4, 1)
+    );
+    // A full second without a hit: gone.
+    REFRESH_CLOCK.advance(Duration::from_secs(1));
+    assert!(cached_timed_refresh("true"));
+    assert_eq!(REFRESH_CACHE.stats().misses, 2);
+}
+
+#[derive(Clone, Debug)]
+struct Val {
+    v: u32,
+    expired: bool,
+}
+
+impl memo_runtime::Expiry for Val {
+    fn expires_after(&self) -> Option<Duration> {
+        // An expired value lives no time at all; a live one the function's.
+        self.expired.then_some(Duration::ZERO)
+    }
+}
+
+static SM_EXPIRES_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached(expires = true, key = k)]
+fn sm_cached_expires(k: u32, expired: bool) -> Val {
+    SM_EXPIRES_RUNS.fetch_add(1, SeqCst);
+    Val { v: k, expired }
+}
+
+#[test]
+fn test_expires_macro_hit_and_miss() {
+    let v1 = sm_cached_expires(1, false);
+    assert_eq!(v1.v, 1);
+    assert!(!v1.expired);
+    // A hit: the cached live value, whatever `expired` says now.
+    assert!(!sm_cached_expires(1, true).expired);
+    let stats = sm_cached_expires::stats();
+    assert_eq!((stats.hits, stats.misses), (1, 1));
+    // An expired value is returned but not kept: the next call runs again.
+    assert!(sm_cached_expires(2, true).expired);
+    assert!(!sm_cached_expires(2, false).expired);
+    assert_eq!(SM_EXPIRES_RUNS.load(SeqCst), 3);
+}
+
+#[derive(Clone, Debug)]
+struct TtlVal {
+    v: u32,
+    ttl: Duration,
+}
+
+impl memo_runtime::Expiry for TtlVal {
+    fn expires_after(&self) -> Option<Duration> {
+        Some(self.ttl)
+    }
+}
+
+#[cached(expires = true, key = k)]
+fn dyn_ttl(k: u32, ttl_ms: u64) -> TtlVal {
+    TtlVal {
+        v: k,
+        ttl: Duration::from_millis(ttl_ms),
+    }
+}
+
+#[test]
+fn test_expires_macro_dynamic_ttl_from_arg() {
+    assert_eq!(dyn_ttl(1, 0).v, 1);
+    assert_eq!(dyn_ttl(2, 60_000).v, 2);
+    assert_eq!(dyn_ttl(1, 0).v, 1);
+    assert_eq!(dyn_ttl(2, 60_000).v, 2);
+    // Only the long-lived key produced a hit.
+    assert_eq!(dyn_ttl::stats().hits, 1);
 }
