@@ -553,3 +553,62 @@ async fn invalidation_during_a_read(reader: Reader) {
     assert_eq!(b.len(), 0, "{reader:?}: the stale read was kept");
     assert_eq!(b.get::<_, String>(&1u64).await, None, "{reader:?}");
 }
+
+#[tokio::test]
+async fn a_value_kept_in_redis_stands_in_for_a_failed_load_in_another_replica() {
+    let server = RedisServer::start();
+    let ttl = Duration::from_millis(300);
+    let stale = Duration::from_secs(60);
+    let replica = |tier: SharedTier| {
+        SharedCache::builder("rates", tier)
+            .default_ttl(ttl)
+            .stale(stale)
+            .build()
+            .expect("valid settings")
+    };
+    let (a, b, c) = (
+        replica(tier(&server).await),
+        replica(tier(&server).await),
+        replica(tier(&server).await),
+    );
+    assert_eq!(a.get_or_insert_with(&1u32, async { 7u32 }).await, 7);
+
+    // Redis keeps the value `ttl + stale`; wait (on Redis's own clock) until
+    // only the stale window is left.
+    let mut conn = server.connection();
+    let key: String = redis::cmd("SCAN")
+        .arg(0)
+        .arg("MATCH")
+        .arg("test:{rates}:*")
+        .query::<(u64, Vec<String>)>(&mut conn)
+        .unwrap()
+        .1
+        .into_iter()
+        .find(|key| !key.contains(":lock:"))
+        .expect("the value is in Redis");
+    let pttl = |conn: &mut redis::Connection| -> i64 { conn.pttl(&key).unwrap() };
+    assert!(
+        pttl(&mut conn) > stale.as_millis() as i64,
+        "kept past the TTL"
+    );
+    eventually("the value went stale in Redis", || {
+        pttl(&mut server.connection()) <= stale.as_millis() as i64
+    })
+    .await;
+
+    // Another replica with nothing in memory: not a hit...
+    assert_eq!(c.get::<_, u32>(&1u32).await, None);
+    // ...but a failed load is answered by the value Redis kept.
+    let fallback = b
+        .try_get_or_insert_with(&1u32, async { Err::<u32, _>("backend down") })
+        .await;
+    assert_eq!(fallback, Ok(7));
+    assert_eq!(b.stats().stale_served, 1);
+    // And a successful load replaces it, in Redis too.
+    assert_eq!(
+        c.try_get_or_insert_with(&1u32, async { Ok::<_, ()>(8u32) })
+            .await,
+        Ok(8)
+    );
+    assert!(pttl(&mut conn) > stale.as_millis() as i64, "fresh again");
+}

@@ -200,8 +200,11 @@ use quote::quote;
 ///   as usual. Like `refresh`, it needs owned arguments. An `async fn`'s
 ///   timer is tokio's: the runtime needs its time driver (`#[tokio::main]`
 ///   has it).
-/// - Not yet: `refresh`/`timeout` with `expires`, and
-///   any of these with `shared` (each a compile error today).
+/// - With `shared`, `stale` works across replicas: Redis keeps each value
+///   `ttl + stale`, and a replica whose load fails gets the kept value (from
+///   its memory, or from Redis). Not yet: `refresh`/`timeout` with
+///   `expires`, and `refresh`, `timeout`, `jitter`, `idle` or `expires` with
+///   `shared` (each a compile error today).
 ///
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering::SeqCst};

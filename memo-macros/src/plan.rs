@@ -287,16 +287,14 @@ fn check_freshness(args: &Args, errors: &mut Errors) {
             (args.idle.as_ref().map(|idle| idle.span), "idle"),
             (expires, "expires"),
             (args.refresh.as_ref().map(|refresh| refresh.span), "refresh"),
-            (args.stale.as_ref().map(|stale| stale.span), "stale"),
             (args.jitter.as_ref().map(|jitter| jitter.span), "jitter"),
         ] {
             if let Some(span) = span {
                 let mut error = syn::Error::new(
                     span,
                     format!(
-                        "`{what}` does not work with `shared` yet (the shared tier keeps each \
-                         value for exactly its `ttl`); remove `{what}`, or `shared` to cache in \
-                         memory only"
+                        "`{what}` does not work with `shared` yet; remove `{what}`, or `shared` \
+                         to cache in memory only"
                     ),
                 );
                 error.combine(syn::Error::new(shared.span, "`shared` is here"));

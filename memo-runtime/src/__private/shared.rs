@@ -78,6 +78,12 @@ pub fn shared_function_cache(
     if let Some(ttl) = site.own.ttl {
         builder = builder.default_ttl(ttl);
     }
+    if let Some(stale) = site.own.stale {
+        builder = builder.stale(stale);
+    }
+    if let Some(retry) = site.own.stale_retry {
+        builder = builder.stale_retry(retry);
+    }
     if let Some(max_size) = spec.max_size {
         builder = builder.max_size(max_size);
     }

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
@@ -13,6 +13,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 mod remote;
+
+use remote::Read;
 
 use super::bus::{Kind, Local, random_id};
 use super::codec::{self, decode};
@@ -105,6 +107,8 @@ struct Inner {
     namespace: String,
     version: u32,
     default_ttl: Duration,
+    /// Redis keeps values this much past their TTL, for stale-if-error.
+    stale: Duration,
     max_value_bytes: usize,
 }
 
@@ -115,6 +119,7 @@ pub struct SharedCacheBuilder {
     tier: SharedTier,
     memory: crate::AsyncCacheBuilder,
     default_ttl: Option<Duration>,
+    stale: Option<Duration>,
     version: u32,
     max_value_bytes: usize,
     /// The namespace of the in-memory entries: empty for the API, a
@@ -128,6 +133,27 @@ impl SharedCacheBuilder {
     pub fn default_ttl(mut self, ttl: Duration) -> Self {
         self.default_ttl = Some(ttl);
         self.memory = self.memory.default_ttl(ttl);
+        self
+    }
+
+    /// Stale-if-error across replicas, as [`AsyncCacheBuilder::stale`]
+    /// does in memory: Redis keeps each value `stale` past its TTL, and a
+    /// load that fails (an `Err`) is answered by the kept value, from
+    /// memory or, in a replica that has none, from Redis. The kept value is
+    /// then served for `stale_retry` before the body runs again.
+    ///
+    /// [`AsyncCacheBuilder::stale`]: crate::AsyncCacheBuilder::stale
+    pub fn stale(mut self, stale: Duration) -> Self {
+        self.stale = Some(stale);
+        self.memory = self.memory.stale(stale);
+        self
+    }
+
+    /// After a failed load answered by a kept value, how long that value is
+    /// served before the body runs again; see
+    /// [`AsyncCacheBuilder::stale_retry`](crate::AsyncCacheBuilder::stale_retry).
+    pub fn stale_retry(mut self, retry: Duration) -> Self {
+        self.memory = self.memory.stale_retry(retry);
         self
     }
 
@@ -187,6 +213,7 @@ impl SharedCacheBuilder {
             .build()
             .map_err(|err| SharedTierError::Setting(err.to_string()))?;
         let default_ttl = self.default_ttl.unwrap_or(memory.default_ttl());
+        let stale = self.stale.unwrap_or(memory.policy.stale);
         let local = Arc::new(Local::new(memory, self.memory_namespace));
         self.tier.inner.bus.register(&self.name, &local);
         Ok(SharedCache {
@@ -196,6 +223,7 @@ impl SharedCacheBuilder {
                 namespace: self.name,
                 version: self.version,
                 default_ttl,
+                stale,
                 max_value_bytes: self.max_value_bytes,
             }),
         })
@@ -211,6 +239,7 @@ impl SharedCache {
             tier,
             memory: AsyncCache::builder(),
             default_ttl: None,
+            stale: None,
             version: 0,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
             memory_namespace: "",
@@ -242,7 +271,10 @@ impl SharedCache {
     async fn read_into_memory<V: SharedValue>(&self, id: KeyBuf) -> Option<V> {
         let id = &id[..];
         let epoch = self.local.epoch.load(SeqCst);
-        let (value, ttl) = self.read::<V>(id).await?;
+        // A value in its stale window is not a hit, as in memory.
+        let Read::Fresh(value, ttl) = self.read::<V>(id).await? else {
+            return None;
+        };
         // An invalidation that arrived meanwhile wins, also one that lands
         // between this check and the store (it is checked again after).
         if self.local.epoch.load(SeqCst) == epoch {
@@ -309,8 +341,9 @@ impl SharedCache {
         // replica's change arrived meanwhile (Redis has that one).
         bus.apply(Kind::Set, &self.inner.namespace, id);
         if self.local.epoch.load(SeqCst) == epoch + 1 {
+            let freshness = self.memory().policy.exactly(ttl);
             self.memory()
-                .store_id(self.memory_namespace(), id, value, Freshness::ttl(ttl));
+                .store_id(self.memory_namespace(), id, value, freshness);
         }
     }
 
@@ -400,12 +433,28 @@ impl SharedCache {
         // The TTL of the in-memory copy: Redis's remaining one for a value
         // read from there, the default for one loaded here.
         let remaining = AtomicU64::new(0);
+        let fell_back = AtomicBool::new(false);
         let load = async {
-            if let Some((value, ttl)) = self.read::<V>(&id).await {
-                remaining.store(nanos(ttl), SeqCst);
-                return Ok(value);
+            let kept = match self.read::<V>(&id).await {
+                Some(Read::Fresh(value, ttl)) => {
+                    remaining.store(nanos(ttl), SeqCst);
+                    return Ok(value);
+                }
+                Some(Read::Stale(kept)) => Some(kept),
+                None => None,
+            };
+            match (self.load_across(&id, init, keep, &remaining).await, kept) {
+                // Nothing kept in this replica's memory, but in Redis: it
+                // stands in, and is served for `stale_retry` from memory.
+                (Err(_), Some(kept)) => {
+                    let retry = self.memory().policy.stale_retry;
+                    remaining.store(nanos(retry), SeqCst);
+                    fell_back.store(true, SeqCst);
+                    self.memory().record(Event::StaleServed);
+                    Ok(kept)
+                }
+                (result, _) => result,
             }
-            self.load_across(&id, init, keep, &remaining).await
         };
         let ttl_of = |_: &V| match remaining.load(SeqCst) {
             0 => Some(self.inner.default_ttl),
@@ -416,8 +465,10 @@ impl SharedCache {
             .load_missed_ttl_by(Some(missed), &Own::NONE, ttl_of, keep, load)
             .await;
         // This call's load found the value in Redis (stored, or loaded by
-        // another process it waited for).
-        if remaining.load(SeqCst) != 0 && source::reported() == Source::Loaded {
+        // another process it waited for), or fell back on a kept one.
+        if fell_back.load(SeqCst) {
+            source::report(Source::Stale);
+        } else if remaining.load(SeqCst) != 0 && source::reported() == Source::Loaded {
             source::report(Source::Shared);
         }
         loaded

@@ -16,6 +16,14 @@ const WRITE_IF_LOCKED: &str = "if redis.call('get', KEYS[2]) == ARGV[3] then \
                                redis.call('publish', ARGV[4], ARGV[5]) \
                                return 1 else return 0 end";
 
+/// What a read of Redis found.
+pub(super) enum Read<V> {
+    /// A value, fresh for this long.
+    Fresh(V, Duration),
+    /// A value in its stale window: a fallback, not a hit.
+    Stale(V),
+}
+
 /// What a waiter for another process's load found.
 enum Peeked<V> {
     Value(V, Duration),
@@ -100,9 +108,12 @@ impl SharedCache {
             .filter(|bytes| bytes.len() <= self.inner.max_value_bytes)
     }
 
-    /// The value under `id` in Redis and its remaining TTL (capped at the
-    /// default), read in one round trip; counts a shared hit, miss or error.
-    pub(super) async fn read<V: SharedValue>(&self, id: &[u8]) -> Option<(V, Duration)> {
+    /// The value under `id` in Redis and how long it stays fresh (capped
+    /// at the default TTL), read in one round trip with its remaining TTL;
+    /// counts a shared hit, miss or error. A value in its `stale` window
+    /// (Redis keeps values `ttl + stale`) is `Read::Stale`: not a hit, but
+    /// a fallback for a failed load.
+    pub(super) async fn read<V: SharedValue>(&self, id: &[u8]) -> Option<Read<V>> {
         let key = self.key_of(id);
         let read = self
             .inner
@@ -129,11 +140,20 @@ impl SharedCache {
         };
         match decode::<V>(&bytes, self.inner.version) {
             Ok(value) => {
-                memory.record(Event::SharedHit);
                 // -1: no expiry in Redis; the default TTL bounds the copy.
-                let remaining =
-                    u64::try_from(pttl).map_or(self.inner.default_ttl, Duration::from_millis);
-                Some((value, remaining.min(self.inner.default_ttl)))
+                let kept = u64::try_from(pttl).map_or(
+                    self.inner.default_ttl + self.inner.stale,
+                    Duration::from_millis,
+                );
+                let fresh = kept
+                    .saturating_sub(self.inner.stale)
+                    .min(self.inner.default_ttl);
+                if fresh.is_zero() {
+                    memory.record(Event::SharedMiss);
+                    return Some(Read::Stale(value));
+                }
+                memory.record(Event::SharedHit);
+                Some(Read::Fresh(value, fresh))
             }
             // Not a value of ours: a miss, and the next load overwrites it.
             Err(_) => {
@@ -142,6 +162,12 @@ impl SharedCache {
                 None
             }
         }
+    }
+
+    /// How long Redis keeps a value that is fresh for `ttl`: its stale
+    /// window longer, so that every replica can fall back on it.
+    pub(super) fn kept_for(&self, ttl: Duration) -> Duration {
+        ttl.saturating_add(self.inner.stale)
     }
 
     /// Writes `bytes` under `id` for `ttl` and publishes `kind`; whether
@@ -161,7 +187,10 @@ impl SharedCache {
             bus.channel.clone(),
             bus.message(kind, &self.inner.namespace, id),
         );
-        let millis = ttl.as_millis().clamp(1, u128::from(u64::MAX)) as u64;
+        let millis = self
+            .kept_for(ttl)
+            .as_millis()
+            .clamp(1, u128::from(u64::MAX)) as u64;
         self.inner
             .tier
             .run(|mut conn| async move {
@@ -280,11 +309,11 @@ impl SharedCache {
                 // Another process may have stored it between our read and
                 // the lock: look once more before running the body.
                 let result = match self.read::<V>(id).await {
-                    Some((value, ttl)) => {
+                    Some(Read::Fresh(value, ttl)) => {
                         remaining.store(nanos(ttl), SeqCst);
                         Ok(value)
                     }
-                    None => self.run_and_write(id, init, keep, Some(&guard)).await,
+                    _ => self.run_and_write(id, init, keep, Some(&guard)).await,
                 };
                 if !guard.release().await {
                     // The lease frees it anyway.
@@ -351,8 +380,7 @@ impl SharedCache {
             bus.message(Kind::Loaded, &self.inner.namespace, id),
         );
         let millis = self
-            .inner
-            .default_ttl
+            .kept_for(self.inner.default_ttl)
             .as_millis()
             .clamp(1, u128::from(u64::MAX)) as u64;
         let (lock, token) = (guard.lock.clone(), guard.token.clone());
@@ -423,9 +451,11 @@ impl SharedCache {
             })
             .await;
         match found {
-            Some((true, _)) => match self.read::<V>(id).await {
-                Some((value, ttl)) => Peeked::Value(value, ttl),
-                None => Peeked::Gone,
+            Some((true, lock_held)) => match self.read::<V>(id).await {
+                Some(Read::Fresh(value, ttl)) => Peeked::Value(value, ttl),
+                // The old value, kept while the holder reloads it.
+                Some(Read::Stale(_)) if lock_held => Peeked::Waiting,
+                _ => Peeked::Gone,
             },
             Some((false, true)) => Peeked::Waiting,
             Some((false, false)) => Peeked::Gone,
