@@ -178,10 +178,51 @@ async fn shared_functions_share_results_and_invalidations_through_redis() {
     assert_eq!(PRICE_RUNS.load(SeqCst), runs + 1);
     price_elsewhere::cache().clear().await; // memory only
     assert_eq!(
-        price_elsewhere(8).await,
-        80,
+        price_elsewhere::lookup(8).await,
+        (80, memo_runtime::Source::Shared),
         "the refreshed value, from Redis"
     );
+    assert_eq!(
+        price_elsewhere::lookup(8).await,
+        (80, memo_runtime::Source::Hit)
+    );
+
+    // `stale` with `shared`: Redis keeps the value past its TTL, and a
+    // replica whose load fails gets it.
+    assert_eq!(quote(1).await, Ok(100));
+    let started = std::time::Instant::now();
+    loop {
+        quote::cache().clear().await; // memory only: ask Redis each time
+        QUOTE_DOWN.store(true, SeqCst);
+        let (value, source) = quote::lookup(1).await;
+        QUOTE_DOWN.store(false, SeqCst);
+        if source == memo_runtime::Source::Stale {
+            assert_eq!(value, Ok(100), "the value Redis kept");
+            break;
+        }
+        // Still fresh in Redis: a plain shared hit.
+        assert_eq!((value, source), (Ok(100), memo_runtime::Source::Shared));
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never went stale"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "stale before its TTL"
+    );
+}
+
+static QUOTE_DOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[cached(ttl = 0.2, stale = 60, shared = OTHER_REPLICA)]
+async fn quote(id: u32) -> Result<u32, String> {
+    if QUOTE_DOWN.load(SeqCst) {
+        Err("quotes down".into())
+    } else {
+        Ok(id * 100)
+    }
 }
 
 struct Shop {

@@ -119,3 +119,32 @@ fn a_plain_fn_gets_the_kept_value_while_its_reload_runs_on_a_thread() {
     }
     assert_eq!(SYNC_RUNS.load(SeqCst), 2);
 }
+
+on_manual_clock!(FORCED_CLOCK, FORCED);
+static FORCED_HOLD: AtomicBool = AtomicBool::new(false);
+static FORCED_RELEASE: LazyLock<Notify> = LazyLock::new(Notify::new);
+static FORCED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached(ttl = 60, stale = 600, timeout = 0.2, cache = FORCED)]
+async fn forced(n: u32) -> usize {
+    let run = FORCED_RUNS.fetch_add(1, SeqCst) + 1;
+    if FORCED_HOLD.load(SeqCst) {
+        FORCED_RELEASE.notified().await;
+    }
+    n as usize * 10 + run
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_refresh_companion_waits_for_the_body_despite_the_soft_timeout() {
+    assert_eq!(forced(1).await, 11);
+    FORCED_HOLD.store(true, SeqCst);
+    let refreshed = tokio::spawn(forced::refresh(1));
+    // Far past the soft timeout: the companion still waits for its body.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!refreshed.is_finished(), "it returned the kept value");
+    FORCED_HOLD.store(false, SeqCst);
+    FORCED_RELEASE.notify_one();
+    assert_eq!(refreshed.await.unwrap(), 12);
+    assert_eq!(forced(1).await, 12, "and stored");
+    assert_eq!(FORCED_CLOCK.elapsed(), Duration::ZERO);
+}

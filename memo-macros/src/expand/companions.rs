@@ -209,8 +209,9 @@ impl Ctx<'_> {
              in place of the entry, as a call would (only `Ok`, or only `Some` with \
              `cache_none = false`); returns it. The entry expires first, so a call of \
              `{ident}` with these arguments running now is not stored after it; if the body \
-             fails, the old value is served only within a `stale` window (a `shared` \
-             function's entry is invalidated everywhere instead)."
+             fails, the old value is served only within a `stale` window (the entry is \
+             removed instead for a function with a soft `timeout`, whose call would otherwise \
+             return the kept value, and invalidated everywhere for a `shared` one)."
         ));
 
         vec![
@@ -341,6 +342,11 @@ impl Ctx<'_> {
         let forget = if self.plan.shared.is_some() {
             let shared = self.item("__memo_shared", true);
             quote!(let _ = #rt::invalidate_shared(#shared(), #namespace(), #key_ref).await;)
+        } else if self.plan.timeout_nanos.is_some() {
+            // A kept value would answer the forced reload after the soft
+            // timeout: remove it, so that the call waits for the body.
+            let cache = self.item("cache", true);
+            quote!(let _ = #rt::invalidate_blocking(#cache(), #namespace(), #key_ref);)
         } else {
             let cache = self.item("cache", true);
             quote!(#rt::expire(#cache(), #namespace(), #key_ref);)

@@ -301,7 +301,8 @@ impl AsyncCache {
         value: Option<&V>,
         keep: impl Fn(&V) -> bool,
     ) {
-        let keep = value.is_some_and(keep);
+        // A value whose own lifetime is zero (`Expiry`) is returned, not kept.
+        let keep = value.is_some_and(keep) && !freshness.is_dead_on_arrival();
         leader.complete(value, keep, |key, value| {
             let deadlines = freshness.deadlines(self.store.now());
             self.store.insert(key, missed.hash, value, deadlines);

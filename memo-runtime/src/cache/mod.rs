@@ -456,6 +456,15 @@ impl AsyncCache {
             .invalidate(&probe, || self.store.expire(&probe));
     }
 
+    /// Caps the entry of `id`: served as a kept value (counted as stale
+    /// served) and gone `within` from now at the latest (a shared-tier
+    /// fallback must not outlive the copy in Redis).
+    #[cfg(feature = "redis")]
+    pub(crate) fn cap_key(&self, namespace: &'static str, id: &[u8], within: Duration) {
+        let probe = self.store.probe(namespace, id);
+        self.store.cap(&probe, within);
+    }
+
     pub(crate) fn remove_key(&self, namespace: &'static str, id: &[u8]) -> bool {
         self.remove(&self.store.probe(namespace, id))
     }

@@ -13,7 +13,9 @@
 //! ```
 //!
 //! The soft timeout is real time (a caller's patience), not the cache's
-//! clock.
+//! clock, measured by tokio's timer: an async caller outside a tokio runtime
+//! waits for the reload instead (the runtime needs its time driver, which
+//! `#[tokio::main]` has).
 
 use std::future::Future;
 use std::ops::Deref;
@@ -25,6 +27,7 @@ use super::refresh::spawn_detached;
 use crate::flight::{Outcome, Role};
 use crate::freshness::Own;
 use crate::observe::Event;
+use crate::observe::source::{self, Source};
 
 /// What a caller with a soft timeout got: a value, or the key and its body
 /// back for the usual miss path (nothing was kept to fall back on).
@@ -45,10 +48,18 @@ impl AsyncCache {
     /// `outcome`, returns.
     fn within<V>(&self, kept: V, outcome: Option<Outcome<V>>) -> V {
         match outcome {
-            Some(Outcome::Ready(value) | Outcome::Stale(value)) => value,
+            Some(Outcome::Ready(value)) => {
+                source::report(Source::Loaded);
+                value
+            }
+            Some(Outcome::Stale(value)) => {
+                source::report(Source::Stale);
+                value
+            }
             // Still running (it stores when it lands), failed, or dropped.
             _ => {
                 self.store.counters.record(Event::StaleServed);
+                source::report(Source::Stale);
                 kept
             }
         }
@@ -76,7 +87,10 @@ where
     let probe = missed.probe();
     let fresh = || cache.store.find::<V>(&probe).into_fresh();
     let leader = match cache.flights.join_or_lead(&probe, fresh) {
-        Err(stored) => return Within::Value(Ok(stored)),
+        Err(stored) => {
+            source::report(Source::Hit);
+            return Within::Value(Ok(stored));
+        }
         Ok(Role::Waiter(..)) => return Within::Value(Ok(cache.within(kept, None))),
         Ok(Role::Leader(leader)) => leader,
     };
@@ -94,9 +108,12 @@ where
         }
     };
     spawn_detached(task);
-    let outcome = match flight {
-        Some(flight) => tokio::time::timeout(timeout, flight.wait::<V>()).await.ok(),
-        None => None,
+    // tokio's timer needs a runtime; outside one (another executor), the
+    // caller waits for the reload, as it would without a soft timeout.
+    let outcome = match (flight, tokio::runtime::Handle::try_current()) {
+        (Some(flight), Ok(_)) => tokio::time::timeout(timeout, flight.wait::<V>()).await.ok(),
+        (Some(flight), Err(_)) => Some(flight.wait::<V>().await),
+        (None, _) => None,
     };
     if outcome.is_none() {
         cache.store.counters.record(Event::RefreshStarted);
@@ -126,7 +143,10 @@ where
     let probe = missed.probe();
     let fresh = || cache.store.find::<V>(&probe).into_fresh();
     let leader = match cache.flights.join_or_lead(&probe, fresh) {
-        Err(stored) => return Within::Value(Ok(stored)),
+        Err(stored) => {
+            source::report(Source::Hit);
+            return Within::Value(Ok(stored));
+        }
         Ok(Role::Waiter(..)) => return Within::Value(Ok(cache.within(kept, None))),
         Ok(Role::Leader(leader)) => leader,
     };

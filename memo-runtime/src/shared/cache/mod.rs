@@ -427,7 +427,9 @@ impl SharedCache {
         V: SharedValue,
     {
         let Some(missed) = missed else {
-            return init.await;
+            let result = init.await;
+            source::report(Source::Loaded);
+            return result;
         };
         let id = missed.key.id().to_vec();
         // The TTL of the in-memory copy: Redis's remaining one for a value
@@ -440,14 +442,15 @@ impl SharedCache {
                     remaining.store(nanos(ttl), SeqCst);
                     return Ok(value);
                 }
-                Some(Read::Stale(kept)) => Some(kept),
+                Some(Read::Stale(kept, left)) => Some((kept, left)),
                 None => None,
             };
             match (self.load_across(&id, init, keep, &remaining).await, kept) {
                 // Nothing kept in this replica's memory, but in Redis: it
-                // stands in, and is served for `stale_retry` from memory.
-                (Err(_), Some(kept)) => {
-                    let retry = self.memory().policy.stale_retry;
+                // stands in, and is served from memory for `stale_retry`,
+                // never longer than Redis keeps it (capped below).
+                (Err(_), Some((kept, left))) => {
+                    let retry = self.memory().policy.stale_retry.min(left);
                     remaining.store(nanos(retry), SeqCst);
                     fell_back.store(true, SeqCst);
                     self.memory().record(Event::StaleServed);
@@ -467,6 +470,10 @@ impl SharedCache {
         // This call's load found the value in Redis (stored, or loaded by
         // another process it waited for), or fell back on a kept one.
         if fell_back.load(SeqCst) {
+            // The copy in memory got a stale window of its own: it must
+            // not outlive the one in Redis.
+            let until = Duration::from_nanos(remaining.load(SeqCst));
+            self.memory().cap_key(self.memory_namespace(), &id, until);
             source::report(Source::Stale);
         } else if remaining.load(SeqCst) != 0 && source::reported() == Source::Loaded {
             source::report(Source::Shared);

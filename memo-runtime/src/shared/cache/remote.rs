@@ -16,12 +16,21 @@ const WRITE_IF_LOCKED: &str = "if redis.call('get', KEYS[2]) == ARGV[3] then \
                                redis.call('publish', ARGV[4], ARGV[5]) \
                                return 1 else return 0 end";
 
+/// `SET NX PX` for a cache with a stale window: sets (and publishes) when
+/// the key is absent or only kept for its stale window (at most `ARGV[3]`
+/// ms left). KEYS: value; ARGV: bytes, ttl ms, stale ms, channel, message.
+const SET_IF_ABSENT_OR_STALE: &str = "local left = redis.call('pttl', KEYS[1]) \
+    if left == -2 or (left >= 0 and left <= tonumber(ARGV[3])) then \
+    redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) \
+    redis.call('publish', ARGV[4], ARGV[5]) return 1 end return 0";
+
 /// What a read of Redis found.
 pub(super) enum Read<V> {
     /// A value, fresh for this long.
     Fresh(V, Duration),
-    /// A value in its stale window: a fallback, not a hit.
-    Stale(V),
+    /// A value in its stale window, kept this much longer: a fallback,
+    /// not a hit.
+    Stale(V, Duration),
 }
 
 /// What a waiter for another process's load found.
@@ -150,7 +159,7 @@ impl SharedCache {
                     .min(self.inner.default_ttl);
                 if fresh.is_zero() {
                     memory.record(Event::SharedMiss);
-                    return Some(Read::Stale(value));
+                    return Some(Read::Stale(value, kept));
                 }
                 memory.record(Event::SharedHit);
                 Some(Read::Fresh(value, fresh))
@@ -191,6 +200,29 @@ impl SharedCache {
             .kept_for(ttl)
             .as_millis()
             .clamp(1, u128::from(u64::MAX)) as u64;
+        if only_if_absent && !self.inner.stale.is_zero() {
+            // A value in its stale window counts as absent: it is what
+            // this load replaces.
+            let stale = self.inner.stale.as_millis().min(u128::from(u64::MAX)) as u64;
+            return self
+                .inner
+                .tier
+                .run(|mut conn| async move {
+                    redis::cmd("EVAL")
+                        .arg(SET_IF_ABSENT_OR_STALE)
+                        .arg(1)
+                        .arg(&key)
+                        .arg(bytes)
+                        .arg(millis)
+                        .arg(stale)
+                        .arg(&channel)
+                        .arg(&message)
+                        .query_async::<()>(&mut conn)
+                        .await
+                })
+                .await
+                .is_some();
+        }
         self.inner
             .tier
             .run(|mut conn| async move {
@@ -454,7 +486,7 @@ impl SharedCache {
             Some((true, lock_held)) => match self.read::<V>(id).await {
                 Some(Read::Fresh(value, ttl)) => Peeked::Value(value, ttl),
                 // The old value, kept while the holder reloads it.
-                Some(Read::Stale(_)) if lock_held => Peeked::Waiting,
+                Some(Read::Stale(..)) if lock_held => Peeked::Waiting,
                 _ => Peeked::Gone,
             },
             Some((false, true)) => Peeked::Waiting,
