@@ -181,7 +181,8 @@ impl AsyncCache {
                     }
                     // A kept value may stand in for a panic too.
                     let ran = CatchUnwind(running).await;
-                    return self.finish_or_fall_back(leader, &missed, &policy, ttl_of, ran, keep);
+                    return self
+                        .finish_or_fall_back(leader, &missed, &policy, ttl_of, ran, keep, true);
                 }
                 Next::Wait(flight) => {
                     let outcome = flight.wait::<V>().await;
@@ -236,7 +237,8 @@ impl AsyncCache {
                     }
                     let load = leader.load();
                     let ran = catch_unwind(AssertUnwindSafe(|| reentry::running(load, init)));
-                    return self.finish_or_fall_back(leader, &missed, &policy, ttl_of, ran, keep);
+                    return self
+                        .finish_or_fall_back(leader, &missed, &policy, ttl_of, ran, keep, true);
                 }
                 Next::Wait(flight) => {
                     let outcome = flight.wait_blocking::<V>();
@@ -315,6 +317,9 @@ impl AsyncCache {
     /// the caller and the waiters get instead, and which is served as a hit
     /// for `stale_retry` before the body runs again. Without a kept value
     /// the failure goes on: the `Err` is returned, the panic resumed.
+    // The leader's state, each piece used once; bundling them would only
+    // move the list into a struct.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn finish_or_fall_back<V, E>(
         &self,
         leader: LeaderGuard,
@@ -323,6 +328,7 @@ impl AsyncCache {
         ttl_of: impl FnOnce(&V) -> Option<Duration>,
         ran: std::thread::Result<Result<V, E>>,
         keep: impl Fn(&V) -> bool,
+        for_a_caller: bool,
     ) -> Result<V, E>
     where
         V: Clone + Send + Sync + 'static,
@@ -343,7 +349,10 @@ impl AsyncCache {
                 leader.complete_stale(&kept, |key, value| {
                     self.store.insert_retrying(key, missed.hash, value, retry);
                 });
-                self.store.counters.record(Event::StaleServed);
+                // A detached reload (soft timeout) serves no caller itself.
+                if for_a_caller {
+                    self.store.counters.record(Event::StaleServed);
+                }
                 source::report(Source::Stale);
                 Ok(kept)
             }

@@ -104,7 +104,10 @@ where
         async move {
             let ran = CatchUnwind(reload).await;
             let policy = cache.policy.with(&own);
-            let _ = cache.finish_or_fall_back(leader, &missed, &policy, |_| None, ran, keep);
+            if !matches!(ran, Ok(Ok(_))) {
+                cache.store.counters.record(Event::RefreshFailed);
+            }
+            let _ = cache.finish_or_fall_back(leader, &missed, &policy, |_| None, ran, keep, false);
         }
     };
     spawn_detached(task);
@@ -159,7 +162,10 @@ where
         move || {
             let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(reload));
             let policy = cache.policy.with(&own);
-            let _ = cache.finish_or_fall_back(leader, &missed, &policy, |_| None, ran, keep);
+            if !matches!(ran, Ok(Ok(_))) {
+                cache.store.counters.record(Event::RefreshFailed);
+            }
+            let _ = cache.finish_or_fall_back(leader, &missed, &policy, |_| None, ran, keep, false);
         }
     };
     // If the thread cannot start, the leader is dropped with `work`: the
