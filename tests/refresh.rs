@@ -231,3 +231,47 @@ async fn a_soft_timeout_answers_a_slow_reload_with_the_kept_value() {
     eventually("the reload landed", || cache.loads_in_flight() == 0).await;
     assert_eq!(value_of(&cache).await, Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_waiting_on_a_failed_refresh_get_the_kept_value() {
+    let clock = ManualClock::new();
+    let cache = Arc::new(
+        AsyncCache::builder()
+            .default_ttl(TTL)
+            .refresh_after(REFRESH)
+            .stale(TTL * 10)
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    );
+    cache.get_or_refresh_with("k", || async { 1u32 }).await;
+    clock.advance(REFRESH);
+    let gate = Arc::new(Notify::new());
+    let failing = {
+        let gate = gate.clone();
+        move || async move {
+            gate.notified().await;
+            Err::<u32, &str>("backend down")
+        }
+    };
+    assert_eq!(cache.try_get_or_refresh_with("k", failing).await, Ok(1));
+    eventually("the reload started", || cache.loads_in_flight() == 1).await;
+    // The slow reload outlives the TTL: a caller now misses and waits on it.
+    clock.advance(TTL);
+    let waiter = {
+        let cache = cache.clone();
+        tokio::spawn(async move {
+            cache
+                .try_get_or_insert_with("k", async { Err::<u32, &str>("its own load failed") })
+                .await
+        })
+    };
+    eventually("the caller waits", || cache.waiters_in_flight() == 1).await;
+    gate.notify_one();
+    assert_eq!(
+        waiter.await.unwrap(),
+        Ok(1),
+        "the kept value, not a failure"
+    );
+    assert_eq!(cache.stats().refresh_errors, 1);
+}

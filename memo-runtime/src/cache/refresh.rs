@@ -241,7 +241,13 @@ impl AsyncCache {
             }
             Ok(Err(_)) | Err(_) => {
                 self.store.postpone_refresh(&probe, policy.stale_retry);
-                leader.complete::<V>(None, false, |_, _| {});
+                // Callers that missed meanwhile (the value expired while it
+                // reloaded) get the value kept for them, as after any
+                // failed load; the entry itself stays as it is.
+                match self.store.find_kept::<V>(&probe) {
+                    Some((kept, _)) => leader.complete_stale(&kept, |_, _| {}),
+                    None => leader.complete::<V>(None, false, |_, _| {}),
+                }
                 self.store.counters.record(Event::RefreshFailed);
             }
         }
