@@ -612,3 +612,34 @@ async fn a_value_kept_in_redis_stands_in_for_a_failed_load_in_another_replica() 
     );
     assert!(pttl(&mut conn) > stale.as_millis() as i64, "fresh again");
 }
+
+#[tokio::test]
+async fn jitter_spreads_the_redis_ttls_of_loaded_values() {
+    let server = RedisServer::start();
+    let cache = SharedCache::builder("spread", tier(&server).await)
+        .default_ttl(Duration::from_secs(100))
+        .jitter(0.5)
+        .build()
+        .expect("valid settings");
+    for key in 0..40u32 {
+        cache.get_or_insert_with(&key, async move { key }).await;
+    }
+    let mut conn = server.connection();
+    let keys: Vec<String> = redis::cmd("SCAN")
+        .arg(0)
+        .arg("MATCH")
+        .arg("test:{spread}:*")
+        .arg("COUNT")
+        .arg(1000)
+        .query::<(u64, Vec<String>)>(&mut conn)
+        .unwrap()
+        .1;
+    assert_eq!(keys.len(), 40);
+    let ttls: Vec<i64> = keys.iter().map(|key| conn.pttl(key).unwrap()).collect();
+    assert!(
+        ttls.iter().all(|ms| (49_000..=100_000).contains(ms)),
+        "{ttls:?}"
+    );
+    let (low, high) = (ttls.iter().min().unwrap(), ttls.iter().max().unwrap());
+    assert!(high - low > 10_000, "spread over the last half: {ttls:?}");
+}

@@ -202,9 +202,10 @@ use quote::quote;
 ///   has it).
 /// - With `shared`, `stale` works across replicas: Redis keeps each value
 ///   `ttl + stale`, and a replica whose load fails gets the kept value (from
-///   its memory, or from Redis). Not yet: `refresh`/`timeout` with
-///   `expires`, and `refresh`, `timeout`, `jitter`, `idle` or `expires` with
-///   `shared` (each a compile error today).
+///   its memory, or from Redis). `jitter` spreads the Redis TTLs, and
+///   `idle` drops idle copies from memory. Not yet: `refresh`/`timeout` with
+///   `expires`, and `refresh`, `timeout` or `expires` with `shared` (each a
+///   compile error today).
 ///
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering::SeqCst};

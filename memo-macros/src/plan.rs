@@ -284,10 +284,8 @@ fn check_freshness(args: &Args, errors: &mut Errors) {
     if let Some(shared) = &args.shared {
         for (span, what) in [
             (args.timeout.as_ref().map(|timeout| timeout.span), "timeout"),
-            (args.idle.as_ref().map(|idle| idle.span), "idle"),
             (expires, "expires"),
             (args.refresh.as_ref().map(|refresh| refresh.span), "refresh"),
-            (args.jitter.as_ref().map(|jitter| jitter.span), "jitter"),
         ] {
             if let Some(span) = span {
                 let mut error = syn::Error::new(

@@ -84,6 +84,12 @@ pub fn shared_function_cache(
     if let Some(retry) = site.own.stale_retry {
         builder = builder.stale_retry(retry);
     }
+    if let Some(jitter) = site.own.jitter {
+        builder = builder.jitter(jitter);
+    }
+    if let Some(idle) = site.own.idle {
+        builder = builder.time_to_idle(idle);
+    }
     if let Some(max_size) = spec.max_size {
         builder = builder.max_size(max_size);
     }

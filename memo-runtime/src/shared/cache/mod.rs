@@ -109,6 +109,9 @@ struct Inner {
     default_ttl: Duration,
     /// Redis keeps values this much past their TTL, for stale-if-error.
     stale: Duration,
+    /// Values loaded or `set` with the default TTL get one drawn from
+    /// `[ttl * (1 - jitter), ttl]`, the same in Redis and in memory.
+    jitter: f64,
     max_value_bytes: usize,
 }
 
@@ -120,6 +123,7 @@ pub struct SharedCacheBuilder {
     memory: crate::AsyncCacheBuilder,
     default_ttl: Option<Duration>,
     stale: Option<Duration>,
+    jitter: Option<f64>,
     version: u32,
     max_value_bytes: usize,
     /// The namespace of the in-memory entries: empty for the API, a
@@ -154,6 +158,28 @@ impl SharedCacheBuilder {
     /// [`AsyncCacheBuilder::stale_retry`](crate::AsyncCacheBuilder::stale_retry).
     pub fn stale_retry(mut self, retry: Duration) -> Self {
         self.memory = self.memory.stale_retry(retry);
+        self
+    }
+
+    /// Spreads expiry, as [`AsyncCacheBuilder::jitter`] does: a value
+    /// loaded (or `set`) with the default TTL lives a TTL drawn from
+    /// `[ttl * (1 - jitter), ttl]`, the same in Redis and in every copy.
+    ///
+    /// [`AsyncCacheBuilder::jitter`]: crate::AsyncCacheBuilder::jitter
+    pub fn jitter(mut self, jitter: f64) -> Self {
+        self.jitter = Some(jitter);
+        self.memory = self.memory.jitter(jitter);
+        self
+    }
+
+    /// Time-to-idle of the copies in this process's memory, as
+    /// [`AsyncCacheBuilder::time_to_idle`] does: a copy not hit for `idle`
+    /// is dropped from memory. Redis keeps the value for its TTL, so the
+    /// next call reads it from there.
+    ///
+    /// [`AsyncCacheBuilder::time_to_idle`]: crate::AsyncCacheBuilder::time_to_idle
+    pub fn time_to_idle(mut self, idle: Duration) -> Self {
+        self.memory = self.memory.time_to_idle(idle);
         self
     }
 
@@ -214,6 +240,7 @@ impl SharedCacheBuilder {
             .map_err(|err| SharedTierError::Setting(err.to_string()))?;
         let default_ttl = self.default_ttl.unwrap_or(memory.default_ttl());
         let stale = self.stale.unwrap_or(memory.policy.stale);
+        let jitter = self.jitter.unwrap_or(memory.policy.jitter);
         let local = Arc::new(Local::new(memory, self.memory_namespace));
         self.tier.inner.bus.register(&self.name, &local);
         Ok(SharedCache {
@@ -224,6 +251,7 @@ impl SharedCacheBuilder {
                 version: self.version,
                 default_ttl,
                 stale,
+                jitter,
                 max_value_bytes: self.max_value_bytes,
             }),
         })
@@ -240,6 +268,7 @@ impl SharedCache {
             memory: AsyncCache::builder(),
             default_ttl: None,
             stale: None,
+            jitter: None,
             version: 0,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
             memory_namespace: "",
@@ -297,7 +326,8 @@ impl SharedCache {
         K: Serialize + ?Sized,
         V: SharedValue,
     {
-        self.set_with_ttl(key, value, self.inner.default_ttl).await;
+        let ttl = crate::freshness::shorten(self.inner.default_ttl, self.inner.jitter);
+        self.set_with_ttl(key, value, ttl).await;
     }
 
     /// Stores `value` under `key` in both tiers for `ttl`, and tells every
@@ -436,6 +466,8 @@ impl SharedCache {
         // read from there, the default for one loaded here.
         let remaining = AtomicU64::new(0);
         let fell_back = AtomicBool::new(false);
+        // The TTL of a value loaded here, in Redis and in memory alike.
+        let ttl = crate::freshness::shorten(self.inner.default_ttl, self.inner.jitter);
         let load = async {
             let kept = match self.read::<V>(&id).await {
                 Some(Read::Fresh(value, ttl)) => {
@@ -445,7 +477,10 @@ impl SharedCache {
                 Some(Read::Stale(kept, left)) => Some((kept, left)),
                 None => None,
             };
-            match (self.load_across(&id, init, keep, &remaining).await, kept) {
+            match (
+                self.load_across(&id, init, keep, &remaining, ttl).await,
+                kept,
+            ) {
                 // Nothing kept in this replica's memory, but in Redis: it
                 // stands in, and is served from memory for `stale_retry`,
                 // never longer than Redis keeps it (capped below).
@@ -460,7 +495,7 @@ impl SharedCache {
             }
         };
         let ttl_of = |_: &V| match remaining.load(SeqCst) {
-            0 => Some(self.inner.default_ttl),
+            0 => Some(ttl),
             n => Some(Duration::from_nanos(n)),
         };
         let loaded = self

@@ -306,6 +306,7 @@ impl SharedCache {
         init: impl Future<Output = Result<V, E>>,
         keep: fn(&V) -> bool,
         remaining: &AtomicU64,
+        ttl: Duration,
     ) -> Result<V, E>
     where
         V: SharedValue,
@@ -345,7 +346,7 @@ impl SharedCache {
                         remaining.store(nanos(ttl), SeqCst);
                         Ok(value)
                     }
-                    _ => self.run_and_write(id, init, keep, Some(&guard)).await,
+                    _ => self.run_and_write(id, init, keep, Some(&guard), ttl).await,
                 };
                 if !guard.release().await {
                     // The lease frees it anyway.
@@ -359,7 +360,7 @@ impl SharedCache {
                     return Ok(value);
                 }
                 // The holder gave up, died, or is slower than its lease.
-                self.run_and_write(id, init, keep, None).await
+                self.run_and_write(id, init, keep, None, ttl).await
             }
             // Redis is unreachable: load here.
             None => init.await,
@@ -375,6 +376,7 @@ impl SharedCache {
         init: impl Future<Output = Result<V, E>>,
         keep: fn(&V) -> bool,
         holding: Option<&LockGuard>,
+        ttl: Duration,
     ) -> Result<V, E>
     where
         V: SharedValue,
@@ -390,11 +392,8 @@ impl SharedCache {
             return result;
         };
         let written = match holding {
-            Some(guard) => self.write_if_locked(id, bytes, guard).await,
-            None => {
-                let ttl = self.inner.default_ttl;
-                self.write(id, bytes, ttl, Kind::Loaded, true).await
-            }
+            Some(guard) => self.write_if_locked(id, bytes, guard, ttl).await,
+            None => self.write(id, bytes, ttl, Kind::Loaded, true).await,
         };
         if !written {
             self.memory().record(Event::SharedError);
@@ -404,7 +403,13 @@ impl SharedCache {
 
     /// Writes a loaded value only while `guard`'s lock is still held (see
     /// [`WRITE_IF_LOCKED`]); whether Redis answered.
-    async fn write_if_locked(&self, id: &[u8], bytes: Vec<u8>, guard: &LockGuard) -> bool {
+    async fn write_if_locked(
+        &self,
+        id: &[u8],
+        bytes: Vec<u8>,
+        guard: &LockGuard,
+        ttl: Duration,
+    ) -> bool {
         let key = self.key_of(id);
         let bus = &self.inner.tier.inner.bus;
         let (channel, message) = (
@@ -412,7 +417,7 @@ impl SharedCache {
             bus.message(Kind::Loaded, &self.inner.namespace, id),
         );
         let millis = self
-            .kept_for(self.inner.default_ttl)
+            .kept_for(ttl)
             .as_millis()
             .clamp(1, u128::from(u64::MAX)) as u64;
         let (lock, token) = (guard.lock.clone(), guard.token.clone());
