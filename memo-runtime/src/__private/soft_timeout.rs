@@ -34,22 +34,7 @@ where
     V: Clone + Send + Sync + 'static,
     F: Future<Output = V> + Send + 'static,
 {
-    let Some(missed) = key.0 else {
-        return Within::Load(key, body);
-    };
-    let within = cache::reload_within(
-        cache,
-        missed,
-        site.own,
-        keep_all,
-        timeout_of(site),
-        AlwaysOk(body),
-    );
-    match within.await {
-        cache::Within::Value(Ok(value)) => Within::Value(value),
-        cache::Within::Value(Err(never)) => match never {},
-        cache::Within::Load(missed, body) => Within::Load(MissedKey(Some(missed)), body.0),
-    }
+    infallible(cache, site, key, keep_all, body).await
 }
 
 /// For a body returning `Result`: only `Ok` values are stored.
@@ -84,23 +69,7 @@ where
     T: Clone + Send + Sync + 'static,
     F: Future<Output = Option<T>> + Send + 'static,
 {
-    let Some(missed) = key.0 else {
-        return Within::Load(key, body);
-    };
-    let timeout = timeout_of(site);
-    let within = cache::reload_within(
-        cache,
-        missed,
-        site.own,
-        Option::is_some,
-        timeout,
-        AlwaysOk(body),
-    );
-    match within.await {
-        cache::Within::Value(Ok(value)) => Within::Value(value),
-        cache::Within::Value(Err(never)) => match never {},
-        cache::Within::Load(missed, body) => Within::Load(MissedKey(Some(missed)), body.0),
-    }
+    infallible(cache, site, key, Option::is_some, body).await
 }
 
 /// [`soft_timeout`] for a plain function.
@@ -114,29 +83,7 @@ where
     V: Clone + Send + Sync + 'static,
     F: FnOnce() -> V + Send + 'static,
 {
-    let Some(missed) = key.0 else {
-        return Within::Load(key, body);
-    };
-    let reload = Reload(body);
-    match cache::reload_within_blocking(
-        cache,
-        missed,
-        site.own,
-        keep_all,
-        timeout_of(site),
-        move || reload.run(),
-    ) {
-        cache::Within::Value(Ok(value)) => Within::Value(value),
-        cache::Within::Value(Err(never)) => match never {},
-        // Nothing kept (the closure comes back unrun): the usual load.
-        cache::Within::Load(missed, reload) => {
-            let loaded =
-                cache.load_missed_blocking(Some(missed), &site.own, keep_all, |_| None, reload);
-            match loaded {
-                Ok(value) => Within::Value(value),
-            }
-        }
-    }
+    infallible_blocking(cache, site, key, keep_all, body)
 }
 
 /// [`soft_timeout_ok`] for a plain function.
@@ -171,43 +118,60 @@ where
     T: Clone + Send + Sync + 'static,
     F: FnOnce() -> Option<T> + Send + 'static,
 {
+    infallible_blocking(cache, site, key, Option::is_some, body)
+}
+
+/// The soft-timeout step of a body that cannot fail (a plain value, or an
+/// `Option`), stored when `keep` says so.
+async fn infallible<V, F>(
+    cache: &'static AsyncCache,
+    site: &'static Site,
+    key: MissedKey,
+    keep: fn(&V) -> bool,
+    body: F,
+) -> Within<V, F>
+where
+    V: Clone + Send + Sync + 'static,
+    F: Future<Output = V> + Send + 'static,
+{
     let Some(missed) = key.0 else {
         return Within::Load(key, body);
     };
-    let reload = Reload(body);
-    match cache::reload_within_blocking(
-        cache,
-        missed,
-        site.own,
-        Option::is_some,
-        timeout_of(site),
-        move || reload.run(),
-    ) {
+    let timeout = timeout_of(site);
+    match cache::reload_within(cache, missed, site.own, keep, timeout, AlwaysOk(body)).await {
         cache::Within::Value(Ok(value)) => Within::Value(value),
         cache::Within::Value(Err(never)) => match never {},
-        cache::Within::Load(missed, reload) => {
-            let loaded = cache.load_missed_blocking(
-                Some(missed),
-                &site.own,
-                Option::is_some,
-                |_| None,
-                reload,
-            );
-            match loaded {
-                Ok(value) => Within::Value(value),
-            }
-        }
+        cache::Within::Load(missed, body) => Within::Load(MissedKey(Some(missed)), body.0),
     }
 }
 
-/// A plain function's body as an infallible reload.
-struct Reload<F>(F);
-
-impl<F> Reload<F> {
-    fn run<V>(self) -> Result<V, Infallible>
-    where
-        F: FnOnce() -> V,
+/// [`infallible`] for a plain function. Its body is wrapped in a closure
+/// that cannot be unwrapped again, so when nothing is kept the usual load
+/// runs here.
+fn infallible_blocking<V, F>(
+    cache: &'static AsyncCache,
+    site: &'static Site,
+    key: MissedKey,
+    keep: fn(&V) -> bool,
+    body: F,
+) -> Within<V, F>
+where
+    V: Clone + Send + Sync + 'static,
+    F: FnOnce() -> V + Send + 'static,
+{
+    let Some(missed) = key.0 else {
+        return Within::Load(key, body);
+    };
+    let reload = move || Ok::<V, Infallible>(body());
+    let timeout = timeout_of(site);
+    let loaded = match cache::reload_within_blocking(cache, missed, site.own, keep, timeout, reload)
     {
-        Ok((self.0)())
+        cache::Within::Value(value) => value,
+        cache::Within::Load(missed, reload) => {
+            cache.load_missed_blocking(Some(missed), &site.own, keep, |_| None, reload)
+        }
+    };
+    match loaded {
+        Ok(value) => Within::Value(value),
     }
 }

@@ -285,12 +285,19 @@ pub(crate) fn refresh_in_background<C, V, E, F>(
 pub(crate) fn spawn_detached(task: impl Future<Output = ()> + Send + 'static) {
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => drop(runtime.spawn(task)),
-        Err(_) => drop(
-            std::thread::Builder::new()
-                .name("memo-refresh".into())
-                .spawn(move || block_on(task)),
-        ),
+        Err(_) => spawn_thread(move || block_on(task)),
     }
+}
+
+/// Runs `work` on a thread of its own. If the thread cannot start, `work`
+/// is dropped, and the leader in it abandons its load: the next caller
+/// loads.
+pub(crate) fn spawn_thread(work: impl FnOnce() + Send + 'static) {
+    drop(
+        std::thread::Builder::new()
+            .name("memo-reload".into())
+            .spawn(work),
+    );
 }
 
 /// [`refresh_in_background`] for a plain function's body, on a thread.
@@ -313,13 +320,7 @@ pub(crate) fn refresh_in_background_blocking<C, V, E, F>(
         let ran = catch_unwind(AssertUnwindSafe(reload));
         cache.finish_refresh(leader, &missed, &own, keep, ran);
     };
-    // If the thread cannot start, `work` (and the leader in it) is dropped,
-    // which abandons the load: the next caller reloads.
-    drop(
-        std::thread::Builder::new()
-            .name("memo-refresh".into())
-            .spawn(work),
-    );
+    spawn_thread(work);
 }
 
 /// Runs a future to completion on this thread (a reload started outside

@@ -19,12 +19,13 @@
 
 use std::future::Future;
 use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::AsyncCache;
 use super::load::{CatchUnwind, Missed};
-use super::refresh::spawn_detached;
-use crate::flight::{Outcome, Role};
+use super::refresh::{spawn_detached, spawn_thread};
+use crate::flight::{Flight, LeaderGuard, Outcome, Role};
 use crate::freshness::Own;
 use crate::observe::Event;
 use crate::observe::source::{self, Source};
@@ -36,16 +37,79 @@ pub(crate) enum Within<V, F> {
     Load(Missed, F),
 }
 
+/// The first steps, shared by async and plain callers: what to answer at
+/// once, or the reload to lead and the flight to wait on.
+enum Start<V> {
+    /// Nothing kept: the usual miss path.
+    Load,
+    /// Answered without waiting (stored meanwhile, or a reload runs).
+    Answer(V),
+    /// Lead the reload detached; wait on `flight` up to the timeout.
+    Lead {
+        kept: V,
+        leader: LeaderGuard,
+        flight: Option<Arc<Flight>>,
+    },
+}
+
 impl AsyncCache {
-    /// The kept value of a missed key, if a soft timeout can use one.
-    fn kept<V: Clone + 'static>(&self, missed: &Missed) -> Option<V> {
-        self.store
-            .find_kept::<V>(&missed.probe())
-            .map(|(kept, _)| kept)
+    fn start_within<V: Clone + Send + Sync + 'static>(&self, missed: &Missed) -> Start<V> {
+        let probe = missed.probe();
+        let Some((kept, _)) = self.store.find_kept::<V>(&probe) else {
+            return Start::Load;
+        };
+        let fresh = || self.store.find::<V>(&probe).into_fresh();
+        let leader = match self.flights.join_or_lead(&probe, fresh) {
+            Err(stored) => {
+                source::report(Source::Hit);
+                return Start::Answer(stored);
+            }
+            Ok(Role::Waiter(..)) => return Start::Answer(self.within(kept, None)),
+            Ok(Role::Leader(leader)) => leader,
+        };
+        // Join the reload about to run, so that its end can be waited for.
+        let flight = match self.flights.join_or_lead(&probe, || None::<()>) {
+            Ok(Role::Waiter(flight, _)) => Some(flight),
+            _ => None,
+        };
+        Start::Lead {
+            kept,
+            leader,
+            flight,
+        }
     }
 
-    /// What a waiter whose soft timeout passed, or whose reload ended in
-    /// `outcome`, returns.
+    /// The end of a detached reload: stored, or the kept value stands in
+    /// for its waiters; it serves no caller itself.
+    fn finish_detached<V, E>(
+        &self,
+        leader: LeaderGuard,
+        missed: &Missed,
+        own: &Own,
+        keep: fn(&V) -> bool,
+        ran: std::thread::Result<Result<V, E>>,
+    ) where
+        V: Clone + Send + Sync + 'static,
+    {
+        if !matches!(ran, Ok(Ok(_))) {
+            self.store.counters.record(Event::RefreshFailed);
+        }
+        let policy = self.policy.with(own);
+        let _ = self.finish_or_fall_back(leader, missed, &policy, |_| None, ran, keep, false);
+    }
+
+    /// What the caller that led the reload returns, once it ended in
+    /// `outcome` or the timeout passed (`None`).
+    fn answer_within<V>(&self, kept: V, outcome: Option<Outcome<V>>) -> V {
+        if outcome.is_none() {
+            // The reload outlives the caller's patience: a background one.
+            self.store.counters.record(Event::RefreshStarted);
+        }
+        self.within(kept, outcome)
+    }
+
+    /// What a caller whose reload ended in `outcome`, or that did not wait
+    /// (`None`), returns.
     fn within<V>(&self, kept: V, outcome: Option<Outcome<V>>) -> V {
         match outcome {
             Some(Outcome::Ready(value)) => {
@@ -81,36 +145,20 @@ where
     E: Send + 'static,
     F: Future<Output = Result<V, E>> + Send + 'static,
 {
-    let Some(kept) = cache.kept::<V>(&missed) else {
-        return Within::Load(missed, reload);
+    let (kept, leader, flight) = match cache.start_within::<V>(&missed) {
+        Start::Load => return Within::Load(missed, reload),
+        Start::Answer(value) => return Within::Value(Ok(value)),
+        Start::Lead {
+            kept,
+            leader,
+            flight,
+        } => (kept, leader, flight),
     };
-    let probe = missed.probe();
-    let fresh = || cache.store.find::<V>(&probe).into_fresh();
-    let leader = match cache.flights.join_or_lead(&probe, fresh) {
-        Err(stored) => {
-            source::report(Source::Hit);
-            return Within::Value(Ok(stored));
-        }
-        Ok(Role::Waiter(..)) => return Within::Value(Ok(cache.within(kept, None))),
-        Ok(Role::Leader(leader)) => leader,
-    };
-    // Join the reload about to run, so that its end can be waited for.
-    let flight = match cache.flights.join_or_lead(&probe, || None::<()>) {
-        Ok(Role::Waiter(flight, _)) => Some(flight),
-        _ => None,
-    };
-    let task = {
-        let cache = cache.clone();
-        async move {
-            let ran = CatchUnwind(reload).await;
-            let policy = cache.policy.with(&own);
-            if !matches!(ran, Ok(Ok(_))) {
-                cache.store.counters.record(Event::RefreshFailed);
-            }
-            let _ = cache.finish_or_fall_back(leader, &missed, &policy, |_| None, ran, keep, false);
-        }
-    };
-    spawn_detached(task);
+    let detached = cache.clone();
+    spawn_detached(async move {
+        let ran = CatchUnwind(reload).await;
+        detached.finish_detached(leader, &missed, &own, keep, ran);
+    });
     // tokio's timer needs a runtime; outside one (another executor), the
     // caller waits for the reload, as it would without a soft timeout.
     let outcome = match (flight, tokio::runtime::Handle::try_current()) {
@@ -118,10 +166,7 @@ where
         (Some(flight), Err(_)) => Some(flight.wait::<V>().await),
         (None, _) => None,
     };
-    if outcome.is_none() {
-        cache.store.counters.record(Event::RefreshStarted);
-    }
-    Within::Value(Ok(cache.within(kept, outcome)))
+    Within::Value(Ok(cache.answer_within(kept, outcome)))
 }
 
 /// [`reload_within`] for a plain function: the reload runs on a thread,
@@ -140,44 +185,22 @@ where
     E: Send + 'static,
     F: FnOnce() -> Result<V, E> + Send + 'static,
 {
-    let Some(kept) = cache.kept::<V>(&missed) else {
-        return Within::Load(missed, reload);
+    let (kept, leader, flight) = match cache.start_within::<V>(&missed) {
+        Start::Load => return Within::Load(missed, reload),
+        Start::Answer(value) => return Within::Value(Ok(value)),
+        Start::Lead {
+            kept,
+            leader,
+            flight,
+        } => (kept, leader, flight),
     };
-    let probe = missed.probe();
-    let fresh = || cache.store.find::<V>(&probe).into_fresh();
-    let leader = match cache.flights.join_or_lead(&probe, fresh) {
-        Err(stored) => {
-            source::report(Source::Hit);
-            return Within::Value(Ok(stored));
-        }
-        Ok(Role::Waiter(..)) => return Within::Value(Ok(cache.within(kept, None))),
-        Ok(Role::Leader(leader)) => leader,
-    };
-    let flight = match cache.flights.join_or_lead(&probe, || None::<()>) {
-        Ok(Role::Waiter(flight, _)) => Some(flight),
-        _ => None,
-    };
-    let work = {
-        let cache = cache.clone();
-        move || {
-            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(reload));
-            let policy = cache.policy.with(&own);
-            if !matches!(ran, Ok(Ok(_))) {
-                cache.store.counters.record(Event::RefreshFailed);
-            }
-            let _ = cache.finish_or_fall_back(leader, &missed, &policy, |_| None, ran, keep, false);
-        }
-    };
-    // If the thread cannot start, the leader is dropped with `work`: the
+    let detached = cache.clone();
+    // If the thread cannot start, the leader is dropped with the work: the
     // flight is abandoned and the wait below ends at once.
-    drop(
-        std::thread::Builder::new()
-            .name("memo-reload".into())
-            .spawn(work),
-    );
+    spawn_thread(move || {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(reload));
+        detached.finish_detached(leader, &missed, &own, keep, ran);
+    });
     let outcome = flight.and_then(|flight| flight.wait_blocking_for::<V>(timeout));
-    if outcome.is_none() {
-        cache.store.counters.record(Event::RefreshStarted);
-    }
-    Within::Value(Ok(cache.within(kept, outcome)))
+    Within::Value(Ok(cache.answer_within(kept, outcome)))
 }

@@ -29,8 +29,6 @@ use std::time::Duration;
 
 pub use clock::ManualClock;
 pub(crate) use clock::{Clock, Instant};
-#[cfg(feature = "redis")]
-pub(crate) use jitter::shorten;
 
 /// A TTL this long never expires in practice; larger TTLs are clamped to it so
 /// that deadlines never overflow.

@@ -107,11 +107,6 @@ struct Inner {
     namespace: String,
     version: u32,
     default_ttl: Duration,
-    /// Redis keeps values this much past their TTL, for stale-if-error.
-    stale: Duration,
-    /// Values loaded or `set` with the default TTL get one drawn from
-    /// `[ttl * (1 - jitter), ttl]`, the same in Redis and in memory.
-    jitter: f64,
     max_value_bytes: usize,
 }
 
@@ -122,8 +117,6 @@ pub struct SharedCacheBuilder {
     tier: SharedTier,
     memory: crate::AsyncCacheBuilder,
     default_ttl: Option<Duration>,
-    stale: Option<Duration>,
-    jitter: Option<f64>,
     version: u32,
     max_value_bytes: usize,
     /// The namespace of the in-memory entries: empty for the API, a
@@ -148,7 +141,6 @@ impl SharedCacheBuilder {
     ///
     /// [`AsyncCacheBuilder::stale`]: crate::AsyncCacheBuilder::stale
     pub fn stale(mut self, stale: Duration) -> Self {
-        self.stale = Some(stale);
         self.memory = self.memory.stale(stale);
         self
     }
@@ -167,7 +159,6 @@ impl SharedCacheBuilder {
     ///
     /// [`AsyncCacheBuilder::jitter`]: crate::AsyncCacheBuilder::jitter
     pub fn jitter(mut self, jitter: f64) -> Self {
-        self.jitter = Some(jitter);
         self.memory = self.memory.jitter(jitter);
         self
     }
@@ -239,8 +230,6 @@ impl SharedCacheBuilder {
             .build()
             .map_err(|err| SharedTierError::Setting(err.to_string()))?;
         let default_ttl = self.default_ttl.unwrap_or(memory.default_ttl());
-        let stale = self.stale.unwrap_or(memory.policy.stale);
-        let jitter = self.jitter.unwrap_or(memory.policy.jitter);
         let local = Arc::new(Local::new(memory, self.memory_namespace));
         self.tier.inner.bus.register(&self.name, &local);
         Ok(SharedCache {
@@ -250,8 +239,6 @@ impl SharedCacheBuilder {
                 namespace: self.name,
                 version: self.version,
                 default_ttl,
-                stale,
-                jitter,
                 max_value_bytes: self.max_value_bytes,
             }),
         })
@@ -267,8 +254,6 @@ impl SharedCache {
             tier,
             memory: AsyncCache::builder(),
             default_ttl: None,
-            stale: None,
-            jitter: None,
             version: 0,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
             memory_namespace: "",
@@ -326,7 +311,7 @@ impl SharedCache {
         K: Serialize + ?Sized,
         V: SharedValue,
     {
-        let ttl = crate::freshness::shorten(self.inner.default_ttl, self.inner.jitter);
+        let ttl = self.drawn_ttl();
         self.set_with_ttl(key, value, ttl).await;
     }
 
@@ -467,7 +452,7 @@ impl SharedCache {
         let remaining = AtomicU64::new(0);
         let fell_back = AtomicBool::new(false);
         // The TTL of a value loaded here, in Redis and in memory alike.
-        let ttl = crate::freshness::shorten(self.inner.default_ttl, self.inner.jitter);
+        let ttl = self.drawn_ttl();
         let load = async {
             let kept = match self.read::<V>(&id).await {
                 Some(Read::Fresh(value, ttl)) => {
@@ -540,6 +525,17 @@ impl SharedCache {
     #[inline(always)]
     pub(crate) fn memory(&self) -> &AsyncCache {
         &self.local.cache
+    }
+
+    /// The TTL of a value loaded or `set` with the default: drawn with the
+    /// memory tier's jitter, and the same in Redis and in memory.
+    fn drawn_ttl(&self) -> Duration {
+        self.memory().policy.freshness().ttl
+    }
+
+    /// How much longer than its TTL Redis keeps a value (stale-if-error).
+    pub(super) fn stale(&self) -> Duration {
+        self.memory().policy.stale
     }
 
     #[inline(always)]

@@ -150,12 +150,10 @@ impl SharedCache {
         match decode::<V>(&bytes, self.inner.version) {
             Ok(value) => {
                 // -1: no expiry in Redis; the default TTL bounds the copy.
-                let kept = u64::try_from(pttl).map_or(
-                    self.inner.default_ttl + self.inner.stale,
-                    Duration::from_millis,
-                );
+                let kept = u64::try_from(pttl)
+                    .map_or(self.inner.default_ttl + self.stale(), Duration::from_millis);
                 let fresh = kept
-                    .saturating_sub(self.inner.stale)
+                    .saturating_sub(self.stale())
                     .min(self.inner.default_ttl);
                 if fresh.is_zero() {
                     memory.record(Event::SharedMiss);
@@ -176,7 +174,7 @@ impl SharedCache {
     /// How long Redis keeps a value that is fresh for `ttl`: its stale
     /// window longer, so that every replica can fall back on it.
     pub(super) fn kept_for(&self, ttl: Duration) -> Duration {
-        ttl.saturating_add(self.inner.stale)
+        ttl.saturating_add(self.stale())
     }
 
     /// Writes `bytes` under `id` for `ttl` and publishes `kind`; whether
@@ -200,10 +198,10 @@ impl SharedCache {
             .kept_for(ttl)
             .as_millis()
             .clamp(1, u128::from(u64::MAX)) as u64;
-        if only_if_absent && !self.inner.stale.is_zero() {
+        if only_if_absent && !self.stale().is_zero() {
             // A value in its stale window counts as absent: it is what
             // this load replaces.
-            let stale = self.inner.stale.as_millis().min(u128::from(u64::MAX)) as u64;
+            let stale = self.stale().as_millis().min(u128::from(u64::MAX)) as u64;
             return self
                 .inner
                 .tier
