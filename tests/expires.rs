@@ -106,3 +106,85 @@ fn a_plain_fn_returning_option_keeps_some_for_its_own_ttl() {
     assert_eq!(resolve(0), None);
     assert_eq!(LOOKUPS.load(SeqCst), 4);
 }
+
+on_manual_clock!(GRANTS_CLOCK, GRANTS);
+static GRANT_RUNS: AtomicUsize = AtomicUsize::new(0);
+static GRANT_EXPIRES_IN: AtomicU64 = AtomicU64::new(120);
+
+#[cached(ttl = 3600, refresh = 60, expires = true, cache = GRANTS)]
+async fn grant(scope: String) -> Token {
+    let serial = GRANT_RUNS.fetch_add(1, SeqCst) + 1;
+    let expires_in = Some(GRANT_EXPIRES_IN.load(SeqCst));
+    drop(scope);
+    Token { serial, expires_in }
+}
+
+/// Calls `f` until its value's serial is `serial`, at most ten seconds.
+async fn until_serial<F: Future<Output = Token>>(serial: usize, f: impl Fn() -> F) -> Token {
+    let started = std::time::Instant::now();
+    loop {
+        let value = f().await;
+        if value.serial == serial {
+            return value;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never got {serial}"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refreshed_value_lives_as_long_as_it_says() {
+    assert_eq!(grant("read".into()).await.serial, 1);
+    GRANTS_CLOCK.advance(Duration::from_secs(60));
+    // Due: the old token at once; the new one, 30 s long, behind it.
+    GRANT_EXPIRES_IN.store(30, SeqCst);
+    assert_eq!(grant("read".into()).await.serial, 1);
+    until_serial(2, || grant("read".into())).await;
+    GRANTS_CLOCK.advance(Duration::from_secs(29));
+    assert_eq!(grant("read".into()).await.serial, 2);
+    GRANTS_CLOCK.advance(Duration::from_secs(1));
+    // Gone at 30 s, not at the function's hour: a miss loads a third.
+    assert_eq!(grant("read".into()).await.serial, 3);
+    assert_eq!(GRANTS.stats().refreshes, 1);
+}
+
+on_manual_clock!(LEASES_CLOCK, LEASES);
+static LEASE_RUNS: AtomicUsize = AtomicUsize::new(0);
+static LEASE_EXPIRES_IN: AtomicU64 = AtomicU64::new(10);
+static LEASE_HELD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static LEASE_GATE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[cached(ttl = 3600, stale = 3600, timeout = 0.05, expires = true, cache = LEASES)]
+async fn lease(name: String) -> Token {
+    let serial = LEASE_RUNS.fetch_add(1, SeqCst) + 1;
+    if LEASE_HELD.load(SeqCst) {
+        LEASE_GATE.notified().await;
+    }
+    drop(name);
+    Token {
+        serial,
+        expires_in: Some(LEASE_EXPIRES_IN.load(SeqCst)),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_past_a_soft_timeout_stores_its_value_for_as_long_as_it_says() {
+    assert_eq!(lease("db".into()).await.serial, 1);
+    LEASES_CLOCK.advance(Duration::from_secs(10));
+    // Expired and kept: the held reload outlives the soft timeout.
+    LEASE_HELD.store(true, SeqCst);
+    LEASE_EXPIRES_IN.store(20, SeqCst);
+    assert_eq!(lease("db".into()).await.serial, 1, "the kept value");
+    LEASE_HELD.store(false, SeqCst);
+    LEASE_GATE.notify_one();
+    until_serial(2, || lease("db".into())).await;
+    LEASES_CLOCK.advance(Duration::from_secs(19));
+    assert_eq!(lease("db".into()).await.serial, 2);
+    LEASES_CLOCK.advance(Duration::from_secs(1));
+    // Expired at 20 s, not at the function's hour: reloaded (in time).
+    assert_eq!(lease("db".into()).await.serial, 3);
+    assert_eq!(LEASES.stats().stale_served, 1);
+}

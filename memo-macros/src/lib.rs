@@ -200,12 +200,27 @@ use quote::quote;
 ///   as usual. Like `refresh`, it needs owned arguments. An `async fn`'s
 ///   timer is tokio's: the runtime needs its time driver (`#[tokio::main]`
 ///   has it).
-/// - With `shared`, `stale` works across replicas: Redis keeps each value
-///   `ttl + stale`, and a replica whose load fails gets the kept value (from
-///   its memory, or from Redis). `jitter` spreads the Redis TTLs, and
-///   `idle` drops idle copies from memory. Not yet: `refresh`/`timeout` with
-///   `expires`, and `refresh`, `timeout` or `expires` with `shared` (each a
-///   compile error today).
+/// - `refresh` and `timeout` work with `expires = true`: a value reloaded
+///   in the background lives what its own `Expiry` says. `refresh` is an
+///   age: a value whose own TTL is shorter than `refresh` is never due, it
+///   just expires.
+/// - **With `shared`**, all of it works across replicas:
+///   - `stale`: Redis keeps each value `ttl + stale`, and a replica whose
+///     load fails gets the kept value (from its memory, or from Redis).
+///   - `refresh`: one replica at a time refreshes a key, the one that takes
+///     its Redis lock (the lock loads take). It writes the new value while
+///     it holds the lock and publishes a `set`, so every replica drops its
+///     older copy and reads the new value from Redis. A replica that finds
+///     the lock held keeps serving its copy and looks again after the
+///     tier's lock lease. A copy read from Redis is due once less than
+///     `ttl - refresh` is left of it there, so every replica finds a value
+///     due at the same age, however late it read it.
+///   - `timeout`: the shared load (Redis, the lock, the body) is what runs
+///     detached behind the soft timeout; the kept value is the one in this
+///     replica's memory (without one, the caller waits for the load).
+///   - `expires`: the value's TTL is its TTL in Redis too.
+///   - `jitter` spreads the Redis TTLs, and `idle` drops idle copies from
+///     memory (Redis keeps the value for its TTL).
 ///
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering::SeqCst};

@@ -7,7 +7,7 @@
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident};
 use syn::spanned::Spanned;
-use syn::{Expr, FnArg, GenericParam, Ident, ItemFn, LitBool, Pat, ReceiverKind, ReturnType, Type};
+use syn::{Expr, FnArg, GenericParam, Ident, ItemFn, Pat, ReceiverKind, ReturnType, Type};
 
 use crate::args::{Args, Eviction};
 use crate::errors::Errors;
@@ -251,20 +251,6 @@ fn check_freshness(args: &Args, errors: &mut Errors) {
              stores that `Err` as the value instead: the two cannot both apply; keep one",
         ));
     }
-    let expires = args
-        .expires
-        .as_ref()
-        .filter(|expires| expires.value)
-        .map(LitBool::span);
-    if let (Some(span), Some(refresh)) = (expires, &args.refresh) {
-        let mut error = syn::Error::new(
-            refresh.span,
-            "`refresh` does not work with `expires = true` yet (a background reload would \
-             not know the new value's lifetime); remove one of them",
-        );
-        error.combine(syn::Error::new(span, "`expires` is here"));
-        errors.push(error);
-    }
     if let (Some(timeout), None) = (&args.timeout, &args.stale) {
         errors.push(syn::Error::new(
             timeout.span,
@@ -272,33 +258,6 @@ fn check_freshness(args: &Args, errors: &mut Errors) {
              the reload goes on; add `stale = N` (seconds a value is kept past its `ttl`), or \
              remove `timeout`",
         ));
-    }
-    if let (Some(span), Some(timeout)) = (expires, &args.timeout) {
-        let mut error = syn::Error::new(
-            timeout.span,
-            "`timeout` does not work with `expires = true` yet; remove one of them",
-        );
-        error.combine(syn::Error::new(span, "`expires` is here"));
-        errors.push(error);
-    }
-    if let Some(shared) = &args.shared {
-        for (span, what) in [
-            (args.timeout.as_ref().map(|timeout| timeout.span), "timeout"),
-            (expires, "expires"),
-            (args.refresh.as_ref().map(|refresh| refresh.span), "refresh"),
-        ] {
-            if let Some(span) = span {
-                let mut error = syn::Error::new(
-                    span,
-                    format!(
-                        "`{what}` does not work with `shared` yet; remove `{what}`, or `shared` \
-                         to cache in memory only"
-                    ),
-                );
-                error.combine(syn::Error::new(shared.span, "`shared` is here"));
-                errors.push(error);
-            }
-        }
     }
 }
 

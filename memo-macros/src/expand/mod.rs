@@ -212,17 +212,18 @@ impl Ctx<'_> {
         } else {
             cache.clone()
         };
-        // Who decides a loaded value's TTL (the shared entries take none:
-        // `expires` with `shared` is refused).
-        let lifetime = match (shared, self.plan.expires) {
-            (true, _) => quote!(),
-            (false, false) => quote_spanned!(output_span=> #rt_at_output::SiteTtl,),
-            (false, true) => quote_spanned!(output_span=> #rt_at_output::ValueTtl,),
+        // Who decides a loaded value's TTL.
+        let lifetime = if self.plan.expires {
+            quote_spanned!(output_span=> #rt_at_output::ValueTtl,)
+        } else {
+            quote_spanned!(output_span=> #rt_at_output::SiteTtl,)
         };
         // With a soft timeout, the body goes first to the soft-timeout step,
         // which hands it back when nothing is kept.
         let body = Ident::new("__memo_body", Span::mixed_site());
-        let soft_timeout = self.plan.timeout_nanos.map(|_| {
+        // A shared function's soft timeout is its load: the shared load runs
+        // detached behind it (see below).
+        let soft_timeout = self.plan.timeout_nanos.filter(|_| !shared).map(|_| {
             let step = match (self.plan.value_mode, self.plan.is_async) {
                 (ValueMode::Whole, true) => quote!(soft_timeout),
                 (ValueMode::OkOnly, true) => quote!(soft_timeout_ok),
@@ -238,7 +239,7 @@ impl Ctx<'_> {
             };
             quote_spanned! {output_span=>
                 let (#key_ref, #body) =
-                    match #rt_at_output::#step(#cache(), #site(), #key_ref, #reload) #dot_await {
+                    match #rt_at_output::#step(#cache(), #site(), #key_ref, #lifetime #reload) #dot_await {
                         #rt::Within::Value(__memo_value) => return __memo_value,
                         #rt::Within::Load(#key_ref, #body) => (#key_ref, #body),
                     };
@@ -248,6 +249,15 @@ impl Ctx<'_> {
             (Some(_), _) => quote!(#body),
             (None, true) => quote!(#call),
             (None, false) => quote!(move || #call),
+        };
+        let entry = match (
+            self.plan.value_mode,
+            shared && self.plan.timeout_nanos.is_some(),
+        ) {
+            (ValueMode::Whole, true) => quote!(soft_timeout_shared),
+            (ValueMode::OkOnly, true) => quote!(soft_timeout_shared_ok),
+            (ValueMode::SomeOnly, true) => quote!(soft_timeout_shared_some),
+            (_, false) => entry,
         };
         let load = if self.plan.is_async {
             quote_spanned! {output_span=>
@@ -263,6 +273,9 @@ impl Ctx<'_> {
         };
         let lookup_arms = if self.plan.refresh_nanos.is_some() {
             let refresh = match (self.plan.value_mode, self.plan.is_async) {
+                (ValueMode::Whole, true) if shared => quote!(refresh_shared),
+                (ValueMode::OkOnly, true) if shared => quote!(refresh_shared_ok),
+                (ValueMode::SomeOnly, true) if shared => quote!(refresh_shared_some),
                 (ValueMode::Whole, true) => quote!(refresh),
                 (ValueMode::OkOnly, true) => quote!(refresh_ok),
                 (ValueMode::SomeOnly, true) => quote!(refresh_some),
@@ -281,7 +294,7 @@ impl Ctx<'_> {
                 match #rt_at_output::lookup_refreshing(#cache(), #namespace(), &#key_ref) {
                     #rt::RefreshLookup::Hit(#hit) => return #hit_value,
                     #rt::RefreshLookup::Due(#hit, #key_ref) => {
-                        #rt_at_output::#refresh(#cache(), #site(), #key_ref, #reload);
+                        #rt_at_output::#refresh(#load_cache(), #site(), #key_ref, #lifetime #reload);
                         return #hit_value;
                     }
                     #rt::RefreshLookup::Miss(#key_ref) => #key_ref,

@@ -6,11 +6,12 @@
 use std::time::Duration;
 
 use crate::Expiry;
+use crate::freshness::Lifespan;
 
 /// How a loaded `V`'s TTL is chosen.
 pub trait Lifetime<V>: Copy {
     /// The value's own TTL, or `None` for the function's.
-    fn ttl_of(self) -> impl FnOnce(&V) -> Option<Duration>;
+    fn ttl_of(self) -> fn(&V) -> Option<Duration>;
 }
 
 /// The function's `ttl` (else the cache's): the value has no say.
@@ -19,7 +20,7 @@ pub struct SiteTtl;
 
 impl<V> Lifetime<V> for SiteTtl {
     #[inline(always)]
-    fn ttl_of(self) -> impl FnOnce(&V) -> Option<Duration> {
+    fn ttl_of(self) -> fn(&V) -> Option<Duration> {
         |_| None
     }
 }
@@ -30,7 +31,17 @@ pub struct ValueTtl;
 
 impl<V: Expiry> Lifetime<V> for ValueTtl {
     #[inline(always)]
-    fn ttl_of(self) -> impl FnOnce(&V) -> Option<Duration> {
+    fn ttl_of(self) -> fn(&V) -> Option<Duration> {
         |value| value.expires_after()
     }
+}
+
+/// The lifespan the miss path gives a value `lifetime` decides on; owned,
+/// so that a background reload can carry it.
+#[inline(always)]
+pub(crate) fn lifespan_of<V: 'static>(
+    lifetime: impl Lifetime<V>,
+) -> impl Fn(&V) -> Lifespan + Copy + Send + Sync + 'static {
+    let ttl_of = lifetime.ttl_of();
+    move |value| Lifespan::from(ttl_of(value))
 }

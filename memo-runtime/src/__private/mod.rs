@@ -22,6 +22,7 @@ use crate::cache::{Missed, keep_all};
 use crate::freshness::Own;
 use crate::key;
 pub use crate::{AsyncCache, CacheKey, CacheStats, Eviction, Source};
+use lifetime::lifespan_of;
 pub use lifetime::{Lifetime, SiteTtl, ValueTtl};
 pub use refresh::{
     RefreshLookup, lookup_refreshing, refresh, refresh_blocking, refresh_ok, refresh_ok_blocking,
@@ -31,7 +32,9 @@ pub use scoped::{PerType, Scoped};
 #[cfg(feature = "redis")]
 pub use shared::{
     SharedSite, SharedSpec, clear_shared, invalidate_shared, memoize_shared, memoize_shared_ok,
-    memoize_shared_some, shared_function_cache, shared_site,
+    memoize_shared_some, refresh_shared, refresh_shared_ok, refresh_shared_some,
+    shared_function_cache, shared_site, soft_timeout_shared, soft_timeout_shared_ok,
+    soft_timeout_shared_some,
 };
 pub use soft_timeout::{
     Within, soft_timeout, soft_timeout_blocking, soft_timeout_ok, soft_timeout_ok_blocking,
@@ -216,7 +219,7 @@ where
     T: Clone + Send + Sync + 'static,
     F: Future<Output = Result<T, E>>,
 {
-    cache.load_missed(key.0, &site.own, keep_all, lifetime.ttl_of(), body)
+    cache.load_missed(key.0, &site.own, keep_all, lifespan_of(lifetime), body)
 }
 
 /// Like [`memoize`], for a body returning `Option` (`cache_none = false`): a
@@ -234,7 +237,7 @@ where
     T: Clone + Send + Sync + 'static,
     F: Future<Output = Option<T>>,
 {
-    let ttl_of = lifetime.ttl_of();
+    let ttl_of = lifespan_of(lifetime);
     let loading = cache.load_missed(key.0, &site.own, Option::is_some, ttl_of, AlwaysOk(body));
     Unwrapped(loading)
 }
@@ -254,7 +257,7 @@ where
     V: Clone + Send + Sync + 'static,
     F: FnOnce() -> V,
 {
-    let ttl_of = lifetime.ttl_of();
+    let ttl_of = lifespan_of(lifetime);
     let loaded = cache.load_missed_blocking(key.0, &site.own, keep_all, ttl_of, || {
         Ok::<V, Infallible>(body())
     });
@@ -277,7 +280,7 @@ where
     T: Clone + Send + Sync + 'static,
     F: FnOnce() -> Result<T, E>,
 {
-    cache.load_missed_blocking(key.0, &site.own, keep_all, lifetime.ttl_of(), body)
+    cache.load_missed_blocking(key.0, &site.own, keep_all, lifespan_of(lifetime), body)
 }
 
 /// [`memoize_some`] for a synchronous function.
@@ -292,7 +295,7 @@ where
     T: Clone + Send + Sync + 'static,
     F: FnOnce() -> Option<T>,
 {
-    let ttl_of = lifetime.ttl_of();
+    let ttl_of = lifespan_of(lifetime);
     let loaded = cache.load_missed_blocking(key.0, &site.own, Option::is_some, ttl_of, || {
         Ok::<Option<T>, Infallible>(body())
     });

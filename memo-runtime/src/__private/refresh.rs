@@ -7,7 +7,8 @@
 use std::convert::Infallible;
 use std::future::Future;
 
-use super::{AlwaysOk, EncodedKey, MissedKey, Site};
+use super::lifetime::lifespan_of;
+use super::{AlwaysOk, EncodedKey, Lifetime, MissedKey, Site};
 use crate::AsyncCache;
 use crate::cache::{Looked, keep_all, refresh_in_background, refresh_in_background_blocking};
 
@@ -42,39 +43,61 @@ pub fn lookup_refreshing<V: Clone + Send + Sync + 'static>(
 }
 
 /// Reloads a due key in the background with `body` (an async fn's future,
-/// arguments moved in); its value replaces the entry. At most one reload
-/// per key runs.
-pub fn refresh<V, F>(cache: &'static AsyncCache, site: &'static Site, key: MissedKey, body: F)
-where
+/// arguments moved in); its value replaces the entry, for as long as
+/// `lifetime` says. At most one reload per key runs.
+pub fn refresh<V, F>(
+    cache: &'static AsyncCache,
+    site: &'static Site,
+    key: MissedKey,
+    lifetime: impl Lifetime<V>,
+    body: F,
+) where
     V: Clone + Send + Sync + 'static,
     F: Future<Output = V> + Send + 'static,
 {
-    if let Some(missed) = key.0 {
-        refresh_in_background(cache, missed, site.own, keep_all, AlwaysOk(body));
-    }
+    refresh_ok(cache, site, key, lifetime, AlwaysOk(body));
 }
 
 /// [`refresh`] for a body returning `Result`: an `Err` keeps the old value.
-pub fn refresh_ok<T, E, F>(cache: &'static AsyncCache, site: &'static Site, key: MissedKey, body: F)
-where
+pub fn refresh_ok<T, E, F>(
+    cache: &'static AsyncCache,
+    site: &'static Site,
+    key: MissedKey,
+    lifetime: impl Lifetime<T>,
+    body: F,
+) where
     T: Clone + Send + Sync + 'static,
     E: Send + 'static,
     F: Future<Output = Result<T, E>> + Send + 'static,
 {
     if let Some(missed) = key.0 {
-        refresh_in_background(cache, missed, site.own, keep_all, body);
+        let ttl_of = lifespan_of(lifetime);
+        refresh_in_background(cache, missed, site.own, keep_all, ttl_of, body);
     }
 }
 
 /// [`refresh`] for a body returning `Option` with `cache_none = false`: a
 /// `None` keeps the old value.
-pub fn refresh_some<T, F>(cache: &'static AsyncCache, site: &'static Site, key: MissedKey, body: F)
-where
+pub fn refresh_some<T, F>(
+    cache: &'static AsyncCache,
+    site: &'static Site,
+    key: MissedKey,
+    lifetime: impl Lifetime<Option<T>>,
+    body: F,
+) where
     T: Clone + Send + Sync + 'static,
     F: Future<Output = Option<T>> + Send + 'static,
 {
     if let Some(missed) = key.0 {
-        refresh_in_background(cache, missed, site.own, Option::is_some, AlwaysOk(body));
+        let ttl_of = lifespan_of(lifetime);
+        refresh_in_background(
+            cache,
+            missed,
+            site.own,
+            Option::is_some,
+            ttl_of,
+            AlwaysOk(body),
+        );
     }
 }
 
@@ -83,15 +106,15 @@ pub fn refresh_blocking<V, F>(
     cache: &'static AsyncCache,
     site: &'static Site,
     key: MissedKey,
+    lifetime: impl Lifetime<V>,
     body: F,
 ) where
     V: Clone + Send + Sync + 'static,
     F: FnOnce() -> V + Send + 'static,
 {
-    if let Some(missed) = key.0 {
-        let body = move || Ok::<V, Infallible>(body());
-        refresh_in_background_blocking(cache, missed, site.own, keep_all, body);
-    }
+    refresh_ok_blocking(cache, site, key, lifetime, move || {
+        Ok::<V, Infallible>(body())
+    });
 }
 
 /// [`refresh_ok`] for a plain function.
@@ -99,6 +122,7 @@ pub fn refresh_ok_blocking<T, E, F>(
     cache: &'static AsyncCache,
     site: &'static Site,
     key: MissedKey,
+    lifetime: impl Lifetime<T>,
     body: F,
 ) where
     T: Clone + Send + Sync + 'static,
@@ -106,7 +130,8 @@ pub fn refresh_ok_blocking<T, E, F>(
     F: FnOnce() -> Result<T, E> + Send + 'static,
 {
     if let Some(missed) = key.0 {
-        refresh_in_background_blocking(cache, missed, site.own, keep_all, body);
+        let ttl_of = lifespan_of(lifetime);
+        refresh_in_background_blocking(cache, missed, site.own, keep_all, ttl_of, body);
     }
 }
 
@@ -115,6 +140,7 @@ pub fn refresh_some_blocking<T, F>(
     cache: &'static AsyncCache,
     site: &'static Site,
     key: MissedKey,
+    lifetime: impl Lifetime<Option<T>>,
     body: F,
 ) where
     T: Clone + Send + Sync + 'static,
@@ -122,6 +148,7 @@ pub fn refresh_some_blocking<T, F>(
 {
     if let Some(missed) = key.0 {
         let body = move || Ok::<Option<T>, Infallible>(body());
-        refresh_in_background_blocking(cache, missed, site.own, Option::is_some, body);
+        let ttl_of = lifespan_of(lifetime);
+        refresh_in_background_blocking(cache, missed, site.own, Option::is_some, ttl_of, body);
     }
 }

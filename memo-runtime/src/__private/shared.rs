@@ -5,7 +5,8 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
-use super::{EncodedKey, MissedKey, Site, function_cache};
+use super::lifetime::lifespan_of;
+use super::{AlwaysOk, EncodedKey, Lifetime, MissedKey, Site, Unwrapped, function_cache};
 use crate::cache::keep_all;
 use crate::config;
 use crate::shared::{SharedCache, SharedValue};
@@ -90,6 +91,9 @@ pub fn shared_function_cache(
     if let Some(idle) = site.own.idle {
         builder = builder.time_to_idle(idle);
     }
+    if let Some(refresh) = site.own.refresh {
+        builder = builder.refresh_after(refresh);
+    }
     if let Some(max_size) = spec.max_size {
         builder = builder.max_size(max_size);
     }
@@ -121,14 +125,15 @@ pub fn memoize_shared<V, F>(
     cache: &'static SharedSite,
     site: &Site,
     key: MissedKey,
+    lifetime: impl Lifetime<V>,
     body: F,
 ) -> impl Future<Output = V>
 where
     V: SharedValue,
     F: Future<Output = V>,
 {
-    let loading = memoize_shared_ok(cache, site, key, super::AlwaysOk(body));
-    super::Unwrapped(loading)
+    let loading = memoize_shared_ok(cache, site, key, lifetime, AlwaysOk(body));
+    Unwrapped(loading)
 }
 
 /// [`memoize_ok`](super::memoize_ok) for a `shared` function.
@@ -136,6 +141,7 @@ pub async fn memoize_shared_ok<T, E, F>(
     cache: &'static SharedSite,
     site: &Site,
     key: MissedKey,
+    lifetime: impl Lifetime<T>,
     body: F,
 ) -> Result<T, E>
 where
@@ -143,9 +149,12 @@ where
     F: Future<Output = Result<T, E>>,
 {
     match cache {
-        SharedSite::Shared(shared) => shared.load_missed(key.0, keep_all, body).await,
+        SharedSite::Shared(shared) => {
+            let own_ttl = lifetime.ttl_of();
+            shared.load_missed(key.0, keep_all, own_ttl, body).await
+        }
         SharedSite::MemoryOnly(memory) => {
-            super::memoize_ok(memory, site, key, super::SiteTtl, body).await
+            super::memoize_ok(memory, site, key, lifetime, body).await
         }
     }
 }
@@ -156,6 +165,7 @@ pub async fn memoize_shared_some<T, F>(
     cache: &'static SharedSite,
     site: &Site,
     key: MissedKey,
+    lifetime: impl Lifetime<Option<T>>,
     body: F,
 ) -> Option<T>
 where
@@ -165,11 +175,181 @@ where
 {
     match cache {
         SharedSite::Shared(shared) => {
-            super::Unwrapped(shared.load_missed(key.0, Option::is_some, super::AlwaysOk(body)))
-                .await
+            let own_ttl = lifetime.ttl_of();
+            Unwrapped(shared.load_missed(key.0, Option::is_some, own_ttl, AlwaysOk(body))).await
         }
         SharedSite::MemoryOnly(memory) => {
-            super::memoize_some(memory, site, key, super::SiteTtl, body).await
+            super::memoize_some(memory, site, key, lifetime, body).await
+        }
+    }
+}
+
+/// [`refresh`](super::refresh) for a `shared` function: one replica at a
+/// time reloads the key, under its Redis lock, and publishes the value.
+pub fn refresh_shared<V, F>(
+    cache: &'static SharedSite,
+    site: &'static Site,
+    key: MissedKey,
+    lifetime: impl Lifetime<V>,
+    body: F,
+) where
+    V: SharedValue,
+    F: Future<Output = V> + Send + 'static,
+{
+    refresh_shared_ok(cache, site, key, lifetime, AlwaysOk(body));
+}
+
+/// [`refresh_ok`](super::refresh_ok) for a `shared` function.
+pub fn refresh_shared_ok<T, E, F>(
+    cache: &'static SharedSite,
+    site: &'static Site,
+    key: MissedKey,
+    lifetime: impl Lifetime<T>,
+    body: F,
+) where
+    T: SharedValue,
+    E: Send + 'static,
+    F: Future<Output = Result<T, E>> + Send + 'static,
+{
+    match cache {
+        SharedSite::Shared(shared) => {
+            if let Some(missed) = key.0 {
+                shared.refresh_in_background(missed, keep_all, lifetime.ttl_of(), body);
+            }
+        }
+        SharedSite::MemoryOnly(memory) => super::refresh_ok(memory, site, key, lifetime, body),
+    }
+}
+
+/// [`refresh_some`](super::refresh_some) for a `shared` function.
+pub fn refresh_shared_some<T, F>(
+    cache: &'static SharedSite,
+    site: &'static Site,
+    key: MissedKey,
+    lifetime: impl Lifetime<Option<T>>,
+    body: F,
+) where
+    T: Clone + Send + Sync + 'static,
+    Option<T>: SharedValue,
+    F: Future<Output = Option<T>> + Send + 'static,
+{
+    match cache {
+        SharedSite::Shared(shared) => {
+            if let Some(missed) = key.0 {
+                let own_ttl = lifetime.ttl_of();
+                shared.refresh_in_background(missed, Option::is_some, own_ttl, AlwaysOk(body));
+            }
+        }
+        SharedSite::MemoryOnly(memory) => super::refresh_some(memory, site, key, lifetime, body),
+    }
+}
+
+/// The miss of a `shared` function with a soft timeout (`timeout` with
+/// `stale`): with a value kept in memory, the caller waits for the shared
+/// load at most the timeout, then gets the kept value.
+pub fn soft_timeout_shared<V, F>(
+    cache: &'static SharedSite,
+    site: &'static Site,
+    key: MissedKey,
+    lifetime: impl Lifetime<V>,
+    body: F,
+) -> impl Future<Output = V>
+where
+    V: SharedValue,
+    F: Future<Output = V> + Send + 'static,
+{
+    Unwrapped(soft_timeout_shared_ok(
+        cache,
+        site,
+        key,
+        lifetime,
+        AlwaysOk(body),
+    ))
+}
+
+/// [`soft_timeout_shared`] for a body returning `Result`.
+pub async fn soft_timeout_shared_ok<T, E, F>(
+    cache: &'static SharedSite,
+    site: &'static Site,
+    key: MissedKey,
+    lifetime: impl Lifetime<T>,
+    body: F,
+) -> Result<T, E>
+where
+    T: SharedValue,
+    E: Send + 'static,
+    F: Future<Output = Result<T, E>> + Send + 'static,
+{
+    within(cache, site, key, keep_all, lifetime, body).await
+}
+
+/// [`soft_timeout_shared`] for a body returning `Option` with
+/// `cache_none = false`.
+pub async fn soft_timeout_shared_some<T, F>(
+    cache: &'static SharedSite,
+    site: &'static Site,
+    key: MissedKey,
+    lifetime: impl Lifetime<Option<T>>,
+    body: F,
+) -> Option<T>
+where
+    T: Clone + Send + Sync + 'static,
+    Option<T>: SharedValue,
+    F: Future<Output = Option<T>> + Send + 'static,
+{
+    Unwrapped(within(
+        cache,
+        site,
+        key,
+        Option::is_some,
+        lifetime,
+        AlwaysOk(body),
+    ))
+    .await
+}
+
+async fn within<V, E, F>(
+    cache: &'static SharedSite,
+    site: &'static Site,
+    key: MissedKey,
+    keep: fn(&V) -> bool,
+    lifetime: impl Lifetime<V>,
+    body: F,
+) -> Result<V, E>
+where
+    V: SharedValue,
+    E: Send + 'static,
+    F: Future<Output = Result<V, E>> + Send + 'static,
+{
+    let timeout = site.soft_timeout.unwrap_or_default();
+    match (cache, key.0) {
+        (SharedSite::Shared(shared), Some(missed)) => {
+            let own_ttl = lifetime.ttl_of();
+            shared
+                .load_within(missed, keep, own_ttl, timeout, body)
+                .await
+        }
+        (SharedSite::Shared(shared), None) => {
+            shared
+                .load_missed(None, keep, lifetime.ttl_of(), body)
+                .await
+        }
+        (SharedSite::MemoryOnly(memory), missed) => {
+            let memory: &'static AsyncCache = memory;
+            let ttl_of = lifespan_of(lifetime);
+            let Some(missed) = missed else {
+                return body.await;
+            };
+            match crate::cache::reload_within(memory, missed, site.own, keep, ttl_of, timeout, body)
+                .await
+            {
+                crate::cache::Within::Value(result) => result,
+                crate::cache::Within::Load(missed, body) => {
+                    memory
+                        .load_missed(Some(missed), &site.own, keep, ttl_of, body)
+                        .await
+                }
+            }
         }
     }
 }

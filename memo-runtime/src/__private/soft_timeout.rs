@@ -7,7 +7,8 @@
 use std::convert::Infallible;
 use std::future::Future;
 
-use super::{AlwaysOk, MissedKey, Site};
+use super::lifetime::lifespan_of;
+use super::{AlwaysOk, Lifetime, MissedKey, Site};
 use crate::AsyncCache;
 use crate::cache::{self, keep_all};
 
@@ -28,13 +29,14 @@ pub async fn soft_timeout<V, F>(
     cache: &'static AsyncCache,
     site: &'static Site,
     key: MissedKey,
+    lifetime: impl Lifetime<V>,
     body: F,
 ) -> Within<V, F>
 where
     V: Clone + Send + Sync + 'static,
     F: Future<Output = V> + Send + 'static,
 {
-    infallible(cache, site, key, keep_all, body).await
+    infallible(cache, site, key, keep_all, lifetime, body).await
 }
 
 /// For a body returning `Result`: only `Ok` values are stored.
@@ -42,6 +44,7 @@ pub async fn soft_timeout_ok<T, E, F>(
     cache: &'static AsyncCache,
     site: &'static Site,
     key: MissedKey,
+    lifetime: impl Lifetime<T>,
     body: F,
 ) -> Within<Result<T, E>, F>
 where
@@ -52,7 +55,8 @@ where
     let Some(missed) = key.0 else {
         return Within::Load(key, body);
     };
-    match cache::reload_within(cache, missed, site.own, keep_all, timeout_of(site), body).await {
+    let (ttl_of, timeout) = (lifespan_of(lifetime), timeout_of(site));
+    match cache::reload_within(cache, missed, site.own, keep_all, ttl_of, timeout, body).await {
         cache::Within::Value(result) => Within::Value(result),
         cache::Within::Load(missed, body) => Within::Load(MissedKey(Some(missed)), body),
     }
@@ -63,13 +67,14 @@ pub async fn soft_timeout_some<T, F>(
     cache: &'static AsyncCache,
     site: &'static Site,
     key: MissedKey,
+    lifetime: impl Lifetime<Option<T>>,
     body: F,
 ) -> Within<Option<T>, F>
 where
     T: Clone + Send + Sync + 'static,
     F: Future<Output = Option<T>> + Send + 'static,
 {
-    infallible(cache, site, key, Option::is_some, body).await
+    infallible(cache, site, key, Option::is_some, lifetime, body).await
 }
 
 /// [`soft_timeout`] for a plain function.
@@ -77,13 +82,14 @@ pub fn soft_timeout_blocking<V, F>(
     cache: &'static AsyncCache,
     site: &'static Site,
     key: MissedKey,
+    lifetime: impl Lifetime<V>,
     body: F,
 ) -> Within<V, F>
 where
     V: Clone + Send + Sync + 'static,
     F: FnOnce() -> V + Send + 'static,
 {
-    infallible_blocking(cache, site, key, keep_all, body)
+    infallible_blocking(cache, site, key, keep_all, lifetime, body)
 }
 
 /// [`soft_timeout_ok`] for a plain function.
@@ -91,6 +97,7 @@ pub fn soft_timeout_ok_blocking<T, E, F>(
     cache: &'static AsyncCache,
     site: &'static Site,
     key: MissedKey,
+    lifetime: impl Lifetime<T>,
     body: F,
 ) -> Within<Result<T, E>, F>
 where
@@ -101,7 +108,8 @@ where
     let Some(missed) = key.0 else {
         return Within::Load(key, body);
     };
-    match cache::reload_within_blocking(cache, missed, site.own, keep_all, timeout_of(site), body) {
+    let (ttl_of, timeout) = (lifespan_of(lifetime), timeout_of(site));
+    match cache::reload_within_blocking(cache, missed, site.own, keep_all, ttl_of, timeout, body) {
         cache::Within::Value(result) => Within::Value(result),
         cache::Within::Load(missed, body) => Within::Load(MissedKey(Some(missed)), body),
     }
@@ -112,13 +120,14 @@ pub fn soft_timeout_some_blocking<T, F>(
     cache: &'static AsyncCache,
     site: &'static Site,
     key: MissedKey,
+    lifetime: impl Lifetime<Option<T>>,
     body: F,
 ) -> Within<Option<T>, F>
 where
     T: Clone + Send + Sync + 'static,
     F: FnOnce() -> Option<T> + Send + 'static,
 {
-    infallible_blocking(cache, site, key, Option::is_some, body)
+    infallible_blocking(cache, site, key, Option::is_some, lifetime, body)
 }
 
 /// The soft-timeout step of a body that cannot fail (a plain value, or an
@@ -128,6 +137,7 @@ async fn infallible<V, F>(
     site: &'static Site,
     key: MissedKey,
     keep: fn(&V) -> bool,
+    lifetime: impl Lifetime<V>,
     body: F,
 ) -> Within<V, F>
 where
@@ -137,8 +147,18 @@ where
     let Some(missed) = key.0 else {
         return Within::Load(key, body);
     };
-    let timeout = timeout_of(site);
-    match cache::reload_within(cache, missed, site.own, keep, timeout, AlwaysOk(body)).await {
+    let (ttl_of, timeout) = (lifespan_of(lifetime), timeout_of(site));
+    match cache::reload_within(
+        cache,
+        missed,
+        site.own,
+        keep,
+        ttl_of,
+        timeout,
+        AlwaysOk(body),
+    )
+    .await
+    {
         cache::Within::Value(Ok(value)) => Within::Value(value),
         cache::Within::Value(Err(never)) => match never {},
         cache::Within::Load(missed, body) => Within::Load(MissedKey(Some(missed)), body.0),
@@ -153,6 +173,7 @@ fn infallible_blocking<V, F>(
     site: &'static Site,
     key: MissedKey,
     keep: fn(&V) -> bool,
+    lifetime: impl Lifetime<V>,
     body: F,
 ) -> Within<V, F>
 where
@@ -163,12 +184,13 @@ where
         return Within::Load(key, body);
     };
     let reload = move || Ok::<V, Infallible>(body());
-    let timeout = timeout_of(site);
-    let loaded = match cache::reload_within_blocking(cache, missed, site.own, keep, timeout, reload)
-    {
+    let (ttl_of, timeout) = (lifespan_of(lifetime), timeout_of(site));
+    let within =
+        cache::reload_within_blocking(cache, missed, site.own, keep, ttl_of, timeout, reload);
+    let loaded = match within {
         cache::Within::Value(value) => value,
         cache::Within::Load(missed, reload) => {
-            cache.load_missed_blocking(Some(missed), &site.own, keep, |_| None, reload)
+            cache.load_missed_blocking(Some(missed), &site.own, keep, ttl_of, reload)
         }
     };
     match loaded {

@@ -28,11 +28,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use super::AsyncCache;
 use crate::flight::{Flight, LeaderGuard, Outcome, Role, reentry};
-use crate::freshness::{Freshness, Own, Policy};
+use crate::freshness::{Lifespan, Own, Policy};
 use crate::key::{CacheKey, Probe};
 use crate::observe::Event;
 use crate::observe::source::{self, Source};
@@ -107,7 +106,7 @@ impl AsyncCache {
             Some(Err(missed)) => Some(missed),
             None => None,
         };
-        self.load_missed(missed, &Own::NONE, keep_all, |_| None, init)
+        self.load_missed(missed, &Own::NONE, keep_all, |_| Lifespan::Settings, init)
             .await
     }
 
@@ -118,16 +117,16 @@ impl AsyncCache {
     /// settings where it has none) if `keep` says so, and shared with the
     /// waiters either way. With a `stale` window, a failed `init` (an `Err`
     /// or a panic) falls back on a kept value (see `finish_or_fall_back`).
-    /// `ttl_of` may give the loaded value an exact TTL: a value that knows
-    /// its own lifetime ([`Expiry`](crate::Expiry)), or one the shared
-    /// tier read with its remaining TTL; `None` leaves it to `own`.
+    /// `ttl_of` may give the loaded value a lifespan of its own: a value
+    /// that knows its TTL ([`Expiry`](crate::Expiry)), or a copy of one the
+    /// shared tier keeps; [`Lifespan::Settings`] leaves it to `own`.
     #[inline(always)]
     pub(crate) fn load_missed<V, E>(
         &self,
         missed: Option<Missed>,
         own: &Own,
         keep: impl Fn(&V) -> bool,
-        ttl_of: impl FnOnce(&V) -> Option<Duration>,
+        ttl_of: impl FnOnce(&V) -> Lifespan,
         init: impl Future<Output = Result<V, E>>,
     ) -> impl Future<Output = Result<V, E>>
     where
@@ -141,7 +140,7 @@ impl AsyncCache {
         &self,
         missed: Option<Missed>,
         own: &Own,
-        ttl_of: impl FnOnce(&V) -> Option<Duration>,
+        ttl_of: impl FnOnce(&V) -> Lifespan,
         keep: impl Fn(&V) -> bool,
         init: impl Future<Output = Result<V, E>>,
     ) -> Result<V, E>
@@ -174,8 +173,8 @@ impl AsyncCache {
                     if policy.stale.is_zero() {
                         let result = running.await;
                         let value = result.as_ref().ok();
-                        let freshness = freshness_of(&policy, value.and_then(ttl_of));
-                        self.complete(leader, &missed, freshness, value, keep);
+                        let lifespan = value.map_or(Lifespan::Settings, ttl_of);
+                        self.complete(leader, &missed, &policy, lifespan, value, keep);
                         source::report(Source::Loaded);
                         return result;
                     }
@@ -199,7 +198,7 @@ impl AsyncCache {
         missed: Option<Missed>,
         own: &Own,
         keep: impl Fn(&V) -> bool,
-        ttl_of: impl FnOnce(&V) -> Option<Duration>,
+        ttl_of: impl FnOnce(&V) -> Lifespan,
         init: impl FnOnce() -> Result<V, E>,
     ) -> Result<V, E>
     where
@@ -230,8 +229,8 @@ impl AsyncCache {
                         // the flight: a waiter takes over.
                         let result = reentry::running(leader.load(), init);
                         let value = result.as_ref().ok();
-                        let freshness = freshness_of(&policy, value.and_then(ttl_of));
-                        self.complete(leader, &missed, freshness, value, keep);
+                        let lifespan = value.map_or(Lifespan::Settings, ttl_of);
+                        self.complete(leader, &missed, &policy, lifespan, value, keep);
                         source::report(Source::Loaded);
                         return result;
                     }
@@ -292,22 +291,30 @@ impl AsyncCache {
     }
 
     /// For the leader: ends the flight with `value` (`None` when the load
-    /// failed), storing it with `freshness` if `keep` says so and no
-    /// invalidation doomed it.
+    /// failed), storing it for `lifespan` (under `policy`) if `keep` says
+    /// so and no invalidation doomed it.
     #[inline(always)]
     pub(super) fn complete<V: Clone + Send + Sync + 'static>(
         &self,
         leader: LeaderGuard,
         missed: &Missed,
-        freshness: Freshness,
+        policy: &Policy,
+        lifespan: Lifespan,
         value: Option<&V>,
         keep: impl Fn(&V) -> bool,
     ) {
+        let freshness = policy.lifespan(lifespan);
         // A value whose own lifetime is zero (`Expiry`) is returned, not kept.
         let keep = value.is_some_and(keep) && !freshness.is_dead_on_arrival();
+        let retrying = matches!(lifespan, Lifespan::Retrying(_));
         leader.complete(value, keep, |key, value| {
             let deadlines = freshness.deadlines(self.store.now());
-            self.store.insert(key, missed.hash, value, deadlines);
+            if retrying {
+                self.store
+                    .insert_retrying(key, missed.hash, value, deadlines);
+            } else {
+                self.store.insert(key, missed.hash, value, deadlines);
+            }
         });
     }
 
@@ -325,7 +332,7 @@ impl AsyncCache {
         leader: LeaderGuard,
         missed: &Missed,
         policy: &Policy,
-        ttl_of: impl FnOnce(&V) -> Option<Duration>,
+        ttl_of: impl FnOnce(&V) -> Lifespan,
         ran: std::thread::Result<Result<V, E>>,
         keep: impl Fn(&V) -> bool,
         for_a_caller: bool,
@@ -335,8 +342,8 @@ impl AsyncCache {
     {
         let failure = match ran {
             Ok(Ok(value)) => {
-                let freshness = freshness_of(policy, ttl_of(&value));
-                self.complete(leader, missed, freshness, Some(&value), keep);
+                let lifespan = ttl_of(&value);
+                self.complete(leader, missed, policy, lifespan, Some(&value), keep);
                 source::report(Source::Loaded);
                 return Ok(value);
             }
@@ -358,7 +365,7 @@ impl AsyncCache {
             }
             None => match failure {
                 Ok(err) => {
-                    self.complete(leader, missed, policy.freshness(), None, keep);
+                    self.complete(leader, missed, policy, Lifespan::Settings, None, keep);
                     source::report(Source::Loaded);
                     Err(err)
                 }
@@ -369,15 +376,6 @@ impl AsyncCache {
                 }
             },
         }
-    }
-}
-
-/// The freshness of a loaded value: an exact TTL its loader learned, else
-/// the call's settings.
-fn freshness_of(policy: &Policy, exact_ttl: Option<Duration>) -> Freshness {
-    match exact_ttl {
-        Some(ttl) => policy.exactly(ttl),
-        None => policy.freshness(),
     }
 }
 

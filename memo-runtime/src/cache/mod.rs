@@ -24,7 +24,11 @@ use crate::local::policy::Eviction;
 use crate::observe::{CacheStats, Event};
 
 pub use builder::AsyncCacheBuilder;
+#[cfg(feature = "redis")]
+pub(crate) use load::CatchUnwind;
 pub(crate) use load::{Missed, keep_all};
+#[cfg(feature = "redis")]
+pub(crate) use refresh::spawn_detached;
 pub(crate) use refresh::{Looked, refresh_in_background, refresh_in_background_blocking};
 pub(crate) use soft_timeout::{Within, reload_within, reload_within_blocking};
 
@@ -456,15 +460,6 @@ impl AsyncCache {
             .invalidate(&probe, || self.store.expire(&probe));
     }
 
-    /// Caps the entry of `id`: served as a kept value (counted as stale
-    /// served) and gone `within` from now at the latest (a shared-tier
-    /// fallback must not outlive the copy in Redis).
-    #[cfg(feature = "redis")]
-    pub(crate) fn cap_key(&self, namespace: &'static str, id: &[u8], within: Duration) {
-        let probe = self.store.probe(namespace, id);
-        self.store.cap(&probe, within);
-    }
-
     pub(crate) fn remove_key(&self, namespace: &'static str, id: &[u8]) -> bool {
         self.remove(&self.store.probe(namespace, id))
     }
@@ -495,8 +490,8 @@ impl AsyncCache {
         self.store.get(&self.store.probe(namespace, id))
     }
 
-    /// Counts an event that happened around this cache (the shared tier's).
-    #[cfg(feature = "redis")]
+    /// Counts an event that happened around this cache (a background
+    /// reload's, the shared tier's).
     pub(crate) fn record(&self, event: Event) {
         self.store.counters.record(event);
     }

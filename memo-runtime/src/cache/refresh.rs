@@ -32,7 +32,7 @@ use super::load::{CatchUnwind, Missed, keep_all};
 use super::soft_timeout::{Within, reload_within};
 use super::{AsyncCache, key_or_panic};
 use crate::flight::{LeaderGuard, Role};
-use crate::freshness::Own;
+use crate::freshness::{Lifespan, Own, settings};
 use crate::key::CacheKey;
 use crate::local::Found;
 use crate::observe::Event;
@@ -151,15 +151,23 @@ impl AsyncCache {
         match self.lookup_refreshing::<V>("", &id) {
             Some(Looked::Hit(value)) => Ok(value),
             Some(Looked::Due(value, missed)) => {
-                refresh_in_background(self.clone(), missed, Own::NONE, keep_all, factory());
+                let reload = factory();
+                refresh_in_background(self.clone(), missed, Own::NONE, keep_all, settings, reload);
                 Ok(value)
             }
             Some(Looked::Miss(missed)) => {
                 let (missed, load) = match self.soft_timeout {
                     Some(timeout) => {
                         let load = factory();
-                        let within =
-                            reload_within(self.clone(), missed, Own::NONE, keep_all, timeout, load);
+                        let within = reload_within(
+                            self.clone(),
+                            missed,
+                            Own::NONE,
+                            keep_all,
+                            settings,
+                            timeout,
+                            load,
+                        );
                         match within.await {
                             Within::Value(result) => return result,
                             Within::Load(missed, load) => (missed, load),
@@ -167,7 +175,7 @@ impl AsyncCache {
                     }
                     None => (missed, factory()),
                 };
-                self.load_missed(Some(missed), &Own::NONE, keep_all, |_| None, load)
+                self.load_missed(Some(missed), &Own::NONE, keep_all, settings, load)
                     .await
             }
             None => factory().await,
@@ -200,29 +208,35 @@ impl AsyncCache {
 
     /// Leads the reload of a due key, unless a load of it is in flight
     /// (then that one will replace the value, and nothing starts) or one
-    /// has just replaced it (the value found due is fresh now).
-    fn lead_refresh<V: Clone + 'static>(&self, missed: &Missed) -> Option<LeaderGuard> {
+    /// has just replaced it (the value found due is fresh now). The caller
+    /// counts the refresh once its body runs.
+    pub(crate) fn lead_refresh<V: Clone + 'static>(&self, missed: &Missed) -> Option<LeaderGuard> {
         let probe = missed.probe();
         let replaced = || matches!(self.store.find::<V>(&probe), Found::Fresh(_)).then_some(());
         match self.flights.join_or_lead(&probe, replaced) {
-            Ok(Role::Leader(leader)) => {
-                self.store.counters.record(Event::RefreshStarted);
-                Some(leader)
-            }
+            Ok(Role::Leader(leader)) => Some(leader),
             Ok(Role::Waiter(..)) | Err(()) => None,
         }
+    }
+
+    /// Makes the due entry of `missed` due again only `by` from now: another
+    /// process refreshes it meanwhile.
+    #[cfg(feature = "redis")]
+    pub(crate) fn postpone_refresh(&self, missed: &Missed, by: std::time::Duration) {
+        self.store.postpone_refresh(&missed.probe(), by);
     }
 
     /// Ends a background reload: a kept value replaces the entry; a failure
     /// (an `Err`, a panic) or a value not kept leaves the old value, not
     /// due again for `stale_retry`, so a failing body is not called on
     /// every hit.
-    fn finish_refresh<V, E>(
+    pub(crate) fn finish_refresh<V, E>(
         &self,
         leader: LeaderGuard,
         missed: &Missed,
         own: &Own,
         keep: fn(&V) -> bool,
+        ttl_of: impl FnOnce(&V) -> Lifespan,
         ran: std::thread::Result<Result<V, E>>,
     ) where
         V: Clone + Send + Sync + 'static,
@@ -237,7 +251,8 @@ impl AsyncCache {
                 if !keep(&value) {
                     self.store.postpone_refresh(&probe, policy.stale_retry);
                 }
-                self.complete(leader, missed, policy.freshness(), Some(&value), keep);
+                let lifespan = ttl_of(&value);
+                self.complete(leader, missed, &policy, lifespan, Some(&value), keep);
             }
             Ok(Err(_)) | Err(_) => {
                 self.store.postpone_refresh(&probe, policy.stale_retry);
@@ -262,6 +277,7 @@ pub(crate) fn refresh_in_background<C, V, E, F>(
     missed: Missed,
     own: Own,
     keep: fn(&V) -> bool,
+    ttl_of: impl FnOnce(&V) -> Lifespan + Send + 'static,
     reload: F,
 ) where
     C: Deref<Target = AsyncCache> + Send + 'static,
@@ -272,9 +288,10 @@ pub(crate) fn refresh_in_background<C, V, E, F>(
     let Some(leader) = cache.lead_refresh::<V>(&missed) else {
         return;
     };
+    cache.record(Event::RefreshStarted);
     let task = async move {
         let ran = CatchUnwind(reload).await;
-        cache.finish_refresh(leader, &missed, &own, keep, ran);
+        cache.finish_refresh(leader, &missed, &own, keep, ttl_of, ran);
     };
     spawn_detached(task);
 }
@@ -306,6 +323,7 @@ pub(crate) fn refresh_in_background_blocking<C, V, E, F>(
     missed: Missed,
     own: Own,
     keep: fn(&V) -> bool,
+    ttl_of: impl FnOnce(&V) -> Lifespan + Send + 'static,
     reload: F,
 ) where
     C: Deref<Target = AsyncCache> + Send + 'static,
@@ -316,9 +334,10 @@ pub(crate) fn refresh_in_background_blocking<C, V, E, F>(
     let Some(leader) = cache.lead_refresh::<V>(&missed) else {
         return;
     };
+    cache.record(Event::RefreshStarted);
     let work = move || {
         let ran = catch_unwind(AssertUnwindSafe(reload));
-        cache.finish_refresh(leader, &missed, &own, keep, ran);
+        cache.finish_refresh(leader, &missed, &own, keep, ttl_of, ran);
     };
     spawn_thread(work);
 }

@@ -26,7 +26,7 @@ use super::AsyncCache;
 use super::load::{CatchUnwind, Missed};
 use super::refresh::{spawn_detached, spawn_thread};
 use crate::flight::{Flight, LeaderGuard, Outcome, Role};
-use crate::freshness::Own;
+use crate::freshness::{Lifespan, Own};
 use crate::observe::Event;
 use crate::observe::source::{self, Source};
 
@@ -87,6 +87,7 @@ impl AsyncCache {
         missed: &Missed,
         own: &Own,
         keep: fn(&V) -> bool,
+        ttl_of: impl FnOnce(&V) -> Lifespan + Send + 'static,
         ran: std::thread::Result<Result<V, E>>,
     ) where
         V: Clone + Send + Sync + 'static,
@@ -95,7 +96,7 @@ impl AsyncCache {
             self.store.counters.record(Event::RefreshFailed);
         }
         let policy = self.policy.with(own);
-        let _ = self.finish_or_fall_back(leader, missed, &policy, |_| None, ran, keep, false);
+        let _ = self.finish_or_fall_back(leader, missed, &policy, ttl_of, ran, keep, false);
     }
 
     /// What the caller that led the reload returns, once it ended in
@@ -136,6 +137,7 @@ pub(crate) async fn reload_within<C, V, E, F>(
     missed: Missed,
     own: Own,
     keep: fn(&V) -> bool,
+    ttl_of: impl FnOnce(&V) -> Lifespan + Send + 'static,
     timeout: Duration,
     reload: F,
 ) -> Within<Result<V, E>, F>
@@ -157,7 +159,7 @@ where
     let detached = cache.clone();
     spawn_detached(async move {
         let ran = CatchUnwind(reload).await;
-        detached.finish_detached(leader, &missed, &own, keep, ran);
+        detached.finish_detached(leader, &missed, &own, keep, ttl_of, ran);
     });
     // tokio's timer needs a runtime; outside one (another executor), the
     // caller waits for the reload, as it would without a soft timeout.
@@ -176,6 +178,7 @@ pub(crate) fn reload_within_blocking<C, V, E, F>(
     missed: Missed,
     own: Own,
     keep: fn(&V) -> bool,
+    ttl_of: impl FnOnce(&V) -> Lifespan + Send + 'static,
     timeout: Duration,
     reload: F,
 ) -> Within<Result<V, E>, F>
@@ -199,7 +202,7 @@ where
     // flight is abandoned and the wait below ends at once.
     spawn_thread(move || {
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(reload));
-        detached.finish_detached(leader, &missed, &own, keep, ran);
+        detached.finish_detached(leader, &missed, &own, keep, ttl_of, ran);
     });
     let outcome = flight.and_then(|flight| flight.wait_blocking_for::<V>(timeout));
     Within::Value(Ok(cache.answer_within(kept, outcome)))

@@ -187,6 +187,50 @@ impl Policy {
     }
 }
 
+/// How long a loaded value lives, as its loader tells the miss path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Only the shared tier learns whole lifespans.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) enum Lifespan {
+    /// The call's settings: its TTL drawn with its jitter, its stale
+    /// window, `refresh` and `idle`.
+    Settings,
+    /// A TTL of the value's own ([`Expiry`]), with the rest of the call's
+    /// settings.
+    Exactly(Duration),
+    /// Decided whole by the loader: a copy of a value the shared tier
+    /// keeps, whose deadlines follow Redis's.
+    Copy(Freshness),
+    /// A kept value served again after a failed load (hits on it count as
+    /// stale served), decided whole like [`Lifespan::Copy`].
+    Retrying(Freshness),
+}
+
+/// The `ttl_of` of loads whose values have no say in their lifespan.
+pub(crate) fn settings<V>(_: &V) -> Lifespan {
+    Lifespan::Settings
+}
+
+/// An [`Expiry`] answer: `None` leaves the value to the call's settings.
+impl From<Option<Duration>> for Lifespan {
+    #[inline(always)]
+    fn from(ttl: Option<Duration>) -> Lifespan {
+        ttl.map_or(Lifespan::Settings, Lifespan::Exactly)
+    }
+}
+
+impl Policy {
+    /// The freshness of a value loaded now that lives `lifespan`.
+    #[inline]
+    pub(crate) fn lifespan(&self, lifespan: Lifespan) -> Freshness {
+        match lifespan {
+            Lifespan::Settings => self.freshness(),
+            Lifespan::Exactly(ttl) => self.exactly(ttl),
+            Lifespan::Copy(freshness) | Lifespan::Retrying(freshness) => freshness,
+        }
+    }
+}
+
 /// How long one stored value lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Freshness {
@@ -202,9 +246,8 @@ pub(crate) struct Freshness {
 }
 
 impl Freshness {
-    /// Fresh for `ttl`, then gone (copies of shared-tier values, which
-    /// Redis keeps, not memory).
-    #[cfg(any(test, feature = "redis"))]
+    /// Fresh for `ttl`, then gone.
+    #[cfg(test)]
     pub(crate) fn ttl(ttl: Duration) -> Freshness {
         Freshness {
             ttl,

@@ -283,22 +283,6 @@ impl Store {
         }
     }
 
-    /// Makes the entry under `probe` a kept value served for at most
-    /// `within` from now, and gone then.
-    #[cfg(feature = "redis")]
-    pub(crate) fn cap(&self, probe: &Probe<'_>, within: std::time::Duration) {
-        let now = self.clock.now();
-        let until = now.checked_add(within).unwrap_or(now);
-        let mut map = self.shard(probe.hash).map.write();
-        if let Some(entry) = map.find_mut(probe.hash, |entry| matches(probe, entry)) {
-            let deadlines = &mut entry.deadlines;
-            deadlines.keep_until = deadlines.keep_until.min(until);
-            deadlines.fresh_until = deadlines.fresh_until.min(until);
-            deadlines.refresh_at = deadlines.refresh_at.min(until);
-            entry.flags |= RETRYING;
-        }
-    }
-
     /// Makes the entry under `probe` expire now: no longer a hit, but kept
     /// for what is left of its stale window (a `refresh` companion's
     /// reload falls back on it if it fails). True if there was one.

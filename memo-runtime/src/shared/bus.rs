@@ -216,11 +216,15 @@ impl Bus {
         let Some(kind) = Kind::parse(kind) else {
             return;
         };
-        if kind == Kind::Loaded {
+        // A value written under the load lock (a load's, or a refresh's):
+        // waiters for that lock may read it now.
+        if matches!(kind, Kind::Loaded | Kind::Set) {
             let redis_key = super::redis_key(&self.prefix, namespace, key);
             if let Some(notify) = self.loads.lock().get(&redis_key).and_then(Weak::upgrade) {
                 notify.notify_waiters();
             }
+        }
+        if kind == Kind::Loaded {
             return;
         }
         if instance == self.instance {

@@ -4,15 +4,22 @@
 //! caller treats it as a miss.
 //!
 //! ```text
-//! "memo" | format (1 byte) | type fingerprint (8 bytes LE) | version (4 bytes LE) | postcard
+//! "memo" | format (1 byte) | type fingerprint (8 bytes LE) | version (4 bytes LE)
+//!        | ttl in ms (8 bytes LE) | postcard
 //! ```
+//!
+//! The TTL is the one the value was written with (Redis tells only what
+//! is left of it): a replica that reads the value knows its age, and finds
+//! it due for a refresh at the same age as the replica that wrote it.
+
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 const MAGIC: &[u8; 4] = b"memo";
-const FORMAT: u8 = 1;
-const HEADER: usize = MAGIC.len() + 1 + 8 + 4;
+const FORMAT: u8 = 2;
+const HEADER: usize = MAGIC.len() + 1 + 8 + 4 + 8;
 
 /// A fingerprint of `V`'s type: FNV-1a of its type name, equal in every
 /// process of one build (and of builds whose type has the same path).
@@ -24,14 +31,17 @@ pub(crate) fn fingerprint<V: ?Sized>() -> u64 {
         })
 }
 
-/// `value` with its header; `None` if postcard cannot serialize it (a
-/// `Serialize` impl that fails), in which case it stays in L1 only.
-pub(crate) fn encode<V: Serialize>(value: &V, version: u32) -> Option<Vec<u8>> {
+/// `value`, written for `ttl`, with its header; `None` if postcard cannot
+/// serialize it (a `Serialize` impl that fails), in which case it stays in
+/// L1 only.
+pub(crate) fn encode<V: Serialize>(value: &V, version: u32, ttl: Duration) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(HEADER + 16);
     out.extend_from_slice(MAGIC);
     out.push(FORMAT);
     out.extend_from_slice(&fingerprint::<V>().to_le_bytes());
     out.extend_from_slice(&version.to_le_bytes());
+    let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    out.extend_from_slice(&millis.to_le_bytes());
     postcard::to_extend(value, out).ok()
 }
 
@@ -46,9 +56,12 @@ pub(crate) enum Refused {
     Corrupt,
 }
 
-/// The value `bytes` hold, if they are exactly an encoding of a `V` of
-/// `version`.
-pub(crate) fn decode<V: DeserializeOwned>(bytes: &[u8], version: u32) -> Result<V, Refused> {
+/// The value `bytes` hold and the TTL it was written for, if they are
+/// exactly an encoding of a `V` of `version`.
+pub(crate) fn decode<V: DeserializeOwned>(
+    bytes: &[u8],
+    version: u32,
+) -> Result<(V, Duration), Refused> {
     if bytes.len() < HEADER || &bytes[..4] != MAGIC || bytes[4] != FORMAT {
         return Err(Refused::NotOurs);
     }
@@ -57,9 +70,12 @@ pub(crate) fn decode<V: DeserializeOwned>(bytes: &[u8], version: u32) -> Result<
     if !(type_ok && version_ok) {
         return Err(Refused::OtherType);
     }
+    let mut millis = [0; 8];
+    millis.copy_from_slice(&bytes[17..25]);
+    let ttl = Duration::from_millis(u64::from_le_bytes(millis));
     match postcard::take_from_bytes::<V>(&bytes[HEADER..]) {
         // Trailing bytes mean it was not one value of this type.
-        Ok((value, [])) => Ok(value),
+        Ok((value, [])) => Ok((value, ttl)),
         _ => Err(Refused::Corrupt),
     }
 }
@@ -70,8 +86,12 @@ mod tests {
 
     #[test]
     fn a_value_round_trips_and_anything_else_is_refused() {
-        let bytes = encode(&(7u32, String::from("Ada")), 2).unwrap();
-        assert_eq!(decode::<(u32, String)>(&bytes, 2), Ok((7, "Ada".into())));
+        let ttl = Duration::from_secs(90);
+        let bytes = encode(&(7u32, String::from("Ada")), 2, ttl).unwrap();
+        assert_eq!(
+            decode::<(u32, String)>(&bytes, 2),
+            Ok(((7, "Ada".into()), ttl))
+        );
         assert_eq!(decode::<(u32, String)>(&bytes, 3), Err(Refused::OtherType));
         assert_eq!(decode::<u64>(&bytes, 2), Err(Refused::OtherType));
         assert_eq!(

@@ -5,13 +5,15 @@ use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+mod fresh;
 mod remote;
 
 use remote::Read;
@@ -21,7 +23,7 @@ use super::codec::{self, decode};
 use super::replay::{namespace_pattern, publish, unlink_matching};
 use super::{DEFAULT_MAX_VALUE_BYTES, SharedTier, SharedTierError, hex, is_printable, redis_key};
 use crate::cache::{Missed, keep_all, key_or_panic};
-use crate::freshness::{Freshness, Own};
+use crate::freshness::{Freshness, Lifespan, Own};
 use crate::key::KeyBuf;
 use crate::observe::Event;
 use crate::observe::source::{self, Source};
@@ -106,8 +108,9 @@ struct Inner {
     tier: SharedTier,
     namespace: String,
     version: u32,
-    default_ttl: Duration,
     max_value_bytes: usize,
+    /// Refreshes of due keys left to the replica that held their lock.
+    deferred: AtomicU64,
 }
 
 /// Settings of a [`SharedCache`].
@@ -116,7 +119,6 @@ pub struct SharedCacheBuilder {
     name: String,
     tier: SharedTier,
     memory: crate::AsyncCacheBuilder,
-    default_ttl: Option<Duration>,
     version: u32,
     max_value_bytes: usize,
     /// The namespace of the in-memory entries: empty for the API, a
@@ -128,7 +130,6 @@ impl SharedCacheBuilder {
     /// The TTL of entries stored without one of their own (in Redis and in
     /// memory). Must not be zero.
     pub fn default_ttl(mut self, ttl: Duration) -> Self {
-        self.default_ttl = Some(ttl);
         self.memory = self.memory.default_ttl(ttl);
         self
     }
@@ -171,6 +172,30 @@ impl SharedCacheBuilder {
     /// [`AsyncCacheBuilder::time_to_idle`]: crate::AsyncCacheBuilder::time_to_idle
     pub fn time_to_idle(mut self, idle: Duration) -> Self {
         self.memory = self.memory.time_to_idle(idle);
+        self
+    }
+
+    /// Refresh-ahead across replicas, as [`AsyncCacheBuilder::refresh_after`]
+    /// does in memory, for [`SharedCache::get_or_refresh_with`]: a value
+    /// older than `refresh` is returned at once while one replica at a time
+    /// (the one that takes the key's Redis lock) reloads it and publishes
+    /// the new value to every replica. A copy read from Redis is due once
+    /// less than `ttl - refresh` is left of it.
+    ///
+    /// [`AsyncCacheBuilder::refresh_after`]: crate::AsyncCacheBuilder::refresh_after
+    pub fn refresh_after(mut self, refresh: Duration) -> Self {
+        self.memory = self.memory.refresh_after(refresh);
+        self
+    }
+
+    /// A soft timeout for [`SharedCache::get_or_refresh_with`], as
+    /// [`AsyncCacheBuilder::soft_timeout`] does in memory: with a value kept
+    /// by [`stale`](Self::stale), a caller waits for the load at most this
+    /// long, then gets the kept value while the load goes on.
+    ///
+    /// [`AsyncCacheBuilder::soft_timeout`]: crate::AsyncCacheBuilder::soft_timeout
+    pub fn soft_timeout(mut self, timeout: Duration) -> Self {
+        self.memory = self.memory.soft_timeout(timeout);
         self
     }
 
@@ -229,7 +254,6 @@ impl SharedCacheBuilder {
             .memory
             .build()
             .map_err(|err| SharedTierError::Setting(err.to_string()))?;
-        let default_ttl = self.default_ttl.unwrap_or(memory.default_ttl());
         let local = Arc::new(Local::new(memory, self.memory_namespace));
         self.tier.inner.bus.register(&self.name, &local);
         Ok(SharedCache {
@@ -238,8 +262,8 @@ impl SharedCacheBuilder {
                 tier: self.tier,
                 namespace: self.name,
                 version: self.version,
-                default_ttl,
                 max_value_bytes: self.max_value_bytes,
+                deferred: AtomicU64::new(0),
             }),
         })
     }
@@ -253,7 +277,6 @@ impl SharedCache {
             name: name.into(),
             tier,
             memory: AsyncCache::builder(),
-            default_ttl: None,
             version: 0,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
             memory_namespace: "",
@@ -286,18 +309,14 @@ impl SharedCache {
         let id = &id[..];
         let epoch = self.local.epoch.load(SeqCst);
         // A value in its stale window is not a hit, as in memory.
-        let Read::Fresh(value, ttl) = self.read::<V>(id).await? else {
+        let Read::Fresh(value, copy) = self.read::<V>(id).await? else {
             return None;
         };
         // An invalidation that arrived meanwhile wins, also one that lands
         // between this check and the store (it is checked again after).
         if self.local.epoch.load(SeqCst) == epoch {
-            self.memory().store_id(
-                self.memory_namespace(),
-                id,
-                value.clone(),
-                Freshness::ttl(ttl),
-            );
+            self.memory()
+                .store_id(self.memory_namespace(), id, value.clone(), copy);
             if self.local.epoch.load(SeqCst) != epoch {
                 self.memory().remove_key(self.memory_namespace(), id);
             }
@@ -336,7 +355,7 @@ impl SharedCache {
         let bus = &self.inner.tier.inner.bus;
         bus.apply(Kind::Set, &self.inner.namespace, id);
         let epoch = self.local.epoch.load(SeqCst);
-        let written = match self.encode(&value) {
+        let written = match self.encode(&value, ttl) {
             Some(bytes) => self.write(id, bytes, ttl, Kind::Set, false).await,
             // Too large for Redis: no replica may keep the older value.
             None => self.delete_remote(id).await.is_some(),
@@ -426,16 +445,18 @@ impl SharedCache {
             // Caching is off: no tier at all.
             None => None,
         };
-        self.load_missed(missed, keep_all, init).await
+        self.load_missed(missed, keep_all, |_| None, init).await
     }
 
     /// After an in-memory miss: Redis, then a load across processes, behind
     /// the in-memory single flight. Without `missed` (caching off, or a key
-    /// that could not be built), just runs `init`.
+    /// that could not be built), just runs `init`. `own_ttl` is the value's
+    /// say in its TTL (`Expiry`), in Redis and in memory alike.
     pub(crate) async fn load_missed<V, E>(
         &self,
         missed: Option<Missed>,
         keep: fn(&V) -> bool,
+        own_ttl: fn(&V) -> Option<Duration>,
         init: impl Future<Output = Result<V, E>>,
     ) -> Result<V, E>
     where
@@ -447,58 +468,61 @@ impl SharedCache {
             return result;
         };
         let id = missed.key.id().to_vec();
-        // The TTL of the in-memory copy: Redis's remaining one for a value
-        // read from there, the default for one loaded here.
-        let remaining = AtomicU64::new(0);
-        let fell_back = AtomicBool::new(false);
-        // The TTL of a value loaded here, in Redis and in memory alike.
-        let ttl = self.drawn_ttl();
-        let load = async {
-            let kept = match self.read::<V>(&id).await {
-                Some(Read::Fresh(value, ttl)) => {
-                    remaining.store(nanos(ttl), SeqCst);
-                    return Ok(value);
-                }
-                Some(Read::Stale(kept, left)) => Some((kept, left)),
-                None => None,
-            };
-            match (
-                self.load_across(&id, init, keep, &remaining, ttl).await,
-                kept,
-            ) {
-                // Nothing kept in this replica's memory, but in Redis: it
-                // stands in, and is served from memory for `stale_retry`,
-                // never longer than Redis keeps it (capped below).
-                (Err(_), Some((kept, left))) => {
-                    let retry = self.memory().policy.stale_retry.min(left);
-                    remaining.store(nanos(retry), SeqCst);
-                    fell_back.store(true, SeqCst);
-                    self.memory().record(Event::StaleServed);
-                    Ok(kept)
-                }
-                (result, _) => result,
-            }
-        };
-        let ttl_of = |_: &V| match remaining.load(SeqCst) {
-            0 => Some(ttl),
-            n => Some(Duration::from_nanos(n)),
-        };
+        let learned = Learned::default();
+        let load = self.load_through(&id, keep, own_ttl, init, &learned);
+        let ttl_of = |value: &V| learned.lifespan(value);
         let loaded = self
             .memory()
             .load_missed_ttl_by(Some(missed), &Own::NONE, ttl_of, keep, load)
             .await;
-        // This call's load found the value in Redis (stored, or loaded by
-        // another process it waited for), or fell back on a kept one.
-        if fell_back.load(SeqCst) {
-            // The copy in memory got a stale window of its own: it must
-            // not outlive the one in Redis.
-            let until = Duration::from_nanos(remaining.load(SeqCst));
-            self.memory().cap_key(self.memory_namespace(), &id, until);
-            source::report(Source::Stale);
-        } else if remaining.load(SeqCst) != 0 && source::reported() == Source::Loaded {
-            source::report(Source::Shared);
-        }
+        learned.report();
         loaded
+    }
+
+    /// The load behind the in-memory single flight: Redis, else `init`
+    /// across processes, else (it failed) the value Redis kept for its
+    /// stale window. Tells `learned` how long the value lives in memory.
+    pub(super) async fn load_through<V, E>(
+        &self,
+        id: &[u8],
+        keep: fn(&V) -> bool,
+        own_ttl: fn(&V) -> Option<Duration>,
+        init: impl Future<Output = Result<V, E>>,
+        learned: &Learned,
+    ) -> Result<V, E>
+    where
+        V: SharedValue,
+    {
+        let kept = match self.read::<V>(id).await {
+            Some(Read::Fresh(value, copy)) => {
+                learned.set(Lifespan::Copy(copy));
+                return Ok(value);
+            }
+            Some(Read::Stale(kept, left)) => Some((kept, left)),
+            None => None,
+        };
+        // The TTL of a value loaded here, in Redis and in memory alike.
+        let drawn = self.drawn_ttl();
+        let ttl_for = |value: &V| own_ttl(value).unwrap_or(drawn);
+        match (
+            self.load_across(id, init, keep, ttl_for, learned).await,
+            kept,
+        ) {
+            // Nothing kept in this replica's memory, but in Redis: it stands
+            // in, and is served from memory for `stale_retry`, never longer
+            // than Redis keeps it.
+            (Err(_), Some((kept, left))) => {
+                learned.set(Lifespan::Retrying(self.fallback_of(left)));
+                self.memory().record(Event::StaleServed);
+                Ok(kept)
+            }
+            (result, _) => {
+                if let Ok(value) = &result {
+                    learned.set_if_unset(Lifespan::Exactly(ttl_for(value)));
+                }
+                result
+            }
+        }
     }
 
     /// How many entries this process holds in memory.
@@ -517,6 +541,13 @@ impl SharedCache {
         self.memory().stats()
     }
 
+    /// How many refreshes of due keys this cache left to another replica,
+    /// which held the key's lock (for tests to wait on).
+    #[doc(hidden)]
+    pub fn refreshes_deferred(&self) -> u64 {
+        self.inner.deferred.load(SeqCst)
+    }
+
     /// The name entries are shared under.
     pub fn name(&self) -> &str {
         &self.inner.namespace
@@ -531,6 +562,36 @@ impl SharedCache {
     /// memory tier's jitter, and the same in Redis and in memory.
     fn drawn_ttl(&self) -> Duration {
         self.memory().policy.freshness().ttl
+    }
+
+    /// The freshness of a memory copy of a Redis value written for
+    /// `written` and still fresh for `left`: gone from memory when Redis
+    /// drops it and, with `refresh`, due when the value is `refresh` old,
+    /// as it is in the memory of the replica that wrote it.
+    pub(super) fn copy_of(&self, left: Duration, written: Duration) -> Freshness {
+        let policy = &self.memory().policy;
+        Freshness {
+            ttl: left,
+            stale_for: policy.stale,
+            // Its age is `written - left`; past `left` it is gone, not due.
+            refresh: policy
+                .refresh
+                .map(|refresh| (left + refresh).saturating_sub(written)),
+            idle: policy.idle,
+        }
+    }
+
+    /// The freshness of a value Redis keeps `left` longer (in its stale
+    /// window), served after a failed load: for `stale_retry`, then kept
+    /// (for the next failure) as long as Redis keeps it.
+    fn fallback_of(&self, left: Duration) -> Freshness {
+        let retry = self.memory().policy.stale_retry.min(left);
+        Freshness {
+            ttl: retry,
+            stale_for: left - retry,
+            refresh: None,
+            idle: None,
+        }
     }
 
     /// How much longer than its TTL Redis keeps a value (stale-if-error).
@@ -558,6 +619,41 @@ impl fmt::Debug for SharedCache {
     }
 }
 
-fn nanos(ttl: Duration) -> u64 {
-    u64::try_from(ttl.as_nanos()).unwrap_or(u64::MAX).max(1)
+/// What a load learned of its value's lifespan in memory (a copy of
+/// Redis's, a fallback, or its own TTL), for the miss path to store it
+/// with.
+#[derive(Default)]
+pub(super) struct Learned(Mutex<Option<Lifespan>>);
+
+impl Learned {
+    fn set(&self, lifespan: Lifespan) {
+        *self.0.lock() = Some(lifespan);
+    }
+
+    fn set_if_unset(&self, lifespan: Lifespan) {
+        self.0.lock().get_or_insert(lifespan);
+    }
+
+    fn get(&self) -> Option<Lifespan> {
+        *self.0.lock()
+    }
+
+    /// Where the call's value came from, if its own load learned it: Redis
+    /// (stored there, or loaded by another process it waited for), or a
+    /// value Redis kept, after a failure.
+    pub(super) fn report(&self) {
+        match self.get() {
+            Some(Lifespan::Retrying(_)) => source::report(Source::Stale),
+            Some(Lifespan::Copy(_)) if source::reported() == Source::Loaded => {
+                source::report(Source::Shared);
+            }
+            _ => {}
+        }
+    }
+
+    /// The lifespan of `value` as the miss path stores it; the settings
+    /// if the load learned nothing.
+    pub(super) fn lifespan<V>(&self, _value: &V) -> Lifespan {
+        self.get().unwrap_or(Lifespan::Settings)
+    }
 }

@@ -26,16 +26,26 @@ const SET_IF_ABSENT_OR_STALE: &str = "local left = redis.call('pttl', KEYS[1]) \
 
 /// What a read of Redis found.
 pub(super) enum Read<V> {
-    /// A value, fresh for this long.
-    Fresh(V, Duration),
+    /// A value still fresh, and the freshness of a copy of it in memory.
+    Fresh(V, Freshness),
     /// A value in its stale window, kept this much longer: a fallback,
     /// not a hit.
     Stale(V, Duration),
 }
 
+/// How a loaded value is written to Redis.
+pub(super) enum Write<'a> {
+    /// Only while this lock is held (no delete or clear meanwhile), and
+    /// published as this kind: `Loaded` after a miss (waiters read it),
+    /// `Set` after a refresh (every replica drops its older copy).
+    Locked(&'a LockGuard, Kind),
+    /// Without the lock: only if no other process stored a value meanwhile.
+    IfAbsent,
+}
+
 /// What a waiter for another process's load found.
 enum Peeked<V> {
-    Value(V, Duration),
+    Value(V, Freshness),
     /// Neither the value nor the lock: the holder gave up (an `Err`, a
     /// value too large, a cancelled load). Load here.
     Gone,
@@ -48,7 +58,7 @@ enum Peeked<V> {
 /// Holds a load lock; releases it when dropped without
 /// [`release`](LockGuard::release) (a cancelled or panicking load), so the
 /// other processes do not wait out the lease.
-struct LockGuard {
+pub(super) struct LockGuard {
     tier: SharedTier,
     lock: String,
     token: String,
@@ -56,7 +66,7 @@ struct LockGuard {
 }
 
 impl LockGuard {
-    async fn release(mut self) -> bool {
+    pub(super) async fn release(mut self) -> bool {
         self.armed = false;
         let (lock, token) = (
             std::mem::take(&mut self.lock),
@@ -112,13 +122,16 @@ impl SharedCache {
         )
     }
 
-    pub(super) fn encode<V: SharedValue>(&self, value: &V) -> Option<Vec<u8>> {
-        codec::encode(value, self.inner.version)
+    /// `value`, written for `ttl`, as Redis keeps it; `None` if it is too
+    /// large (or cannot be serialized).
+    pub(super) fn encode<V: SharedValue>(&self, value: &V, ttl: Duration) -> Option<Vec<u8>> {
+        codec::encode(value, self.inner.version, ttl)
             .filter(|bytes| bytes.len() <= self.inner.max_value_bytes)
     }
 
-    /// The value under `id` in Redis and how long it stays fresh (capped
-    /// at the default TTL), read in one round trip with its remaining TTL;
+    /// The value under `id` in Redis and the freshness of a copy of it in
+    /// memory (see [`copy_of`](Self::copy_of)), read in one round trip with
+    /// its remaining TTL;
     /// counts a shared hit, miss or error. A value in its `stale` window
     /// (Redis keeps values `ttl + stale`) is `Read::Stale`: not a hit, but
     /// a fallback for a failed load.
@@ -148,19 +161,17 @@ impl SharedCache {
             return None;
         };
         match decode::<V>(&bytes, self.inner.version) {
-            Ok(value) => {
-                // -1: no expiry in Redis; the default TTL bounds the copy.
-                let kept = u64::try_from(pttl)
-                    .map_or(self.inner.default_ttl + self.stale(), Duration::from_millis);
-                let fresh = kept
-                    .saturating_sub(self.stale())
-                    .min(self.inner.default_ttl);
+            Ok((value, written)) => {
+                // -1: no expiry in Redis (set by hand); its TTL bounds it.
+                let kept =
+                    u64::try_from(pttl).map_or(self.kept_for(written), Duration::from_millis);
+                let fresh = kept.saturating_sub(self.stale()).min(written);
                 if fresh.is_zero() {
                     memory.record(Event::SharedMiss);
                     return Some(Read::Stale(value, kept));
                 }
                 memory.record(Event::SharedHit);
-                Some(Read::Fresh(value, fresh))
+                Some(Read::Fresh(value, self.copy_of(fresh, written)))
             }
             // Not a value of ours: a miss, and the next load overwrites it.
             Err(_) => {
@@ -296,26 +307,14 @@ impl SharedCache {
         in_memory || remote == Some(true)
     }
 
-    /// A miss in both tiers: one process across the tier runs `init` under
-    /// a Redis lock and writes its value; the others wait for it.
-    pub(super) async fn load_across<V, E>(
-        &self,
-        id: &[u8],
-        init: impl Future<Output = Result<V, E>>,
-        keep: fn(&V) -> bool,
-        remaining: &AtomicU64,
-        ttl: Duration,
-    ) -> Result<V, E>
-    where
-        V: SharedValue,
-    {
+    /// Takes `id`'s load lock for the tier's lease: `Some(None)` when
+    /// another process holds it, `None` when Redis did not answer.
+    pub(super) async fn try_lock(&self, id: &[u8]) -> Option<Option<LockGuard>> {
         let tier = &self.inner.tier;
-        let lock = self.lock_of(id);
-        let token = random_id();
-        let lease = tier.inner.lock_lease;
+        let (lock, token) = (self.lock_of(id), random_id());
+        let lease_ms = tier.inner.lock_lease.as_millis().max(1) as u64;
         let won = {
             let (lock, token) = (lock.clone(), token.clone());
-            let lease_ms = lease.as_millis().max(1) as u64;
             tier.run(|mut conn| async move {
                 let set: Option<String> = redis::cmd("SET")
                     .arg(&lock)
@@ -327,24 +326,42 @@ impl SharedCache {
                     .await?;
                 Ok(set.is_some())
             })
-            .await
+            .await?
         };
-        match won {
-            Some(true) => {
-                let guard = LockGuard {
-                    tier: tier.clone(),
-                    lock,
-                    token,
-                    armed: true,
-                };
+        Some(won.then(|| LockGuard {
+            tier: tier.clone(),
+            lock,
+            token,
+            armed: true,
+        }))
+    }
+
+    /// A miss in both tiers: one process across the tier runs `init` under
+    /// a Redis lock and writes its value; the others wait for it.
+    pub(super) async fn load_across<V, E>(
+        &self,
+        id: &[u8],
+        init: impl Future<Output = Result<V, E>>,
+        keep: fn(&V) -> bool,
+        ttl_for: impl Fn(&V) -> Duration,
+        learned: &Learned,
+    ) -> Result<V, E>
+    where
+        V: SharedValue,
+    {
+        match self.try_lock(id).await {
+            Some(Some(guard)) => {
                 // Another process may have stored it between our read and
                 // the lock: look once more before running the body.
                 let result = match self.read::<V>(id).await {
-                    Some(Read::Fresh(value, ttl)) => {
-                        remaining.store(nanos(ttl), SeqCst);
+                    Some(Read::Fresh(value, copy)) => {
+                        learned.set(Lifespan::Copy(copy));
                         Ok(value)
                     }
-                    _ => self.run_and_write(id, init, keep, Some(&guard), ttl).await,
+                    _ => {
+                        let write = Write::Locked(&guard, Kind::Loaded);
+                        self.run_and_write(id, init, keep, ttl_for, write).await
+                    }
                 };
                 if !guard.release().await {
                     // The lease frees it anyway.
@@ -352,67 +369,83 @@ impl SharedCache {
                 }
                 result
             }
-            Some(false) => {
-                if let Some((value, ttl)) = self.wait_for_load::<V>(id, lease).await {
-                    remaining.store(nanos(ttl), SeqCst);
+            Some(None) => {
+                let lease = self.inner.tier.inner.lock_lease;
+                if let Some((value, copy)) = self.wait_for_load::<V>(id, lease).await {
+                    learned.set(Lifespan::Copy(copy));
                     return Ok(value);
                 }
                 // The holder gave up, died, or is slower than its lease.
-                self.run_and_write(id, init, keep, None, ttl).await
+                self.run_and_write(id, init, keep, ttl_for, Write::IfAbsent)
+                    .await
             }
             // Redis is unreachable: load here.
             None => init.await,
         }
     }
 
-    /// Runs `init` and writes its `Ok` value: while holding the lock, only if
-    /// it is still held (no delete or clear meanwhile); without it, only if
-    /// no other process stored a value meanwhile.
-    async fn run_and_write<V, E>(
+    /// Runs `init` and writes its `Ok` value for `ttl_for` it, as `write`
+    /// says.
+    pub(super) async fn run_and_write<V, E>(
         &self,
         id: &[u8],
         init: impl Future<Output = Result<V, E>>,
         keep: fn(&V) -> bool,
-        holding: Option<&LockGuard>,
-        ttl: Duration,
+        ttl_for: impl Fn(&V) -> Duration,
+        write: Write<'_>,
     ) -> Result<V, E>
     where
         V: SharedValue,
     {
         let result = init.await;
-        let Ok(value) = &result else {
-            return result;
-        };
-        if !keep(value) {
-            return result;
-        }
-        let Some(bytes) = self.encode(value) else {
-            return result;
-        };
-        let written = match holding {
-            Some(guard) => self.write_if_locked(id, bytes, guard, ttl).await,
-            None => self.write(id, bytes, ttl, Kind::Loaded, true).await,
-        };
-        if !written {
-            self.memory().record(Event::SharedError);
+        if let Ok(value) = &result {
+            self.write_loaded(id, value, keep, ttl_for(value), write)
+                .await;
         }
         result
     }
 
+    /// Writes a loaded (or reloaded) `value` for `ttl`, as `write` says,
+    /// unless `keep` refuses it, it has no TTL to live (`Expiry`), or it is
+    /// too large; counts a write Redis did not take.
+    pub(super) async fn write_loaded<V: SharedValue>(
+        &self,
+        id: &[u8],
+        value: &V,
+        keep: fn(&V) -> bool,
+        ttl: Duration,
+        write: Write<'_>,
+    ) {
+        if !keep(value) || ttl.is_zero() {
+            return;
+        }
+        let Some(bytes) = self.encode(value, ttl) else {
+            return;
+        };
+        let written = match write {
+            Write::Locked(guard, kind) => self.write_if_locked(id, bytes, guard, kind, ttl).await,
+            Write::IfAbsent => self.write(id, bytes, ttl, Kind::Loaded, true).await,
+        };
+        if !written {
+            self.memory().record(Event::SharedError);
+        }
+    }
+
     /// Writes a loaded value only while `guard`'s lock is still held (see
-    /// [`WRITE_IF_LOCKED`]); whether Redis answered.
+    /// [`WRITE_IF_LOCKED`]), publishing `kind`; whether Redis answered.
     async fn write_if_locked(
         &self,
         id: &[u8],
         bytes: Vec<u8>,
         guard: &LockGuard,
+        kind: Kind,
         ttl: Duration,
     ) -> bool {
         let key = self.key_of(id);
         let bus = &self.inner.tier.inner.bus;
         let (channel, message) = (
             bus.channel.clone(),
-            bus.message(Kind::Loaded, &self.inner.namespace, id),
+            bus.message(kind, &self.inner.namespace, id),
         );
         let millis = self
             .kept_for(ttl)
@@ -446,7 +479,7 @@ impl SharedCache {
         &self,
         id: &[u8],
         lease: Duration,
-    ) -> Option<(V, Duration)> {
+    ) -> Option<(V, Freshness)> {
         let tier = &self.inner.tier;
         let notify = tier.inner.bus.load_waiter(&self.key_of(id));
         let started = std::time::Instant::now();
@@ -460,7 +493,7 @@ impl SharedCache {
                 let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
             });
             match self.peek::<V>(id).await {
-                Peeked::Value(value, ttl) => return Some((value, ttl)),
+                Peeked::Value(value, copy) => return Some((value, copy)),
                 Peeked::Gone | Peeked::Failed => return None,
                 Peeked::Waiting => {}
             }
@@ -487,7 +520,7 @@ impl SharedCache {
             .await;
         match found {
             Some((true, lock_held)) => match self.read::<V>(id).await {
-                Some(Read::Fresh(value, ttl)) => Peeked::Value(value, ttl),
+                Some(Read::Fresh(value, copy)) => Peeked::Value(value, copy),
                 // The old value, kept while the holder reloads it.
                 Some(Read::Stale(..)) if lock_held => Peeked::Waiting,
                 _ => Peeked::Gone,
