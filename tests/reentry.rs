@@ -5,6 +5,8 @@
 //! Without the detection these calls would hang, so every wait here is
 //! bounded: a regression fails the test rather than stalling the suite.
 
+mod common;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
@@ -100,4 +102,29 @@ fn a_sync_function_calling_itself_panics_instead_of_deadlocking() {
         .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_default();
     assert!(message.contains("reentry::sync_loop"), "{message}");
+}
+
+on_manual_clock!(KEPT_CLOCK, KEPT);
+static LOOPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// With a kept value to fall back on: the re-entry must still panic, not be
+/// taken for a failed reload and answered by the kept value.
+#[cached(ttl = 60, stale = 3600, cache = KEPT)]
+async fn with_fallback(n: u32) -> u32 {
+    if LOOPING.load(std::sync::atomic::Ordering::SeqCst) {
+        Box::pin(with_fallback(n)).await
+    } else {
+        n
+    }
+}
+
+#[tokio::test]
+async fn a_kept_value_does_not_hide_a_function_awaiting_itself() {
+    assert_eq!(with_fallback(3).await, 3);
+    // Past the TTL, the value is kept.
+    KEPT_CLOCK.advance(Duration::from_secs(60));
+    LOOPING.store(true, std::sync::atomic::Ordering::SeqCst);
+    let text = panic_message(with_fallback(3)).await;
+    assert!(text.contains("with_fallback"), "{text}");
+    assert!(text.contains("wait for itself"), "{text}");
 }

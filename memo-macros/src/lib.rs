@@ -212,9 +212,10 @@ use quote::quote;
 ///     it holds the lock and publishes a `set`, so every replica drops its
 ///     older copy and reads the new value from Redis. A replica that finds
 ///     the lock held keeps serving its copy and looks again after the
-///     tier's lock lease. A copy read from Redis is due once less than
-///     `ttl - refresh` is left of it there, so every replica finds a value
-///     due at the same age, however late it read it.
+///     tier's lock lease. A copy read from Redis is due by the age of the
+///     value there (each value in Redis carries the TTL it was written
+///     for), so every replica finds a value due at the same age, however
+///     late it read it.
 ///   - `timeout`: the shared load (Redis, the lock, the body) is what runs
 ///     detached behind the soft timeout; the kept value is the one in this
 ///     replica's memory (without one, the caller waits for the load).

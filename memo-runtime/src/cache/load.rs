@@ -341,6 +341,12 @@ impl AsyncCache {
         V: Clone + Send + Sync + 'static,
     {
         let failure = match ran {
+            // A body that waits for itself is a bug, not a failure: no kept
+            // value may hide it.
+            Err(panic) if reentry::is_reentry(&*panic) => {
+                drop(leader);
+                resume_unwind(panic)
+            }
             Ok(Ok(value)) => {
                 let lifespan = ttl_of(&value);
                 self.complete(leader, missed, policy, lifespan, Some(&value), keep);

@@ -93,6 +93,21 @@ pub(crate) fn check_wait(load: LoadId, namespace: &str) {
     }
 }
 
+/// What every re-entry panic's message says, so that a load that catches
+/// panics (for a `stale` fallback) can tell this bug from a failure and let
+/// it go on.
+const WAITS_FOR_ITSELF: &str = "it would wait for itself forever";
+
+/// Whether `payload` is a re-entry panic's: a bug in the caller's code,
+/// which no kept value may hide.
+pub(crate) fn is_reentry(payload: &(dyn std::any::Any + Send)) -> bool {
+    let message = match payload.downcast_ref::<String>() {
+        Some(message) => message.as_str(),
+        None => payload.downcast_ref::<&str>().copied().unwrap_or_default(),
+    };
+    message.starts_with("memo: ") && message.contains(WAITS_FOR_ITSELF)
+}
+
 #[cold]
 #[inline(never)]
 fn waits_for_itself(namespace: &str) -> ! {
@@ -100,15 +115,15 @@ fn waits_for_itself(namespace: &str) -> ! {
         panic!(
             "memo: this key was loaded again (`get_or_insert_with` or `try_get_or_insert_with`) \
              while its `init` was computing that very value (it needs its own result, directly \
-             or through other functions); it would wait for itself forever. Break the cycle, \
-             or compute the inner value without the cache."
+             or through other functions); {WAITS_FOR_ITSELF}. Break the cycle, or compute the \
+             inner value without the cache."
         )
     }
     panic!(
         "memo: `{namespace}` was called again with the same arguments while computing that very \
-         result (it calls itself, directly or through other functions); it would wait for itself \
-         forever. Break the cycle, or make the inner call through its `uncached` companion (which \
-         runs the body without the cache)."
+         result (it calls itself, directly or through other functions); {WAITS_FOR_ITSELF}. Break \
+         the cycle, or make the inner call through its `uncached` companion (which runs the body \
+         without the cache)."
     )
 }
 

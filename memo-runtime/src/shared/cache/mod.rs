@@ -179,8 +179,9 @@ impl SharedCacheBuilder {
     /// does in memory, for [`SharedCache::get_or_refresh_with`]: a value
     /// older than `refresh` is returned at once while one replica at a time
     /// (the one that takes the key's Redis lock) reloads it and publishes
-    /// the new value to every replica. A copy read from Redis is due once
-    /// less than `ttl - refresh` is left of it.
+    /// the new value to every replica. A copy read from Redis is due when
+    /// the value is `refresh` old, counted from when it was written to
+    /// Redis, not from when this replica read it.
     ///
     /// [`AsyncCacheBuilder::refresh_after`]: crate::AsyncCacheBuilder::refresh_after
     pub fn refresh_after(mut self, refresh: Duration) -> Self {
