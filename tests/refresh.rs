@@ -275,3 +275,41 @@ async fn callers_waiting_on_a_failed_refresh_get_the_kept_value() {
     );
     assert_eq!(cache.stats().refresh_errors, 1);
 }
+
+#[test]
+fn a_reload_cancelled_with_its_runtime_leaves_the_key_to_the_next_one() {
+    let clock = ManualClock::new();
+    let cache = cache(&clock);
+    let (runs, gate) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first = runtime();
+    first.block_on(async {
+        cache.get_or_refresh_with("k", || async { 1u32 }).await;
+        clock.advance(REFRESH);
+        let due = cache.get_or_refresh_with("k", held(&runs, &gate, 2)).await;
+        assert_eq!(due, 1);
+        eventually("the reload started", || runs.load(SeqCst) == 1).await;
+    });
+    // The held reload's task is dropped with its runtime.
+    drop(first);
+    assert_eq!(cache.loads_in_flight(), 0, "the cancelled reload let go");
+    runtime().block_on(async {
+        // Still due: the next caller starts a reload of its own.
+        let due = cache.get_or_refresh_with("k", held(&runs, &gate, 3)).await;
+        assert_eq!(due, 1);
+        eventually("a new reload started", || runs.load(SeqCst) == 2).await;
+        gate.notify_one();
+        let started = Instant::now();
+        while value_of(&cache).await != Some(3) {
+            assert!(started.elapsed() < PATIENCE, "the reload never landed");
+            tokio::task::yield_now().await;
+        }
+    });
+    assert_eq!(cache.stats().refreshes, 2);
+}

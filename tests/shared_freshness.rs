@@ -266,3 +266,39 @@ async fn a_value_shorter_lived_than_refresh_is_never_due_in_any_replica() {
     assert_eq!(runs.load(SeqCst), 0, "never refreshed");
     assert_eq!(b.stats().refreshes, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_callers_on_two_replicas_of_a_due_key_run_one_reload() {
+    let server = RedisServer::start();
+    let (ta, tb) = (tier(&server).await, tier(&server).await);
+    let clock = ManualClock::new();
+    let (a, b) = (replica(&ta, &clock), replica(&tb, &clock));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let first = a.try_get_or_refresh_with("eur", counted(&runs, 1)).await;
+    assert_eq!(first, Ok(1));
+    let copied = b.try_get_or_refresh_with("eur", counted(&runs, 99)).await;
+    assert_eq!(copied, Ok(1));
+    clock.advance(REFRESH);
+    let gate = Arc::new(Notify::new());
+    let callers: Vec<_> = (0..100)
+        .map(|i| {
+            let replica = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let reload = held(&runs, &gate, Ok(2));
+            tokio::spawn(async move { replica.try_get_or_refresh_with("eur", reload).await })
+        })
+        .collect();
+    for caller in callers {
+        assert_eq!(caller.await.unwrap(), Ok(1), "every caller got the due value");
+    }
+    // One replica runs the body, the other leaves the key to it.
+    eventually("the reload started", || runs.load(SeqCst) == 2).await;
+    eventually("the other replica deferred", || {
+        a.refreshes_deferred() + b.refreshes_deferred() == 1
+    })
+    .await;
+    gate.notify_one();
+    eventually_reads(&a, 2).await;
+    eventually_reads(&b, 2).await;
+    assert_eq!(runs.load(SeqCst), 2, "one reload for a hundred callers");
+    assert_eq!(a.stats().refreshes + b.stats().refreshes, 1);
+}
