@@ -7,7 +7,7 @@
 //!
 //! `cargo bench --bench shared` (needs `redis-server` on the PATH).
 
-#[path = "../tests/support/redis_server.rs"]
+#[path = "../../tests/support/redis_server.rs"]
 #[allow(dead_code)]
 mod redis_server;
 
