@@ -288,7 +288,11 @@ async fn a_hundred_callers_on_two_replicas_of_a_due_key_run_one_reload() {
         })
         .collect();
     for caller in callers {
-        assert_eq!(caller.await.unwrap(), Ok(1), "every caller got the due value");
+        assert_eq!(
+            caller.await.unwrap(),
+            Ok(1),
+            "every caller got the due value"
+        );
     }
     // One replica runs the body, the other leaves the key to it.
     eventually("the reload started", || runs.load(SeqCst) == 2).await;
@@ -301,4 +305,67 @@ async fn a_hundred_callers_on_two_replicas_of_a_due_key_run_one_reload() {
     eventually_reads(&b, 2).await;
     assert_eq!(runs.load(SeqCst), 2, "one reload for a hundred callers");
     assert_eq!(a.stats().refreshes + b.stats().refreshes, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_during_a_refresh_wins_everywhere() {
+    let server = RedisServer::start();
+    let (ta, tb) = (tier(&server).await, tier(&server).await);
+    let clock = ManualClock::new();
+    let (a, b) = (replica(&ta, &clock), replica(&tb, &ManualClock::new()));
+    let runs = Arc::new(AtomicUsize::new(0));
+    assert_eq!(
+        a.try_get_or_refresh_with("eur", counted(&runs, 1)).await,
+        Ok(1)
+    );
+    clock.advance(REFRESH);
+    let gate = Arc::new(Notify::new());
+    let served = a.try_get_or_refresh_with("eur", held(&runs, &gate, Ok(2)));
+    assert_eq!(served.await, Ok(1));
+    eventually("the refresh runs", || runs.load(SeqCst) == 2).await;
+    // A set while the refresh holds the key's lock: the refresh's older
+    // value must not land over it, in Redis or in any memory.
+    a.set("eur", 42u32).await;
+    gate.notify_one();
+    eventually("the refresh ended", || a.loads_in_flight() == 0).await;
+    assert_eq!(a.get::<_, u32>("eur").await, Some(42));
+    eventually_reads(&b, 42).await;
+    assert_eq!(runs.load(SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detached_load_that_fails_counts_once_as_a_failed_reload() {
+    let server = RedisServer::start();
+    let ta = tier(&server).await;
+    let clock = ManualClock::new();
+    let a = SharedCache::builder("rates", ta.clone())
+        .default_ttl(TTL)
+        .stale(Duration::from_secs(3600))
+        .soft_timeout(Duration::from_millis(50))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let runs = Arc::new(AtomicUsize::new(0));
+    assert_eq!(
+        a.try_get_or_refresh_with("eur", counted(&runs, 1)).await,
+        Ok(1)
+    );
+    // Expired in memory, and in its stale window in Redis too.
+    clock.advance(TTL);
+    let _: () = server
+        .connection()
+        .pexpire(redis_key(&server), 1_000_000)
+        .unwrap();
+    let gate = Arc::new(Notify::new());
+    let failing = held(&runs, &gate, Err("down".into()));
+    assert_eq!(a.try_get_or_refresh_with("eur", failing).await, Ok(1));
+    assert_eq!(a.stats().stale_served, 1, "the caller, after the timeout");
+    gate.notify_one();
+    eventually("the load ended", || a.loads_in_flight() == 0).await;
+    let stats = a.stats();
+    assert_eq!(
+        (stats.stale_served, stats.refresh_errors),
+        (1, 1),
+        "the detached failure serves nobody: {stats:?}"
+    );
 }

@@ -166,6 +166,11 @@ async fn refresh_timeout_and_expires_work_through_the_shared_tier() {
     // held past the soft timeout, so the kept value answers.
     assert_eq!(stock(7).await, 701);
     CLOCK.advance(Duration::from_secs(60));
+    // Expired in memory, fresh in Redis (on real time): the load behind
+    // the soft timeout reads it there, in time.
+    assert_eq!(stock::lookup(7).await, (701, Source::Shared));
+    assert_eq!(STOCK_RUNS.load(SeqCst), 1, "no body ran");
+    CLOCK.advance(Duration::from_secs(60));
     // Redis, on real time, has it fresh: drop it there, unannounced, so
     // that the load runs the body.
     let _: () = server

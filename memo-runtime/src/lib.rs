@@ -31,13 +31,24 @@
 //! - [`configure`] and [`Config`]: process-wide defaults, set once at startup.
 //! - [`ManualClock`]: a clock tests advance, so that expiry needs no sleep.
 //! - [`cached`] and [`invalidate!`]: the attribute and its companion macro.
+//! - [`caches`] and [`report`]: every named cache of the process, with its
+//!   size and statistics, for a debug endpoint.
 //!
 //! Crate features, all off by default:
 //!
 //! - `redis`: the shared tier, `SharedTier` and `SharedCache`: replicas of a
 //!   service share results, loads and invalidations through Redis.
 //! - `redis-tls`: `rediss://` URLs for it (rustls; certificates checked).
+//! - `tracing`: a `memo.load` span around each load (the cache's name and a
+//!   digest of the key, never the arguments) and events for stale values,
+//!   background refreshes and the shared tier's outages, at target `memo`.
+//!   Nothing on the hit path.
+//! - `metrics`: `publish_metrics()` hands every cache's counters and sizes
+//!   to the `metrics` facade (Prometheus, OpenTelemetry...), labelled by
+//!   cache; read from the counters the caches keep anyway.
 #![deny(missing_docs)]
+// docs.rs marks the items each feature brings.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cache;
 mod config;
@@ -57,8 +68,12 @@ pub use config::{Config, ConfigError, DEFAULT_MAX_SIZE, DEFAULT_TTL, configure, 
 pub use freshness::{DEFAULT_STALE_RETRY, Expiry, ManualClock};
 pub use key::{CacheKey, KEY_MAX_DEPTH, KeyAsSet, KeyError};
 pub use local::policy::Eviction;
-pub use observe::{CacheStats, Source};
+pub use observe::{CacheInfo, CacheStats, Source, caches, report};
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub use observe::{publish_metrics, publish_metrics_every};
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use shared::{
     DEFAULT_LOCK_LEASE, DEFAULT_MAX_VALUE_BYTES, DEFAULT_TIMEOUT, SharedCache, SharedCacheBuilder,
     SharedTier, SharedTierBuilder, SharedTierError, SharedValue,

@@ -147,7 +147,8 @@ pub fn function_cache(max_size: Option<usize>, eviction: Option<Eviction>) -> As
     if let Some(eviction) = eviction {
         builder = builder.eviction(eviction);
     }
-    builder.build().unwrap_or_else(|err| panic!("{err}"))
+    let cache = builder.build().unwrap_or_else(|err| panic!("{err}"));
+    cache.name_on_first_miss()
 }
 
 /// What [`lookup`] found.
@@ -179,9 +180,15 @@ pub fn lookup<V: Clone + Send + Sync + 'static>(
     };
     match cache.lookup(namespace, id) {
         Some(Ok(value)) => Lookup::Hit(value),
-        Some(Err(missed)) => Lookup::Miss(MissedKey(Some(missed))),
+        Some(Err(missed)) => {
+            cache.missed_in(namespace);
+            Lookup::Miss(MissedKey(Some(missed)))
+        }
         // Caching is off.
-        None => Lookup::Miss(MissedKey(None)),
+        None => {
+            cache.missed_in(namespace);
+            Lookup::Miss(MissedKey(None))
+        }
     }
 }
 

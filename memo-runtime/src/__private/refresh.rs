@@ -37,8 +37,14 @@ pub fn lookup_refreshing<V: Clone + Send + Sync + 'static>(
     match cache.lookup_refreshing(namespace, id) {
         Some(Looked::Hit(value)) => RefreshLookup::Hit(value),
         Some(Looked::Due(value, missed)) => RefreshLookup::Due(value, MissedKey(Some(missed))),
-        Some(Looked::Miss(missed)) => RefreshLookup::Miss(MissedKey(Some(missed))),
-        None => RefreshLookup::Miss(MissedKey(None)),
+        Some(Looked::Miss(missed)) => {
+            cache.missed_in(namespace);
+            RefreshLookup::Miss(MissedKey(Some(missed)))
+        }
+        None => {
+            cache.missed_in(namespace);
+            RefreshLookup::Miss(MissedKey(None))
+        }
     }
 }
 

@@ -68,7 +68,8 @@ pub fn shared_function_cache(
                  (`configure(Config::default().shared_tier(tier))`); it caches in memory only"
             );
         }
-        return SharedSite::MemoryOnly(Box::new(function_cache(spec.max_size, spec.eviction)));
+        let memory = function_cache(spec.max_size, spec.eviction);
+        return SharedSite::MemoryOnly(Box::new(memory));
     };
     let name = spec
         .name

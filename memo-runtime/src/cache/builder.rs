@@ -34,9 +34,24 @@ pub struct AsyncCacheBuilder {
     refresh: Option<Duration>,
     idle: Option<Duration>,
     soft_timeout: Option<Duration>,
+    name: Option<String>,
 }
 
 impl AsyncCacheBuilder {
+    /// Lists the cache in [`caches()`](crate::caches) and
+    /// [`report()`](crate::report) under `name` (caches without a name are
+    /// not listed; memoized functions are, under their path).
+    ///
+    /// ```
+    /// let cache = memo_runtime::AsyncCache::builder().name("sessions").build().unwrap();
+    /// assert!(memo_runtime::caches().iter().any(|info| info.name == "sessions"));
+    /// # drop(cache);
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
     /// The TTL of entries stored without one of their own. Must not be zero.
     ///
     /// ```
@@ -305,6 +320,9 @@ impl AsyncCacheBuilder {
         let mut cache =
             AsyncCache::with_settings(policy, max_size, eviction, clock, global.is_enabled());
         cache.soft_timeout = self.soft_timeout;
+        if let Some(name) = self.name {
+            cache.register(name.into(), None);
+        }
         Ok(cache)
     }
 }

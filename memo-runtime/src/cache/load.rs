@@ -33,8 +33,8 @@ use super::AsyncCache;
 use crate::flight::{Flight, LeaderGuard, Outcome, Role, reentry};
 use crate::freshness::{Lifespan, Own, Policy};
 use crate::key::{CacheKey, Probe};
-use crate::observe::Event;
 use crate::observe::source::{self, Source};
+use crate::observe::{Event, trace};
 
 /// The key of a call whose lookup missed, with the hash the lookup computed,
 /// so the load does not compute it again.
@@ -170,6 +170,7 @@ impl AsyncCache {
                 Next::Lead(leader) => {
                     let policy = self.policy.with(own);
                     let running = reentry::Running::new(&leader, init.as_mut());
+                    let running = trace::load("load", self.name(), &probe, running);
                     if policy.stale.is_zero() {
                         let result = running.await;
                         let value = result.as_ref().ok();
@@ -227,7 +228,10 @@ impl AsyncCache {
                     if policy.stale.is_zero() {
                         // A panic in `init` drops `leader`, which abandons
                         // the flight: a waiter takes over.
-                        let result = reentry::running(leader.load(), init);
+                        let load = leader.load();
+                        let result = trace::load_blocking(self.name(), &probe, || {
+                            reentry::running(load, init)
+                        });
                         let value = result.as_ref().ok();
                         let lifespan = value.map_or(Lifespan::Settings, ttl_of);
                         self.complete(leader, &missed, &policy, lifespan, value, keep);
@@ -235,7 +239,9 @@ impl AsyncCache {
                         return result;
                     }
                     let load = leader.load();
-                    let ran = catch_unwind(AssertUnwindSafe(|| reentry::running(load, init)));
+                    let ran = catch_unwind(AssertUnwindSafe(|| {
+                        trace::load_blocking(self.name(), &probe, || reentry::running(load, init))
+                    }));
                     return self
                         .finish_or_fall_back(leader, &missed, &policy, ttl_of, ran, keep, true);
                 }

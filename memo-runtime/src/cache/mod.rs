@@ -11,6 +11,7 @@ use std::fmt;
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -86,6 +87,10 @@ pub struct AsyncCache {
     /// [`Config::enabled`](crate::Config::enabled) when the cache was built
     /// (the config cannot change after that): off, nothing is stored or found.
     enabled: bool,
+    /// A memoized function's own cache, not yet in the registry: its first
+    /// miss lists it under the function's namespace (which a `static`'s
+    /// initializer cannot name for a method).
+    unnamed_function: AtomicBool,
 }
 
 impl Default for AsyncCache {
@@ -151,6 +156,7 @@ impl AsyncCache {
             policy,
             soft_timeout: None,
             enabled,
+            unnamed_function: AtomicBool::new(false),
         }
     }
 
@@ -458,6 +464,41 @@ impl AsyncCache {
         let probe = self.store.probe(namespace, id);
         self.flights
             .invalidate(&probe, || self.store.expire(&probe));
+    }
+
+    /// Marks a memoized function's own cache, to be listed in the registry
+    /// under the function's namespace on its first miss.
+    pub(crate) fn name_on_first_miss(self) -> Self {
+        self.unnamed_function.store(true, Relaxed);
+        self
+    }
+
+    /// After a miss in `namespace`: lists a function's own cache in the
+    /// registry the first time.
+    #[inline(always)]
+    pub(crate) fn missed_in(&self, namespace: &'static str) {
+        if self.unnamed_function.load(Relaxed) {
+            self.name_function(namespace);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn name_function(&self, namespace: &'static str) {
+        if self.unnamed_function.swap(false, Relaxed) {
+            self.register(namespace.into(), None);
+        }
+    }
+
+    /// The cache's name in the registry (`unnamed` if it is not listed).
+    pub(crate) fn name(&self) -> &str {
+        self.store.counters.name()
+    }
+
+    /// Lists this cache in the registry under `name`.
+    pub(crate) fn register(&self, name: Arc<str>, shared: Option<Arc<str>>) {
+        self.store.counters.name_as(name.clone());
+        crate::observe::registry::register(name, shared, self.store.gauge());
     }
 
     pub(crate) fn remove_key(&self, namespace: &'static str, id: &[u8]) -> bool {

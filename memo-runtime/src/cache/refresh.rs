@@ -35,7 +35,7 @@ use crate::flight::{LeaderGuard, Role};
 use crate::freshness::{Lifespan, Own, settings};
 use crate::key::CacheKey;
 use crate::local::Found;
-use crate::observe::Event;
+use crate::observe::{Event, trace};
 
 /// What a lookup of a caller that refreshes ahead found.
 pub(crate) enum Looked<V> {
@@ -248,10 +248,13 @@ impl AsyncCache {
         match ran {
             // Shared with the waiters either way, as any load's value is.
             Ok(Ok(value)) => {
-                if !keep(&value) {
+                let lifespan = ttl_of(&value);
+                // A value not kept (a `None`, or an `Expiry` of zero) does
+                // not replace the old one, which must not be due at once
+                // again.
+                if !keep(&value) || policy.lifespan(lifespan).is_dead_on_arrival() {
                     self.store.postpone_refresh(&probe, policy.stale_retry);
                 }
-                let lifespan = ttl_of(&value);
                 self.complete(leader, missed, &policy, lifespan, Some(&value), keep);
             }
             Ok(Err(_)) | Err(_) => {
@@ -289,6 +292,7 @@ pub(crate) fn refresh_in_background<C, V, E, F>(
         return;
     };
     cache.record(Event::RefreshStarted);
+    let reload = trace::load("refresh", cache.name(), &missed.probe(), reload);
     let task = async move {
         let ran = CatchUnwind(reload).await;
         cache.finish_refresh(leader, &missed, &own, keep, ttl_of, ran);
@@ -336,7 +340,10 @@ pub(crate) fn refresh_in_background_blocking<C, V, E, F>(
     };
     cache.record(Event::RefreshStarted);
     let work = move || {
-        let ran = catch_unwind(AssertUnwindSafe(reload));
+        let probe = missed.probe();
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            trace::load_blocking(cache.name(), &probe, reload)
+        }));
         cache.finish_refresh(leader, &missed, &own, keep, ttl_of, ran);
     };
     spawn_thread(work);

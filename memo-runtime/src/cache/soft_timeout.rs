@@ -27,8 +27,8 @@ use super::load::{CatchUnwind, Missed};
 use super::refresh::{spawn_detached, spawn_thread};
 use crate::flight::{Flight, LeaderGuard, Outcome, Role};
 use crate::freshness::{Lifespan, Own};
-use crate::observe::Event;
 use crate::observe::source::{self, Source};
+use crate::observe::{Event, trace};
 
 /// What a caller with a soft timeout got: a value, or the key and its body
 /// back for the usual miss path (nothing was kept to fall back on).
@@ -158,6 +158,7 @@ where
     };
     let detached = cache.clone();
     spawn_detached(async move {
+        let reload = trace::load("reload", detached.name(), &missed.probe(), reload);
         let ran = CatchUnwind(reload).await;
         detached.finish_detached(leader, &missed, &own, keep, ttl_of, ran);
     });
@@ -201,7 +202,10 @@ where
     // If the thread cannot start, the leader is dropped with the work: the
     // flight is abandoned and the wait below ends at once.
     spawn_thread(move || {
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(reload));
+        let probe = missed.probe();
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            trace::load_blocking(detached.name(), &probe, reload)
+        }));
         detached.finish_detached(leader, &missed, &own, keep, ttl_of, ran);
     });
     let outcome = flight.and_then(|flight| flight.wait_blocking_for::<V>(timeout));

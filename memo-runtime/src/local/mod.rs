@@ -13,6 +13,7 @@ pub(crate) mod policy;
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
 
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
@@ -64,18 +65,59 @@ fn matches(probe: &Probe<'_>, entry: &StoredEntry) -> bool {
 }
 
 pub(crate) struct Store {
-    shards: Box<[Shard]>,
+    // The shards, the length and the counters are shared with the cache's
+    // entry in the registry (`memo_runtime::caches()`), which reads them.
+    shards: Arc<[Shard]>,
     hasher: KeyHasher,
     order: Mutex<Policy>,
     /// Mirrors `order.len()` so that `len()` takes no lock.
-    len: AtomicUsize,
+    len: Arc<AtomicUsize>,
     max_size: usize,
     /// The clock deadlines are read against.
     clock: Clock,
     /// When the store was made: entries keep the time of their last hit as
     /// nanoseconds since then (for time-to-idle).
     born: Instant,
-    pub(crate) counters: EventCounters,
+    pub(crate) counters: Arc<EventCounters>,
+}
+
+/// What the registry reads of a store, without keeping it alive.
+#[derive(Clone)]
+pub(crate) struct Gauge {
+    shards: Weak<[Shard]>,
+    len: Weak<AtomicUsize>,
+    counters: Weak<EventCounters>,
+    max_size: usize,
+}
+
+impl Gauge {
+    /// Whether the store still exists.
+    pub(crate) fn is_alive(&self) -> bool {
+        self.counters.strong_count() > 0
+    }
+
+    /// The store's length, bound and statistics; `None` once it is gone.
+    pub(crate) fn read(&self) -> Option<(usize, usize, CacheStats)> {
+        let (shards, len, counters) = (
+            self.shards.upgrade()?,
+            self.len.upgrade()?,
+            self.counters.upgrade()?,
+        );
+        let stats = stats_of(&shards, &counters);
+        Some((len.load(Relaxed), self.max_size, stats))
+    }
+}
+
+/// The statistics of a store: the hits and misses its shards counted, and
+/// the events.
+fn stats_of(shards: &[Shard], counters: &EventCounters) -> CacheStats {
+    let (hits, misses) = shards.iter().fold((0, 0), |(hits, misses), shard| {
+        (
+            hits + shard.hits.load(Relaxed),
+            misses + shard.misses.load(Relaxed),
+        )
+    });
+    counters.snapshot(hits, misses)
 }
 
 impl Store {
@@ -92,10 +134,10 @@ impl Store {
             shards,
             hasher: KeyHasher::new(),
             order: Mutex::new(Policy::new(eviction, max_size.get())),
-            len: AtomicUsize::new(0),
+            len: Arc::new(AtomicUsize::new(0)),
             max_size: max_size.get(),
             clock,
-            counters: EventCounters::default(),
+            counters: Arc::default(),
         }
     }
 
@@ -278,8 +320,12 @@ impl Store {
         let mut map = self.shard(probe.hash).map.write();
         if let Some(entry) = map.find_mut(probe.hash, |entry| matches(probe, entry)) {
             let deadlines = &mut entry.deadlines;
-            let later = now.checked_add(retry).unwrap_or(deadlines.fresh_until);
-            deadlines.refresh_at = later.min(deadlines.fresh_until);
+            // Only the entry found due: a newer one stored meanwhile keeps
+            // its own deadlines.
+            if deadlines.refresh_at <= now {
+                let later = now.checked_add(retry).unwrap_or(deadlines.fresh_until);
+                deadlines.refresh_at = later.min(deadlines.fresh_until);
+            }
         }
     }
 
@@ -465,13 +511,17 @@ impl Store {
     }
 
     pub(crate) fn stats(&self) -> CacheStats {
-        let (hits, misses) = self.shards.iter().fold((0, 0), |(hits, misses), shard| {
-            (
-                hits + shard.hits.load(Relaxed),
-                misses + shard.misses.load(Relaxed),
-            )
-        });
-        self.counters.snapshot(hits, misses)
+        stats_of(&self.shards, &self.counters)
+    }
+
+    /// A handle on this store's length and statistics for the registry.
+    pub(crate) fn gauge(&self) -> Gauge {
+        Gauge {
+            shards: Arc::downgrade(&self.shards),
+            len: Arc::downgrade(&self.len),
+            counters: Arc::downgrade(&self.counters),
+            max_size: self.max_size,
+        }
     }
 
     pub(crate) fn shard_count(&self) -> usize {

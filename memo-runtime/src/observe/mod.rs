@@ -3,9 +3,16 @@
 //! ([`EventCounters::record`]); statistics are the first recorder, tracing
 //! and metrics will be others beside it.
 
+#[cfg(feature = "metrics")]
+mod facade;
+pub(crate) mod registry;
 pub(crate) mod source;
 mod stats;
+pub(crate) mod trace;
 
+#[cfg(feature = "metrics")]
+pub use facade::{publish_metrics, publish_metrics_every};
+pub use registry::{CacheInfo, caches, report};
 pub use source::Source;
 pub use stats::CacheStats;
 pub(crate) use stats::EventCounters;

@@ -1,6 +1,7 @@
 //! Cache statistics: the public snapshot, and the counters that record it.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 
 use super::Event;
 
@@ -97,9 +98,21 @@ pub(crate) struct EventCounters {
     shared_hits: AtomicU64,
     shared_misses: AtomicU64,
     shared_errors: AtomicU64,
+    /// The cache's name in the registry, for traces.
+    name: OnceLock<Arc<str>>,
 }
 
 impl EventCounters {
+    /// Names the cache these count for (in traces); the first name stays.
+    pub(crate) fn name_as(&self, name: Arc<str>) {
+        let _ = self.name.set(name);
+    }
+
+    /// The cache's name, or `unnamed`.
+    pub(crate) fn name(&self) -> &str {
+        self.name.get().map_or("unnamed", |name| name)
+    }
+
     /// Counts `event`.
     #[inline]
     pub(crate) fn record(&self, event: Event) {
@@ -123,6 +136,7 @@ impl EventCounters {
         if n > 0 {
             counter.fetch_add(n, Relaxed);
         }
+        super::trace::cache_event(self.name(), event);
     }
 
     pub(crate) fn snapshot(&self, hits: u64, misses: u64) -> CacheStats {

@@ -22,6 +22,7 @@ use redis::Client;
 use tokio::sync::{Notify, watch};
 
 use crate::AsyncCache;
+use crate::observe::trace::TierEvent;
 
 /// What a message asks of the receivers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +87,8 @@ impl Local {
 }
 
 pub(crate) struct Bus {
+    /// The tier's URL without its password, for traces.
+    tier: Arc<str>,
     /// The tier's key prefix; the channel is `prefix:invalidate`.
     prefix: String,
     pub(crate) channel: String,
@@ -103,8 +106,9 @@ pub(crate) struct Bus {
 }
 
 impl Bus {
-    pub(crate) fn new(prefix: &str) -> Bus {
+    pub(crate) fn new(prefix: &str, tier: Arc<str>) -> Bus {
         Bus {
+            tier,
             prefix: prefix.to_owned(),
             channel: format!("{prefix}:invalidate"),
             instance: random_id(),
@@ -269,6 +273,7 @@ impl Bus {
             // may have been taken from memory meanwhile).
             if !self.new.swap(false, SeqCst) {
                 self.flush_all();
+                crate::observe::trace::tier_event(&self.tier, TierEvent::Resubscribed);
             }
             self.subscribed.store(true, SeqCst);
             self.ready.notify_waiters();

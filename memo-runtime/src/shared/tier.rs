@@ -16,6 +16,7 @@ use super::replay::Replay;
 use super::tls::{self, TlsSettings};
 use super::url::RedisUrl;
 use super::worker::Worker;
+use crate::observe::trace::{self, TierEvent};
 
 /// Default deadline of one Redis operation.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(100);
@@ -73,15 +74,36 @@ pub(crate) struct TierInner {
 }
 
 /// What the background tasks and the callers know about Redis's health.
-#[derive(Default)]
 pub(crate) struct Health {
     /// Connected, subscribed, and the breaker closed.
     available: AtomicBool,
     /// Operations that failed in a row.
     failures: AtomicU32,
+    /// The tier's URL without its password, for traces.
+    tier: Arc<str>,
 }
 
 impl Health {
+    fn new(tier: Arc<str>) -> Health {
+        Health {
+            available: AtomicBool::new(false),
+            failures: AtomicU32::new(0),
+            tier,
+        }
+    }
+
+    /// Marks the tier available (or not), telling traces when that changes.
+    fn set_available(&self, available: bool, lost: TierEvent) {
+        if self.available.swap(available, SeqCst) != available {
+            let event = if available {
+                TierEvent::Available
+            } else {
+                lost
+            };
+            trace::tier_event(&self.tier, event);
+        }
+    }
+
     pub(crate) fn is_available(&self) -> bool {
         self.available.load(SeqCst)
     }
@@ -93,7 +115,7 @@ impl Health {
     fn failed(&self) {
         if self.failures.fetch_add(1, SeqCst) + 1 >= BREAKER_AFTER {
             // Open: skipped until the probe gets an answer.
-            self.available.store(false, SeqCst);
+            self.set_available(false, TierEvent::BreakerOpened);
         }
     }
 }
@@ -161,6 +183,7 @@ impl SharedTierBuilder {
     /// assert!(err.to_string().contains("no PEM certificate"));
     /// ```
     #[cfg(feature = "redis-tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-tls")))]
     pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.tls.root_certificates = Some(pem.into());
         self
@@ -170,6 +193,7 @@ impl SharedTierBuilder {
     /// client certificate (mutual TLS): the certificate chain and its
     /// private key, both PEM. The key never appears in `Debug` or errors.
     #[cfg(feature = "redis-tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-tls")))]
     pub fn tls_client_certificate(
         mut self,
         certificate_pem: impl Into<Vec<u8>>,
@@ -218,8 +242,9 @@ impl SharedTierBuilder {
                 }
             })?
         };
-        let health = Arc::new(Health::default());
-        let bus = Arc::new(Bus::new(&self.prefix));
+        let label: Arc<str> = url.to_string().into();
+        let health = Arc::new(Health::new(label.clone()));
+        let bus = Arc::new(Bus::new(&self.prefix, label));
         let (restart, restarted) = watch::channel(0u64);
         worker.handle().spawn(
             bus.clone()
@@ -447,6 +472,7 @@ async fn probe(mut conn: ConnectionManager, probed: Probed, restart: watch::Send
             Ok(Ok(())) => {
                 if was_down {
                     was_down = false;
+                    trace::tier_event(&health.tier, TierEvent::Reconnected);
                     bus.flush_all();
                     restart.send_modify(|generation| *generation += 1);
                 }
@@ -457,14 +483,14 @@ async fn probe(mut conn: ConnectionManager, probed: Probed, restart: watch::Send
                 }
                 if bus.is_subscribed() {
                     health.succeeded();
-                    health.available.store(true, SeqCst);
+                    health.set_available(true, TierEvent::Unreachable);
                 }
             }
             _ => {
                 if bus.is_subscribed() || health.is_available() {
                     was_down = true;
                 }
-                health.available.store(false, SeqCst);
+                health.set_available(false, TierEvent::Unreachable);
             }
         }
         tokio::time::sleep(PROBE_EVERY).await;

@@ -18,6 +18,7 @@
 
 use super::*;
 use crate::cache::{CatchUnwind, Looked, Within, reload_within, spawn_detached};
+use crate::observe::trace;
 use remote::Write;
 
 /// A [`SharedCache`]'s memory tier as an owned handle, for the detached
@@ -160,6 +161,7 @@ impl SharedCache {
         let this = self.clone();
         spawn_detached(async move {
             let memory = this.memory();
+            let reload = trace::load("refresh", memory.name(), &missed.probe(), reload);
             match this
                 .reload_across(missed.key.id(), keep, own_ttl, reload)
                 .await
@@ -240,7 +242,10 @@ impl SharedCache {
         let load = {
             let (this, learned) = (self.clone(), learned.clone());
             let id = missed.key.id().to_vec();
-            async move { this.load_through(&id, keep, own_ttl, init, &learned).await }
+            async move {
+                this.load_through(&id, keep, own_ttl, init, &learned, false)
+                    .await
+            }
         };
         let ttl_of = {
             let learned = learned.clone();
@@ -248,7 +253,11 @@ impl SharedCache {
         };
         let memory = Memory(self.clone());
         match reload_within(memory, missed, Own::NONE, keep, ttl_of, timeout, load).await {
-            Within::Value(result) => result,
+            Within::Value(result) => {
+                // The detached load may have found the value in Redis.
+                learned.report();
+                result
+            }
             Within::Load(missed, load) => {
                 let ttl_of = |value: &V| learned.lifespan(value);
                 let loaded = self

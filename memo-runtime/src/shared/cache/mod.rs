@@ -257,6 +257,14 @@ impl SharedCacheBuilder {
             .map_err(|err| SharedTierError::Setting(err.to_string()))?;
         let local = Arc::new(Local::new(memory, self.memory_namespace));
         self.tier.inner.bus.register(&self.name, &local);
+        // Listed under its name, or a memoized function's path; with the
+        // pattern of its keys in Redis.
+        let listed = match self.memory_namespace {
+            "" => self.name.as_str(),
+            function => function,
+        };
+        let in_redis = redis_key(self.tier.prefix(), &self.name, "*");
+        local.cache.register(listed.into(), Some(in_redis.into()));
         Ok(SharedCache {
             local,
             inner: Arc::new(Inner {
@@ -285,7 +293,7 @@ impl SharedCache {
     }
 
     /// The value under `key`: from memory, else from Redis (kept in memory
-    /// for as long as Redis keeps it, or the default TTL if shorter).
+    /// for no longer than Redis keeps it fresh).
     #[inline]
     pub async fn get<K, V>(&self, key: &K) -> Option<V>
     where
@@ -470,7 +478,7 @@ impl SharedCache {
         };
         let id = missed.key.id().to_vec();
         let learned = Learned::default();
-        let load = self.load_through(&id, keep, own_ttl, init, &learned);
+        let load = self.load_through(&id, keep, own_ttl, init, &learned, true);
         let ttl_of = |value: &V| learned.lifespan(value);
         let loaded = self
             .memory()
@@ -483,6 +491,9 @@ impl SharedCache {
     /// The load behind the in-memory single flight: Redis, else `init`
     /// across processes, else (it failed) the value Redis kept for its
     /// stale window. Tells `learned` how long the value lives in memory.
+    /// A load `for_a_caller` that falls back serves a value stale; one
+    /// detached behind a soft timeout serves nobody itself, and counts as a
+    /// failed reload.
     pub(super) async fn load_through<V, E>(
         &self,
         id: &[u8],
@@ -490,6 +501,7 @@ impl SharedCache {
         own_ttl: fn(&V) -> Option<Duration>,
         init: impl Future<Output = Result<V, E>>,
         learned: &Learned,
+        for_a_caller: bool,
     ) -> Result<V, E>
     where
         V: SharedValue,
@@ -514,7 +526,11 @@ impl SharedCache {
             // than Redis keeps it.
             (Err(_), Some((kept, left))) => {
                 learned.set(Lifespan::Retrying(self.fallback_of(left)));
-                self.memory().record(Event::StaleServed);
+                self.memory().record(if for_a_caller {
+                    Event::StaleServed
+                } else {
+                    Event::RefreshFailed
+                });
                 Ok(kept)
             }
             (result, _) => {
@@ -540,6 +556,13 @@ impl SharedCache {
     /// `shared_hits`, `shared_misses` and `shared_errors` for Redis.
     pub fn stats(&self) -> CacheStats {
         self.memory().stats()
+    }
+
+    /// How many loads of this process's memory tier are running (for tests
+    /// to wait on).
+    #[doc(hidden)]
+    pub fn loads_in_flight(&self) -> usize {
+        self.memory().loads_in_flight()
     }
 
     /// How many refreshes of due keys this cache left to another replica,

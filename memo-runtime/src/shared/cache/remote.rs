@@ -190,7 +190,9 @@ impl SharedCache {
 
     /// Writes `bytes` under `id` for `ttl` and publishes `kind`; whether
     /// Redis took it. With `only_if_absent`, a value stored meanwhile by
-    /// another process is kept (`SET NX`).
+    /// another process is kept (`SET NX`); without (a `set`), the key's load
+    /// lock goes too, as with a delete: a load or refresh running now must
+    /// not overwrite this value with its own.
     pub(super) async fn write(
         &self,
         id: &[u8],
@@ -232,6 +234,7 @@ impl SharedCache {
                 .await
                 .is_some();
         }
+        let lock = self.lock_of(id);
         self.inner
             .tier
             .run(|mut conn| async move {
@@ -240,8 +243,11 @@ impl SharedCache {
                 if only_if_absent {
                     set.arg("NX");
                 }
-                set.ignore()
-                    .cmd("PUBLISH")
+                set.ignore();
+                if !only_if_absent {
+                    pipe.cmd("DEL").arg(&lock).ignore();
+                }
+                pipe.cmd("PUBLISH")
                     .arg(&channel)
                     .arg(&message)
                     .ignore()
