@@ -185,7 +185,7 @@ where
     }
 }
 
-/// [`refresh`](super::refresh) for a `shared` function: one replica at a
+/// [`refresh`](fn@super::refresh) for a `shared` function: one replica at a
 /// time reloads the key, under its Redis lock, and publishes the value.
 pub fn refresh_shared<V, F>(
     cache: &'static SharedSite,
@@ -200,7 +200,7 @@ pub fn refresh_shared<V, F>(
     refresh_shared_ok(cache, site, key, lifetime, AlwaysOk(body));
 }
 
-/// [`refresh_ok`](super::refresh_ok) for a `shared` function.
+/// [`refresh_ok`](fn@super::refresh_ok) for a `shared` function.
 pub fn refresh_shared_ok<T, E, F>(
     cache: &'static SharedSite,
     site: &'static Site,
@@ -222,7 +222,7 @@ pub fn refresh_shared_ok<T, E, F>(
     }
 }
 
-/// [`refresh_some`](super::refresh_some) for a `shared` function.
+/// [`refresh_some`](fn@super::refresh_some) for a `shared` function.
 pub fn refresh_shared_some<T, F>(
     cache: &'static SharedSite,
     site: &'static Site,
