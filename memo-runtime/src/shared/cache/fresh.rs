@@ -15,6 +15,13 @@
 //!
 //! One replica at a time refreshes a key: the lock is the one loads take,
 //! so a refresh and a load of one key never run their bodies together.
+//!
+//! A refresh does not read Redis again once it holds the lock (a load
+//! does): the values' ages in Redis run on real time, not on the cache's
+//! clock, so they cannot say whether this replica's due copy is still the
+//! newest. The price is one extra body run when a replica finds its copy
+//! due in the moment between another replica's write and the arrival of
+//! that write's `set`.
 
 use super::*;
 use crate::cache::{CatchUnwind, Looked, Within, reload_within, spawn_detached};
@@ -258,15 +265,7 @@ impl SharedCache {
                 learned.report();
                 result
             }
-            Within::Load(missed, load) => {
-                let ttl_of = |value: &V| learned.lifespan(value);
-                let loaded = self
-                    .memory()
-                    .load_missed_ttl_by(Some(missed), &Own::NONE, ttl_of, keep, load)
-                    .await;
-                learned.report();
-                loaded
-            }
+            Within::Load(missed, load) => self.load_in_memory(missed, keep, &learned, load).await,
         }
     }
 }

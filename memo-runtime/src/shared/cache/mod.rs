@@ -479,6 +479,22 @@ impl SharedCache {
         let id = missed.key.id().to_vec();
         let learned = Learned::default();
         let load = self.load_through(&id, keep, own_ttl, init, &learned, true);
+        self.load_in_memory(missed, keep, &learned, load).await
+    }
+
+    /// The in-memory miss path around `load` (a shared load that tells
+    /// `learned` how long its value lives): single flight, then the value
+    /// stored for its lifespan, and the call's source reported.
+    pub(super) async fn load_in_memory<V, E>(
+        &self,
+        missed: Missed,
+        keep: fn(&V) -> bool,
+        learned: &Learned,
+        load: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E>
+    where
+        V: SharedValue,
+    {
         let ttl_of = |value: &V| learned.lifespan(value);
         let loaded = self
             .memory()
