@@ -15,7 +15,7 @@ use s3fifo::S3Fifo;
 /// - [`Eviction::Fifo`]: the oldest stored entry leaves first, exactly, as in
 ///   the original design. Predictable; hits cost nothing extra.
 /// - [`Eviction::S3Fifo`]: S3-FIFO (Yang et al., SOSP 2023). New entries go to
-///   a small probationary queue (10% of the bound); those hit while there are
+///   a small probationary queue (3% of the bound); those hit while there are
 ///   promoted to the main queue, the rest leave quickly and are remembered in
 ///   a ghost queue (hashes only), so a key that comes back is admitted to the
 ///   main queue at once. Entries in the main queue that were hit get another
