@@ -63,6 +63,12 @@ async fn memo_churn(k: u64) -> u64 {
     k.wrapping_mul(3)
 }
 
+/// The same with S3-FIFO: what the probation queue and the ghost cost a miss.
+#[memo_runtime::cached(max_size = 1000, eviction = s3_fifo)]
+async fn memo_s3_fifo_churn(k: u64) -> u64 {
+    k.wrapping_mul(3)
+}
+
 #[cached::proc_macro::cached(max_size = 1000)]
 async fn cached_churn(k: u64) -> u64 {
     k.wrapping_mul(3)
@@ -271,6 +277,9 @@ fn miss_churn(c: &mut Criterion) {
     static NEXT: AtomicU64 = AtomicU64::new(1 << 40);
     let fresh = || NEXT.fetch_add(1, Relaxed);
     one_task(&mut group, "memo", &rt, |_| memo_churn(fresh()));
+    one_task(&mut group, "memo_s3_fifo", &rt, |_| {
+        memo_s3_fifo_churn(fresh())
+    });
     one_task(&mut group, "cached", &rt, |_| cached_churn(fresh()));
     one_task(&mut group, "cached_concurrent", &rt, |_| async {
         concurrent_churn(fresh()).await

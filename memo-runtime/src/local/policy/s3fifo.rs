@@ -22,11 +22,6 @@
 //! queues. The ghost remembers 64-bit hashes only: a collision merely admits
 //! an entry to *main*, it never decides what a key's value is.
 
-use std::collections::{HashMap, VecDeque};
-
-/// Ghost hashes are already hashes: any fast hasher will do.
-type GhostCounts = HashMap<u64, u32, foldhash::fast::RandomState>;
-
 use super::AccessCounts;
 use super::lists::{Lists, NodeId, Place};
 
@@ -47,10 +42,7 @@ pub(crate) struct S3Fifo {
     lists: Lists,
     /// The share of *small*: 3% of the bound, at least one entry.
     small_target: usize,
-    ghost: VecDeque<u64>,
-    /// How many times each hash is in `ghost` (a hash can be there twice).
-    ghost_counts: GhostCounts,
-    ghost_capacity: usize,
+    ghost: Ghost,
 }
 
 impl S3Fifo {
@@ -59,9 +51,7 @@ impl S3Fifo {
         S3Fifo {
             lists: Lists::new(),
             small_target,
-            ghost: VecDeque::new(),
-            ghost_counts: GhostCounts::default(),
-            ghost_capacity: percent_of(max_size, GHOST_PERCENT).max(1),
+            ghost: Ghost::new(percent_of(max_size, GHOST_PERCENT).max(1)),
         }
     }
 
@@ -70,7 +60,7 @@ impl S3Fifo {
     }
 
     pub(crate) fn admit(&mut self, place: Place) -> NodeId {
-        let queue = if self.forget_ghost(place.hash) {
+        let queue = if self.ghost.forget(place.hash) {
             MAIN
         } else {
             SMALL
@@ -101,7 +91,7 @@ impl S3Fifo {
                 (_, true) => self.lists.move_to_back(node, MAIN),
                 (true, false) => {
                     self.lists.unlink(node);
-                    self.remember_ghost(place.hash);
+                    self.ghost.remember(place.hash);
                     return Some((node, place));
                 }
                 (false, false) => {
@@ -115,32 +105,49 @@ impl S3Fifo {
     pub(crate) fn clear(&mut self) {
         self.lists.clear();
         self.ghost.clear();
-        self.ghost_counts.clear();
     }
+}
 
-    fn remember_ghost(&mut self, hash: u64) {
-        if self.ghost.len() == self.ghost_capacity
-            && let Some(old) = self.ghost.pop_front()
-        {
-            self.drop_ghost_count(old);
+/// The hashes of keys that left *small* unhit, in a table of one hash per
+/// slot: a hash goes to the slot its own bits pick, over whatever was
+/// there. Remembering and forgetting are one store each, with no
+/// allocation and no queue, which is most of what a miss pays for the
+/// ghost. Overwriting an older hash in its slot is the table's way to
+/// forget it: a random old one instead of the oldest.
+struct Ghost {
+    /// 0: empty; else a hash with its lowest bit set (so never 0).
+    slots: Box<[u64]>,
+}
+
+impl Ghost {
+    fn new(capacity: usize) -> Ghost {
+        Ghost {
+            slots: vec![0; capacity].into_boxed_slice(),
         }
-        self.ghost.push_back(hash);
-        *self.ghost_counts.entry(hash).or_insert(0) += 1;
     }
 
-    /// Whether `hash` is a ghost; it stops counting as one either way (its
-    /// place in the ghost queue is reclaimed when that place comes up).
-    fn forget_ghost(&mut self, hash: u64) -> bool {
-        self.ghost_counts.remove(&hash).is_some()
+    fn slot(&self, hash: u64) -> usize {
+        // The high bits scaled to the table (the low ones pick shards).
+        ((u128::from(hash) * self.slots.len() as u128) >> 64) as usize
     }
 
-    fn drop_ghost_count(&mut self, hash: u64) {
-        if let Some(count) = self.ghost_counts.get_mut(&hash) {
-            *count -= 1;
-            if *count == 0 {
-                self.ghost_counts.remove(&hash);
-            }
+    fn remember(&mut self, hash: u64) {
+        let slot = self.slot(hash);
+        self.slots[slot] = hash | 1;
+    }
+
+    /// Whether `hash` is remembered; it is forgotten either way.
+    fn forget(&mut self, hash: u64) -> bool {
+        let slot = self.slot(hash);
+        let found = self.slots[slot] == hash | 1;
+        if found {
+            self.slots[slot] = 0;
         }
+        found
+    }
+
+    fn clear(&mut self) {
+        self.slots.fill(0);
     }
 }
 
@@ -206,7 +213,6 @@ mod tests {
                 assert!(s3.evict(&mut hits).is_some());
             }
         }
-        assert!(s3.ghost.len() <= s3.ghost_capacity);
-        assert!(s3.ghost_counts.len() <= s3.ghost.len());
+        assert_eq!(s3.ghost.slots.len(), 10, "half the bound, never more");
     }
 }
