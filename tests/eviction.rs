@@ -1,13 +1,16 @@
-//! The size bound: `len()` never exceeds `max_size`, and when a new key would
-//! pass it the oldest stored entry goes first (exact FIFO, across shards).
+//! The size bound: `len()` never exceeds `max_size`, and with
+//! `Eviction::Fifo` the oldest stored entry goes first when a new key would
+//! pass it (exact FIFO, across shards). The default policy, S3-FIFO, is
+//! tested in `eviction_policies.rs`.
 
 use std::time::Duration;
 
-use memo_runtime::{AsyncCache, ConfigError};
+use memo_runtime::{AsyncCache, ConfigError, Eviction};
 
 fn bounded(max_size: usize) -> AsyncCache {
     AsyncCache::builder()
         .max_size(max_size)
+        .eviction(Eviction::Fifo)
         .default_ttl(Duration::from_secs(60))
         .build()
         .expect("valid settings")

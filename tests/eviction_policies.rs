@@ -3,7 +3,11 @@
 use memo_runtime::{AsyncCache, Eviction};
 
 fn fifo(max_size: usize) -> AsyncCache {
-    AsyncCache::builder().max_size(max_size).build().unwrap()
+    AsyncCache::builder()
+        .max_size(max_size)
+        .eviction(Eviction::Fifo)
+        .build()
+        .unwrap()
 }
 
 async fn present(cache: &AsyncCache, keys: std::ops::Range<u32>) -> Vec<u32> {
@@ -51,4 +55,28 @@ async fn s3_fifo_keeps_entries_that_are_hit() {
     // Under FIFO the hot keys would be pushed out by the one-off keys every
     // round; under S3-FIFO they stay.
     assert_eq!(present(&cache, 0..20).await.len(), 20);
+}
+
+#[tokio::test]
+async fn a_cache_that_chooses_nothing_keeps_its_hot_keys_through_a_scan() {
+    // The default policy: what a user who never touches `eviction` gets.
+    let cache = AsyncCache::builder().max_size(100).build().unwrap();
+    assert_eq!(cache.eviction(), Eviction::S3Fifo);
+    for hot in 0..20u32 {
+        cache.set(&hot, hot).await;
+        let _ = cache.get::<_, u32>(&hot).await;
+    }
+    // A scan of 1,000 keys that never come again.
+    for cold in 1_000..2_000u32 {
+        cache.set(&cold, cold).await;
+    }
+    assert_eq!(present(&cache, 0..20).await.len(), 20, "the scan went by");
+    let fifo = fifo(100);
+    for key in (0..20u32).chain(1_000..2_000) {
+        fifo.set(&key, key).await;
+    }
+    assert!(
+        present(&fifo, 0..20).await.is_empty(),
+        "FIFO lets it flush them"
+    );
 }

@@ -85,7 +85,7 @@ use quote::quote;
 /// | `idle = 600` | time-to-idle: an entry not hit for this many seconds expires; each hit pushes that back, never past `ttl` (cached's `refresh = true`, moka's `time_to_idle`); hits on such entries write the time of the hit | none |
 /// | `expires = true` | each value says how long it lives: it implements `memo_runtime::Expiry` (an OAuth token's `expires_in`); `None` from it means `ttl` | `false` |
 /// | `max_size = 1000` | most entries this function's cache holds, >= 1 | the global default (1000 unless [`configure`]d) |
-/// | `eviction = s3_fifo` | this function's eviction policy: `fifo` or `s3_fifo` (see `Eviction`) | the global default (`fifo` unless [`configure`]d) |
+/// | `eviction = s3_fifo` | this function's eviction policy: `fifo` or `s3_fifo` (see `Eviction`) | the global default (`s3_fifo` unless [`configure`]d) |
 /// | `cache = USERS` | store in a shared `static` that derefs to `AsyncCache` | a cache of the function's own |
 /// | `skip(pool, self)` | leave these arguments out of the key | all arguments are key |
 /// | `key = expr` | the key is this expression over the arguments | the arguments |

@@ -48,13 +48,13 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// TTL 300 s, `max_size` 1000, FIFO eviction, caching enabled; no
+    /// TTL 300 s, `max_size` 1000, S3-FIFO eviction, caching enabled; no
     /// stale window (`stale_retry` 30 s once there is one), no jitter.
     fn default() -> Self {
         Config {
             default_ttl: DEFAULT_TTL,
             max_size: DEFAULT_MAX_SIZE,
-            eviction: Eviction::Fifo,
+            eviction: Eviction::S3Fifo,
             enabled: true,
             clock: None,
             stale: Duration::ZERO,
@@ -97,8 +97,8 @@ impl Config {
     ///
     /// ```
     /// use memo_runtime::{Config, Eviction};
-    /// let config = Config::default().eviction(Eviction::S3Fifo);
-    /// assert_eq!(config.get_eviction(), Eviction::S3Fifo);
+    /// let config = Config::default().eviction(Eviction::Fifo);
+    /// assert_eq!(config.get_eviction(), Eviction::Fifo);
     /// ```
     pub fn eviction(mut self, eviction: Eviction) -> Self {
         self.eviction = eviction;
@@ -109,7 +109,7 @@ impl Config {
     ///
     /// ```
     /// use memo_runtime::{Config, Eviction};
-    /// assert_eq!(Config::default().get_eviction(), Eviction::Fifo);
+    /// assert_eq!(Config::default().get_eviction(), Eviction::S3Fifo);
     /// ```
     pub fn get_eviction(&self) -> Eviction {
         self.eviction

@@ -174,7 +174,7 @@ impl AsyncCache {
     ///
     /// ```
     /// use memo_runtime::{AsyncCache, Eviction};
-    /// assert_eq!(AsyncCache::new().eviction(), Eviction::Fifo);
+    /// assert_eq!(AsyncCache::new().eviction(), Eviction::S3Fifo);
     /// ```
     pub fn eviction(&self) -> Eviction {
         self.store.eviction()
