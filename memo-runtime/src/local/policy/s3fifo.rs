@@ -114,15 +114,22 @@ impl S3Fifo {
 /// allocation and no queue, which is most of what a miss pays for the
 /// ghost. Overwriting an older hash in its slot is the table's way to
 /// forget it: a random old one instead of the oldest.
+///
+/// The table is made at the first eviction, when the cache holds its bound
+/// (a cache that never fills, or one bounded at `usize::MAX`, never pays
+/// for it): 4 bytes per entry it holds then.
 struct Ghost {
-    /// 0: empty; else a hash with its lowest bit set (so never 0).
+    /// 0: empty; else a hash with its lowest bit set (so never 0). Empty
+    /// until the first hash is remembered.
     slots: Box<[u64]>,
+    capacity: usize,
 }
 
 impl Ghost {
     fn new(capacity: usize) -> Ghost {
         Ghost {
-            slots: vec![0; capacity].into_boxed_slice(),
+            slots: Box::default(),
+            capacity,
         }
     }
 
@@ -132,12 +139,18 @@ impl Ghost {
     }
 
     fn remember(&mut self, hash: u64) {
+        if self.slots.is_empty() {
+            self.slots = vec![0; self.capacity].into_boxed_slice();
+        }
         let slot = self.slot(hash);
         self.slots[slot] = hash | 1;
     }
 
     /// Whether `hash` is remembered; it is forgotten either way.
     fn forget(&mut self, hash: u64) -> bool {
+        if self.slots.is_empty() {
+            return false;
+        }
         let slot = self.slot(hash);
         let found = self.slots[slot] == hash | 1;
         if found {
@@ -214,5 +227,20 @@ mod tests {
             }
         }
         assert_eq!(s3.ghost.slots.len(), 10, "half the bound, never more");
+    }
+
+    #[test]
+    fn the_ghost_table_is_made_at_the_first_eviction() {
+        // Half of usize::MAX slots could never be allocated.
+        let mut s3 = S3Fifo::new(usize::MAX);
+        s3.admit(place(1));
+        assert!(s3.ghost.slots.is_empty());
+        let mut small = S3Fifo::new(4);
+        for key in 0..5 {
+            small.admit(place(key));
+        }
+        assert!(small.ghost.slots.is_empty());
+        small.evict(&mut Hits::default()).unwrap();
+        assert_eq!(small.ghost.slots.len(), 2);
     }
 }
