@@ -44,6 +44,18 @@ fn replica(tier: &SharedTier, clock: &ManualClock) -> SharedCache {
         .expect("valid settings")
 }
 
+/// A replica that keeps values an hour past their TTL and waits 50 ms for
+/// a reload before it answers with the kept value.
+fn with_soft_timeout(tier: &SharedTier, clock: &ManualClock) -> SharedCache {
+    SharedCache::builder("rates", tier.clone())
+        .default_ttl(TTL)
+        .stale(Duration::from_secs(3600))
+        .soft_timeout(Duration::from_millis(50))
+        .clock(clock.clone())
+        .build()
+        .expect("valid settings")
+}
+
 type Reload = std::pin::Pin<Box<dyn Future<Output = Result<u32, String>> + Send>>;
 
 /// A reload that counts its runs and, once `gate` opens, returns `value`.
@@ -214,13 +226,7 @@ async fn a_soft_timeout_serves_the_kept_value_while_the_shared_load_goes_on() {
     let server = RedisServer::start();
     let (ta, tb) = (tier(&server).await, tier(&server).await);
     let clock = ManualClock::new();
-    let a = SharedCache::builder("rates", ta.clone())
-        .default_ttl(TTL)
-        .stale(Duration::from_secs(3600))
-        .soft_timeout(Duration::from_millis(50))
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let a = with_soft_timeout(&ta, &clock);
     let b = replica(&tb, &ManualClock::new());
     let runs = Arc::new(AtomicUsize::new(0));
     assert_eq!(
@@ -338,13 +344,7 @@ async fn a_detached_load_that_fails_counts_once_as_a_failed_reload() {
     let server = RedisServer::start();
     let ta = tier(&server).await;
     let clock = ManualClock::new();
-    let a = SharedCache::builder("rates", ta.clone())
-        .default_ttl(TTL)
-        .stale(Duration::from_secs(3600))
-        .soft_timeout(Duration::from_millis(50))
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let a = with_soft_timeout(&ta, &clock);
     let runs = Arc::new(AtomicUsize::new(0));
     assert_eq!(
         a.try_get_or_refresh_with("eur", counted(&runs, 1)).await,
