@@ -136,6 +136,7 @@ impl EventCounters {
         if n > 0 {
             counter.fetch_add(n, Relaxed);
         }
+        #[cfg(feature = "tracing")]
         super::trace::cache_event(self.name(), event);
     }
 

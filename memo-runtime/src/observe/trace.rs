@@ -9,7 +9,6 @@
 
 use std::future::Future;
 
-use super::Event;
 use crate::key::Probe;
 
 /// What the shared tier tells of itself.
@@ -37,8 +36,8 @@ mod enabled {
     use sha2::{Digest, Sha256};
     use tracing::Instrument;
 
-    use super::Event;
     use crate::key::Probe;
+    use crate::observe::Event;
 
     /// The first 8 bytes of the key's SHA-256, in hex: tells keys apart
     /// in a trace without showing them.
@@ -167,13 +166,8 @@ pub(crate) fn load_blocking<R>(cache: &str, probe: &Probe<'_>, load: impl FnOnce
 }
 
 /// An event of `cache` worth a trace line (the others are only counted).
-#[inline(always)]
-pub(crate) fn cache_event(cache: &str, event: Event) {
-    #[cfg(feature = "tracing")]
-    enabled::cache_event(cache, event);
-    #[cfg(not(feature = "tracing"))]
-    let _ = (cache, event);
-}
+#[cfg(feature = "tracing")]
+pub(crate) use enabled::cache_event;
 
 /// An event of the shared tier at `tier` (its URL, without a password).
 #[cfg(feature = "redis")]

@@ -92,15 +92,17 @@ impl Health {
         }
     }
 
-    /// Marks the tier available (or not), telling traces when that changes.
-    fn set_available(&self, available: bool, lost: TierEvent) {
-        if self.available.swap(available, SeqCst) != available {
-            let event = if available {
-                TierEvent::Available
-            } else {
-                lost
-            };
-            trace::tier_event(&self.tier, event);
+    /// Marks the tier in use again, telling traces if it was not.
+    fn recovered(&self) {
+        if !self.available.swap(true, SeqCst) {
+            trace::tier_event(&self.tier, TierEvent::Available);
+        }
+    }
+
+    /// Marks the tier skipped, telling traces why if it was in use.
+    fn lost(&self, why: TierEvent) {
+        if self.available.swap(false, SeqCst) {
+            trace::tier_event(&self.tier, why);
         }
     }
 
@@ -115,7 +117,7 @@ impl Health {
     fn failed(&self) {
         if self.failures.fetch_add(1, SeqCst) + 1 >= BREAKER_AFTER {
             // Open: skipped until the probe gets an answer.
-            self.set_available(false, TierEvent::BreakerOpened);
+            self.lost(TierEvent::BreakerOpened);
         }
     }
 }
@@ -483,14 +485,14 @@ async fn probe(mut conn: ConnectionManager, probed: Probed, restart: watch::Send
                 }
                 if bus.is_subscribed() {
                     health.succeeded();
-                    health.set_available(true, TierEvent::Unreachable);
+                    health.recovered();
                 }
             }
             _ => {
                 if bus.is_subscribed() || health.is_available() {
                     was_down = true;
                 }
-                health.set_available(false, TierEvent::Unreachable);
+                health.lost(TierEvent::Unreachable);
             }
         }
         tokio::time::sleep(PROBE_EVERY).await;

@@ -256,7 +256,7 @@ impl SharedCache {
         };
         let ttl_of = {
             let learned = learned.clone();
-            move |value: &V| learned.lifespan(value)
+            move |_: &V| learned.lifespan()
         };
         let memory = Memory(self.clone());
         match reload_within(memory, missed, Own::NONE, keep, ttl_of, timeout, load).await {

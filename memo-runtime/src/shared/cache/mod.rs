@@ -495,7 +495,7 @@ impl SharedCache {
     where
         V: SharedValue,
     {
-        let ttl_of = |value: &V| learned.lifespan(value);
+        let ttl_of = |_: &V| learned.lifespan();
         let loaded = self
             .memory()
             .load_missed_ttl_by(Some(missed), &Own::NONE, ttl_of, keep, load)
@@ -691,9 +691,9 @@ impl Learned {
         }
     }
 
-    /// The lifespan of `value` as the miss path stores it; the settings
-    /// if the load learned nothing.
-    pub(super) fn lifespan<V>(&self, _value: &V) -> Lifespan {
+    /// The lifespan the miss path stores the loaded value for; the
+    /// settings if the load learned nothing.
+    pub(super) fn lifespan(&self) -> Lifespan {
         self.get().unwrap_or(Lifespan::Settings)
     }
 }
