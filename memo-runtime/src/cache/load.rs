@@ -30,9 +30,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::AsyncCache;
-use crate::flight::{Flight, LeaderGuard, Outcome, Role, reentry};
+use crate::flight::{Flight, Keep, LeaderGuard, Outcome, Role, reentry};
 use crate::freshness::{Lifespan, Own, Policy};
 use crate::key::{CacheKey, Probe};
+use crate::local::Found;
 use crate::observe::source::{self, Source};
 use crate::observe::{Event, trace};
 
@@ -175,7 +176,7 @@ impl AsyncCache {
                         let result = running.await;
                         let value = result.as_ref().ok();
                         let lifespan = value.map_or(Lifespan::Settings, ttl_of);
-                        self.complete(leader, &missed, &policy, lifespan, value, keep);
+                        self.complete(leader, &policy, lifespan, value, keep);
                         source::report(Source::Loaded);
                         return result;
                     }
@@ -234,7 +235,7 @@ impl AsyncCache {
                         });
                         let value = result.as_ref().ok();
                         let lifespan = value.map_or(Lifespan::Settings, ttl_of);
-                        self.complete(leader, &missed, &policy, lifespan, value, keep);
+                        self.complete(leader, &policy, lifespan, value, keep);
                         source::report(Source::Loaded);
                         return result;
                     }
@@ -262,9 +263,7 @@ impl AsyncCache {
     /// [`reentry`]).
     #[inline(always)]
     fn join<V: Clone + 'static>(&self, probe: &Probe<'_>) -> Next<V> {
-        let role = self
-            .flights
-            .join_or_lead(probe, || self.store.find::<V>(probe).into_fresh());
+        let role = self.store.join_or_lead(probe, Found::into_fresh);
         match role {
             Err(stored_meanwhile) => {
                 self.store.counters.record(Event::Coalesced);
@@ -303,7 +302,6 @@ impl AsyncCache {
     pub(super) fn complete<V: Clone + Send + Sync + 'static>(
         &self,
         leader: LeaderGuard,
-        missed: &Missed,
         policy: &Policy,
         lifespan: Lifespan,
         value: Option<&V>,
@@ -312,16 +310,15 @@ impl AsyncCache {
         let freshness = policy.lifespan(lifespan);
         // A value whose own lifetime is zero (`Expiry`) is returned, not kept.
         let keep = value.is_some_and(keep) && !freshness.is_dead_on_arrival();
-        let retrying = matches!(lifespan, Lifespan::Retrying(_));
-        leader.complete(value, keep, |key, value| {
-            let deadlines = freshness.deadlines(self.store.now());
-            if retrying {
-                self.store
-                    .insert_retrying(key, missed.hash, value, deadlines);
-            } else {
-                self.store.insert(key, missed.hash, value, deadlines);
+        let keep = keep.then(|| {
+            let now = self.store.now();
+            Keep {
+                deadlines: freshness.deadlines(now),
+                now,
+                retrying: matches!(lifespan, Lifespan::Retrying(_)),
             }
         });
+        leader.complete(&self.store, value, keep);
     }
 
     /// For the leader of a load with a `stale` window: a value ends the
@@ -355,7 +352,7 @@ impl AsyncCache {
             }
             Ok(Ok(value)) => {
                 let lifespan = ttl_of(&value);
-                self.complete(leader, missed, policy, lifespan, Some(&value), keep);
+                self.complete(leader, policy, lifespan, Some(&value), keep);
                 source::report(Source::Loaded);
                 return Ok(value);
             }
@@ -364,10 +361,13 @@ impl AsyncCache {
         };
         match self.store.find_kept::<V>(&missed.probe()) {
             Some((kept, deadlines)) => {
-                let retry = policy.retrying(deadlines, self.store.now());
-                leader.complete_stale(&kept, |key, value| {
-                    self.store.insert_retrying(key, missed.hash, value, retry);
-                });
+                let now = self.store.now();
+                let keep = Keep {
+                    deadlines: policy.retrying(deadlines, now),
+                    now,
+                    retrying: true,
+                };
+                leader.complete_stale(&self.store, &kept, Some(keep));
                 // A detached reload (soft timeout) serves no caller itself.
                 if for_a_caller {
                     self.store.counters.record(Event::StaleServed);
@@ -377,7 +377,7 @@ impl AsyncCache {
             }
             None => match failure {
                 Ok(err) => {
-                    self.complete(leader, missed, policy, Lifespan::Settings, None, keep);
+                    self.complete(leader, policy, Lifespan::Settings, None, keep);
                     source::report(Source::Loaded);
                     Err(err)
                 }

@@ -1,4 +1,4 @@
-//! `AsyncCache`: the public API over the store and the single-flight table.
+//! `AsyncCache`: the public API over the store and its loads in flight.
 //! Its builder is in `builder.rs`; every load goes through `load.rs`.
 
 mod builder;
@@ -17,11 +17,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config;
-use crate::flight::Flights;
 use crate::freshness::{Clock, Freshness, ManualClock, Policy};
 use crate::key::{CacheKey, KeyBuf, KeyError, Probe, encode_identity};
-use crate::local::Store;
 use crate::local::policy::Eviction;
+use crate::local::{Keep, Store};
 use crate::observe::{CacheStats, Event};
 
 pub use builder::AsyncCacheBuilder;
@@ -79,7 +78,6 @@ pub(crate) use soft_timeout::{Within, reload_within, reload_within_blocking};
 /// ```
 pub struct AsyncCache {
     store: Store,
-    flights: Arc<Flights>,
     /// TTL, stale window, retry throttle and jitter.
     pub(crate) policy: Policy,
     /// How long `get_or_refresh_with` waits for the reload of a kept key.
@@ -149,10 +147,8 @@ impl AsyncCache {
     ) -> Self {
         let clock = clock.map_or_else(Clock::system, |manual| Clock::from(manual.clone()));
         let store = Store::new(max_size, eviction, clock);
-        let flights = Arc::new(Flights::new(store.shard_count()));
         AsyncCache {
             store,
-            flights,
             policy,
             soft_timeout: None,
             enabled,
@@ -454,7 +450,7 @@ impl AsyncCache {
     }
 
     pub(crate) fn remove(&self, probe: &Probe<'_>) -> bool {
-        self.flights.invalidate(probe, || self.store.remove(probe))
+        self.store.remove(probe)
     }
 
     /// Expires the entry of `id` now (it stays for what is left of its
@@ -462,8 +458,7 @@ impl AsyncCache {
     /// before: the next call of the key loads.
     pub(crate) fn expire_key(&self, namespace: &'static str, id: &[u8]) {
         let probe = self.store.probe(namespace, id);
-        self.flights
-            .invalidate(&probe, || self.store.expire(&probe));
+        self.store.expire(&probe);
     }
 
     /// Marks a memoized function's own cache, to be listed in the registry
@@ -507,14 +502,11 @@ impl AsyncCache {
 
     /// [`clear`](Self::clear), for callers that cannot await.
     pub(crate) fn clear_all(&self) {
-        self.flights.invalidate_all(|_| true, || self.store.clear());
+        self.store.clear();
     }
 
     pub(crate) fn clear_namespace(&self, namespace: &'static str) {
-        self.flights.invalidate_all(
-            |key| key.namespace() == namespace,
-            || self.store.clear_namespace(namespace),
-        );
+        self.store.clear_namespace(namespace);
     }
 
     /// The value under the key `id` of `namespace`, counting a hit or a miss
@@ -552,13 +544,14 @@ impl AsyncCache {
             return;
         }
         let probe = self.store.probe(namespace, id);
-        let deadlines = freshness.deadlines(self.store.now());
-        self.store.insert(
-            CacheKey::from_parts(namespace, id),
-            probe.hash,
-            value,
-            deadlines,
-        );
+        let now = self.store.now();
+        let keep = Keep {
+            deadlines: freshness.deadlines(now),
+            now,
+            retrying: false,
+        };
+        let key = CacheKey::from_parts(namespace, id);
+        self.store.insert(key, probe.hash, value, keep);
     }
 
     /// Whether caching is on for this cache (`Config::enabled`).
@@ -572,16 +565,16 @@ impl AsyncCache {
         self.store.counters.record(Event::KeyError);
     }
 
-    /// How many loads are running (for tests of the single-flight table).
+    /// How many loads are running (for tests of single flight).
     #[doc(hidden)]
     pub fn loads_in_flight(&self) -> usize {
-        self.flights.len()
+        self.store.loads_in_flight()
     }
 
     /// How many callers wait on loads that are running (for tests).
     #[doc(hidden)]
     pub fn waiters_in_flight(&self) -> usize {
-        self.flights.waiters()
+        self.store.load_waiters()
     }
 }
 

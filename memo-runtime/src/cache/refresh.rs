@@ -212,8 +212,8 @@ impl AsyncCache {
     /// counts the refresh once its body runs.
     pub(crate) fn lead_refresh<V: Clone + 'static>(&self, missed: &Missed) -> Option<LeaderGuard> {
         let probe = missed.probe();
-        let replaced = || matches!(self.store.find::<V>(&probe), Found::Fresh(_)).then_some(());
-        match self.flights.join_or_lead(&probe, replaced) {
+        let replaced = |found: Found<V>| matches!(found, Found::Fresh(_)).then_some(());
+        match self.store.join_or_lead(&probe, replaced) {
             Ok(Role::Leader(leader)) => Some(leader),
             Ok(Role::Waiter(..)) | Err(()) => None,
         }
@@ -255,7 +255,7 @@ impl AsyncCache {
                 if !keep(&value) || policy.lifespan(lifespan).is_dead_on_arrival() {
                     self.store.postpone_refresh(&probe, policy.stale_retry);
                 }
-                self.complete(leader, missed, &policy, lifespan, Some(&value), keep);
+                self.complete(leader, &policy, lifespan, Some(&value), keep);
             }
             Ok(Err(_)) | Err(_) => {
                 self.store.postpone_refresh(&probe, policy.stale_retry);
@@ -263,8 +263,8 @@ impl AsyncCache {
                 // reloaded) get the value kept for them, as after any
                 // failed load; the entry itself stays as it is.
                 match self.store.find_kept::<V>(&probe) {
-                    Some((kept, _)) => leader.complete_stale(&kept, |_, _| {}),
-                    None => leader.complete::<V>(None, false, |_, _| {}),
+                    Some((kept, _)) => leader.complete_stale(&self.store, &kept, None),
+                    None => leader.complete::<V>(&self.store, None, None),
                 }
                 self.store.counters.record(Event::RefreshFailed);
             }

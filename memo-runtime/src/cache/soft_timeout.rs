@@ -27,6 +27,7 @@ use super::load::{CatchUnwind, Missed};
 use super::refresh::{spawn_detached, spawn_thread};
 use crate::flight::{Flight, LeaderGuard, Outcome, Role};
 use crate::freshness::{Lifespan, Own};
+use crate::local::Found;
 use crate::observe::source::{self, Source};
 use crate::observe::{Event, trace};
 
@@ -58,8 +59,7 @@ impl AsyncCache {
         let Some((kept, _)) = self.store.find_kept::<V>(&probe) else {
             return Start::Load;
         };
-        let fresh = || self.store.find::<V>(&probe).into_fresh();
-        let leader = match self.flights.join_or_lead(&probe, fresh) {
+        let leader = match self.store.join_or_lead(&probe, Found::into_fresh) {
             Err(stored) => {
                 source::report(Source::Hit);
                 return Start::Answer(stored);
@@ -68,7 +68,7 @@ impl AsyncCache {
             Ok(Role::Leader(leader)) => leader,
         };
         // Join the reload about to run, so that its end can be waited for.
-        let flight = match self.flights.join_or_lead(&probe, || None::<()>) {
+        let flight = match self.store.join_or_lead(&probe, |_: Found<V>| None::<()>) {
             Ok(Role::Waiter(flight, _)) => Some(flight),
             _ => None,
         };

@@ -1,14 +1,16 @@
 //! Single flight: the state machine that makes concurrent misses of one key
 //! run one load and share its result.
 //!
-//! A load in flight is an [`InFlight`] in a sharded table. The first caller to miss
-//! becomes its *leader* and runs its own future; callers that miss while it
-//! runs *join*: the first of them gives the slot a shared [`Flight`], and all
-//! of them wait on it: async callers on its [`Notify`], blocking ones (the
-//! loads of sync functions) on its [`Condvar`]. Both kinds share the table,
-//! the slots and the outcomes below; only the waiting differs. A load nobody
-//! joins never allocates a flight, so an uncontended miss costs one table
-//! insert and one removal.
+//! A load in flight is an [`InFlight`] slot in the [`Loads`] of the store
+//! shard its key belongs to, under that shard's lock (one table per shard,
+//! beside its entries). The first caller to miss becomes its *leader* and
+//! runs its own future; callers that miss while it runs *join*: the first
+//! of them gives the slot a shared [`Flight`], and all of them wait on it:
+//! async callers on its [`Notify`](tokio::sync::Notify), blocking ones (the
+//! loads of sync functions) on its [`Condvar`](parking_lot::Condvar). Both
+//! kinds share the slots and the outcomes below; only the waiting differs. A
+//! load nobody joins never allocates a flight, so an uncontended miss costs
+//! one slot inserted and removed under a lock the store takes anyway.
 //!
 //! A flight ends in one of three ways, published under the flight's mutex
 //! before the waiters are woken:
@@ -21,15 +23,15 @@
 //! - `Abandoned`: the leader was dropped or panicked; waiters start over, and
 //!   the first of them to get there becomes the new leader.
 //!
-//! Ordering that makes this exact: a leader stores its value and removes its
-//! slot while holding the table shard's lock, and a caller that finds no slot
-//! looks at the store again under that same lock, so it either sees the
-//! stored value or becomes the only leader. Invalidations take the same lock
-//! to doom a slot and delete the stored value together, so they win over a
-//! load in flight whichever finishes first. A doomed slot is never joined:
-//! its load started before the invalidation, so a caller after it leads a
-//! new load in a slot of its own (the doomed one stays until its leader
-//! ends it, for the waiters that joined before).
+//! Ordering that makes this exact: a leader removes its slot and stores its
+//! value in one hold of the shard's write lock, and a caller that finds no
+//! slot looks at the entries under that same hold, so it either sees the
+//! stored value or becomes the only leader. Invalidations doom a slot and
+//! delete the stored value under one hold too, so they win over a load in
+//! flight whichever finishes first. A doomed slot is never joined: its load
+//! started before the invalidation, so a caller after it leads a new load in
+//! a slot of its own (the doomed one stays until its leader ends it, for the
+//! waiters that joined before).
 
 pub(crate) mod reentry;
 mod wait;
@@ -37,44 +39,119 @@ mod wait;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
-use parking_lot::{Mutex, MutexGuard};
 
-use crate::key::{CacheKey, Probe, shard_of};
+use crate::key::{CacheKey, Probe};
+use crate::local::Store;
+pub(crate) use crate::local::{Keep, Shards};
 use wait::State;
 pub(crate) use wait::{Flight, Outcome};
 
-/// A load in flight, as the table knows it.
-struct InFlight {
-    key: CacheKey,
+/// A load in flight, as its shard knows it.
+pub(crate) struct InFlight {
+    pub(crate) key: CacheKey,
     hash: u64,
     /// Tells this load from a later one of the same key.
     token: u64,
     /// An invalidation happened while it ran: its value must not be stored.
-    doomed: bool,
+    pub(crate) doomed: bool,
     /// Created by the first caller that joins.
-    shared: Option<Arc<Flight>>,
+    pub(crate) shared: Option<Arc<Flight>>,
+}
+
+/// The loads in flight of one store shard, and where its tokens are counted.
+#[derive(Default)]
+pub(crate) struct Loads {
+    slots: HashTable<InFlight>,
+    next_token: u64,
+}
+
+impl Loads {
+    /// The flight of the load of `probe` that a caller may join, and its
+    /// token. A doomed load started before an invalidation: a caller after
+    /// it must not get its value, so it is not joined.
+    pub(crate) fn join(&mut self, probe: &Probe<'_>) -> Option<(Arc<Flight>, u64)> {
+        let slot = self.slots.find_mut(probe.hash, |slot| {
+            !slot.doomed && slot.key.matches(probe.namespace, probe.id)
+        })?;
+        let flight = slot
+            .shared
+            .get_or_insert_with(|| Arc::new(Flight::running()));
+        Some((Arc::clone(flight), slot.token))
+    }
+
+    /// Starts a load of `probe` (beside a doomed one, if any); its token.
+    pub(crate) fn lead(&mut self, probe: &Probe<'_>) -> u64 {
+        let token = self.next_token;
+        self.next_token += 1;
+        let slot = InFlight {
+            key: CacheKey::from_parts(probe.namespace, probe.id),
+            hash: probe.hash,
+            token,
+            doomed: false,
+            shared: None,
+        };
+        self.slots.insert_unique(probe.hash, slot, |slot| slot.hash);
+        token
+    }
+
+    /// Ends the load `token` of `hash`: its slot, if it is still there.
+    pub(crate) fn take(&mut self, hash: u64, token: u64) -> Option<InFlight> {
+        let entry = self.slots.find_entry(hash, |slot| slot.token == token);
+        entry.ok().map(|entry| entry.remove().0)
+    }
+
+    /// Dooms the load of `probe`, if one is in flight.
+    pub(crate) fn doom(&mut self, probe: &Probe<'_>) {
+        let found = self.slots.find_mut(probe.hash, |slot| {
+            !slot.doomed && slot.key.matches(probe.namespace, probe.id)
+        });
+        if let Some(slot) = found {
+            slot.doomed = true;
+        }
+    }
+
+    /// Dooms every load whose key `affected` picks.
+    pub(crate) fn doom_where(&mut self, affected: impl Fn(&CacheKey) -> bool) {
+        for slot in self.slots.iter_mut().filter(|slot| affected(&slot.key)) {
+            slot.doomed = true;
+        }
+    }
+
+    /// How many loads are in flight.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// How many callers wait on these loads: every holder of a shared
+    /// flight but its slot.
+    pub(crate) fn waiters(&self) -> usize {
+        let waiting = |slot: &InFlight| {
+            slot.shared
+                .as_ref()
+                .map_or(0, |flight| Arc::strong_count(flight) - 1)
+        };
+        self.slots.iter().map(waiting).sum()
+    }
 }
 
 /// Which load a leader is running: unique among the loads in flight of all
-/// caches (the table's address, and the slot's hash and token), so that
+/// caches (the store's address, and the slot's hash and token), so that
 /// [`reentry`] can tell a caller about to wait on its own load.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct LoadId {
-    flights: usize,
+    store: usize,
     hash: u64,
     token: u64,
 }
 
-/// The table of loads in flight, sharded like the store.
-pub(crate) struct Flights {
-    shards: Box<[Mutex<Table>]>,
-}
-
-/// One shard of loads in flight, and where its tokens are counted.
-#[derive(Default)]
-struct Table {
-    slots: HashTable<InFlight>,
-    next_token: u64,
+impl LoadId {
+    pub(crate) fn new(shards: &Shards, hash: u64, token: u64) -> Self {
+        LoadId {
+            store: Arc::as_ptr(shards).cast::<()>() as usize,
+            hash,
+            token,
+        }
+    }
 }
 
 /// What a caller that missed should do.
@@ -85,206 +162,86 @@ pub(crate) enum Role {
     Waiter(Arc<Flight>, LoadId),
 }
 
-impl Flights {
-    pub(crate) fn new(shards: usize) -> Self {
-        Flights {
-            shards: (0..shards).map(|_| Mutex::default()).collect(),
-        }
-    }
-
-    fn load_id(&self, hash: u64, token: u64) -> LoadId {
-        LoadId {
-            flights: self as *const Self as usize,
-            hash,
-            token,
-        }
-    }
-
-    fn shard(&self, hash: u64) -> &Mutex<Table> {
-        &self.shards[shard_of(hash, self.shards.len())]
-    }
-
-    /// Joins the load of `probe`, or starts one. `stored` looks at the store
-    /// once more under the table's lock: if it finds the value (a leader just
-    /// finished), that is returned and no load starts.
-    pub(crate) fn join_or_lead<V>(
-        self: &Arc<Self>,
-        probe: &Probe<'_>,
-        stored: impl FnOnce() -> Option<V>,
-    ) -> Result<Role, V> {
-        let mut table = self.shard(probe.hash).lock();
-        // A doomed load started before an invalidation: a caller after it
-        // must not get its value, so it is not joined; the new load gets a
-        // slot of its own beside it.
-        let found = table.slots.find_mut(probe.hash, |slot| {
-            !slot.doomed && slot.key.matches(probe.namespace, probe.id)
-        });
-        if let Some(slot) = found {
-            let flight = slot
-                .shared
-                .get_or_insert_with(|| Arc::new(Flight::running()));
-            let load = self.load_id(probe.hash, slot.token);
-            return Ok(Role::Waiter(Arc::clone(flight), load));
-        }
-        if let Some(value) = stored() {
-            return Err(value);
-        }
-        let token = table.next_token;
-        table.next_token += 1;
-        let slot = InFlight {
-            key: CacheKey::from_parts(probe.namespace, probe.id),
-            hash: probe.hash,
-            token,
-            doomed: false,
-            shared: None,
-        };
-        table
-            .slots
-            .insert_unique(probe.hash, slot, |slot| slot.hash);
-        Ok(Role::Leader(LeaderGuard {
-            flights: Arc::clone(self),
-            hash: probe.hash,
-            token,
-            finished: false,
-        }))
-    }
-
-    /// Dooms the load of one key and runs `delete` under the same lock.
-    pub(crate) fn invalidate<R>(&self, probe: &Probe<'_>, delete: impl FnOnce() -> R) -> R {
-        let mut table = self.shard(probe.hash).lock();
-        let found = table.slots.find_mut(probe.hash, |slot| {
-            !slot.doomed && slot.key.matches(probe.namespace, probe.id)
-        });
-        if let Some(slot) = found {
-            slot.doomed = true;
-        }
-        delete()
-    }
-
-    /// Dooms every load that `affected` picks and runs `delete` while all
-    /// shards are locked (in index order, so two clears cannot deadlock).
-    pub(crate) fn invalidate_all<R>(
-        &self,
-        affected: impl Fn(&CacheKey) -> bool,
-        delete: impl FnOnce() -> R,
-    ) -> R {
-        let mut tables: Vec<MutexGuard<'_, _>> = self.shards.iter().map(|s| s.lock()).collect();
-        for table in &mut tables {
-            for slot in table.slots.iter_mut().filter(|slot| affected(&slot.key)) {
-                slot.doomed = true;
-            }
-        }
-        delete()
-    }
-
-    /// How many loads are in flight (for tests and diagnostics).
-    pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().slots.len()).sum()
-    }
-
-    /// How many callers wait on loads in flight: every holder of a shared
-    /// flight but its slot.
-    pub(crate) fn waiters(&self) -> usize {
-        let waiting = |slot: &InFlight| {
-            slot.shared
-                .as_ref()
-                .map_or(0, |flight| Arc::strong_count(flight) - 1)
-        };
-        self.shards
-            .iter()
-            .map(|s| s.lock().slots.iter().map(waiting).sum::<usize>())
-            .sum()
-    }
-}
-
 /// Held by the caller running a load. Dropping it without [`complete`]
 /// (cancellation, panic) abandons the flight so a waiter takes over.
 ///
 /// [`complete`]: LeaderGuard::complete
 pub(crate) struct LeaderGuard {
-    flights: Arc<Flights>,
+    /// The store's shards, kept alive so that a guard dropped late (a
+    /// detached reload's) can still abandon its slot.
+    shards: Shards,
     hash: u64,
     token: u64,
     finished: bool,
 }
 
 impl LeaderGuard {
-    /// The load this guard leads.
-    pub(crate) fn load(&self) -> LoadId {
-        self.flights.load_id(self.hash, self.token)
+    pub(crate) fn new(shards: Shards, hash: u64, token: u64) -> Self {
+        LeaderGuard {
+            shards,
+            hash,
+            token,
+            finished: false,
+        }
     }
 
-    /// Ends the load. With `Some(value)`, runs `store` with the key and a
-    /// clone of the value if `keep` and the load was not doomed, and hands a
-    /// clone to the waiters, if any; with `None` (a failed load), tells them
-    /// it failed.
+    /// The load this guard leads.
+    pub(crate) fn load(&self) -> LoadId {
+        LoadId::new(&self.shards, self.hash, self.token)
+    }
+
+    /// Ends the load with `value` (`None`: it failed). With `keep`, the value
+    /// is stored in `store` as the load's slot is removed, unless an
+    /// invalidation doomed it; the waiters, if any, get a clone of it, or
+    /// learn that it failed.
     pub(crate) fn complete<V: Clone + Send + Sync + 'static>(
         self,
+        store: &Store,
         value: Option<&V>,
-        keep: bool,
-        store: impl FnOnce(CacheKey, V),
+        keep: Option<Keep>,
     ) {
         let state = |value: &V| State::Ready(Arc::new(value.clone()));
-        self.finish(value, keep, state, store);
+        self.finish(store, value, keep, state);
     }
 
     /// Ends a flight whose load failed with `kept`, a value kept past its
-    /// TTL, standing in for the failure: stored again by `store` (unless an
-    /// invalidation doomed the slot) and handed to the waiters as stale.
+    /// TTL, standing in for the failure: handed to the waiters as stale, and
+    /// with `keep` stored again (unless an invalidation doomed the slot).
     pub(crate) fn complete_stale<V: Clone + Send + Sync + 'static>(
         self,
+        store: &Store,
         kept: &V,
-        store: impl FnOnce(CacheKey, V),
+        keep: Option<Keep>,
     ) {
         let state = |value: &V| State::Stale(Arc::new(value.clone()));
-        self.finish(Some(kept), true, state, store);
+        self.finish(store, Some(kept), keep, state);
     }
 
     fn finish<V: Clone + Send + Sync + 'static>(
         mut self,
+        store: &Store,
         value: Option<&V>,
-        keep: bool,
+        keep: Option<Keep>,
         state: impl FnOnce(&V) -> State,
-        store: impl FnOnce(CacheKey, V),
     ) {
         self.finished = true;
-        let mut table = self.flights.shard(self.hash).lock();
-        let Some(slot) = self.take_slot(&mut table) else {
-            return;
-        };
-        let InFlight {
-            key,
-            doomed,
-            shared,
-            ..
-        } = slot;
-        if let (Some(value), true, false) = (value, keep, doomed) {
-            store(key, value.clone());
-        }
-        drop(table);
-        if let Some(flight) = shared {
+        let stored = value.zip(keep);
+        if let Some(flight) = store.end_load(self.hash, self.token, stored) {
             flight.finish(match value {
                 Some(value) => state(value),
                 None => State::Failed,
             });
         }
     }
-
-    fn take_slot(&self, table: &mut Table) -> Option<InFlight> {
-        let entry = table
-            .slots
-            .find_entry(self.hash, |slot| slot.token == self.token);
-        entry.ok().map(|entry| entry.remove().0)
-    }
 }
 
 impl Drop for LeaderGuard {
     fn drop(&mut self) {
-        if !self.finished {
-            let slot = self.take_slot(&mut self.flights.shard(self.hash).lock());
-            if let Some(flight) = slot.and_then(|slot| slot.shared) {
-                flight.finish(State::Abandoned);
-            }
+        if self.finished {
+            return;
+        }
+        if let Some(flight) = crate::local::abandon(&self.shards, self.hash, self.token) {
+            flight.finish(State::Abandoned);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! A key as the tables see it: hashed once, and placed in a shard by one
-//! formula that the store and the single-flight table share, so a key's
-//! entry and its load in flight always live in shards of the same index.
+//! formula, so a key's entry and its load in flight live in the same shard,
+//! under one lock.
 
 use std::hash::{BuildHasher, Hasher};
 use std::num::NonZeroUsize;

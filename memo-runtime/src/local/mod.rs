@@ -6,9 +6,11 @@
 //! the write lock of the shards it touches, one at a time. So the bound and
 //! the FIFO order are exact across shards, hits on different shards never
 //! contend, and no lock is ever held across an `.await` (nothing here is
-//! async).
+//! async). A miss that starts a load takes its shard's write lock alone: the
+//! loads in flight live beside the entries (see `loads`).
 
 mod entry;
+mod loads;
 pub(crate) mod policy;
 
 use std::num::NonZeroUsize;
@@ -18,20 +20,33 @@ use std::sync::{Arc, Weak};
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 
+use crate::flight::Loads;
 use crate::freshness::{Age, Clock, Deadlines, Instant};
 use crate::key::{CacheKey, KeyHasher, Probe, SHARDS, shard_of};
 use crate::observe::{CacheStats, Event, EventCounters};
 use entry::{RETRYING, StoredEntry, stored};
+pub(crate) use loads::{Keep, abandon};
 use policy::{AccessCounts, Eviction, NodeId, Place, Policy};
 
 /// One shard, alone on its cache lines so that hits on different shards do
 /// not write to the same line.
 #[repr(align(128))]
-struct Shard {
-    map: RwLock<HashTable<StoredEntry>>,
+pub(crate) struct Shard {
+    map: RwLock<Tables>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
+
+/// What one shard's lock guards: its entries, and the loads in flight of
+/// its keys.
+#[derive(Default)]
+struct Tables {
+    entries: HashTable<StoredEntry>,
+    loads: Loads,
+}
+
+/// A store's shards, shared with its registry entry and its leaders.
+pub(crate) type Shards = Arc<[Shard]>;
 
 /// What a lookup found.
 pub(crate) enum Found<V> {
@@ -67,7 +82,7 @@ fn matches(probe: &Probe<'_>, entry: &StoredEntry) -> bool {
 pub(crate) struct Store {
     // The shards, the length and the counters are shared with the cache's
     // entry in the registry (`memo_runtime::caches()`), which reads them.
-    shards: Arc<[Shard]>,
+    shards: Shards,
     hasher: KeyHasher,
     order: Mutex<Policy>,
     /// Mirrors `order.len()` so that `len()` takes no lock.
@@ -124,7 +139,7 @@ impl Store {
     pub(crate) fn new(max_size: NonZeroUsize, eviction: Eviction, clock: Clock) -> Self {
         let shards = (0..*SHARDS)
             .map(|_| Shard {
-                map: RwLock::new(HashTable::new()),
+                map: RwLock::default(),
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
             })
@@ -197,8 +212,17 @@ impl Store {
     /// Looks `probe` up without counting anything.
     #[inline(always)]
     pub(crate) fn find<V: Clone + 'static>(&self, probe: &Probe<'_>) -> Found<V> {
-        let map = self.shard(probe.hash).map.read();
-        let Some(entry) = map.find(probe.hash, |entry| matches(probe, entry)) else {
+        self.find_in(&self.shard(probe.hash).map.read().entries, probe)
+    }
+
+    /// [`find`](Self::find) in the entries of `probe`'s shard, locked.
+    #[inline(always)]
+    fn find_in<V: Clone + 'static>(
+        &self,
+        entries: &HashTable<StoredEntry>,
+        probe: &Probe<'_>,
+    ) -> Found<V> {
+        let Some(entry) = entries.find(probe.hash, |entry| matches(probe, entry)) else {
             return Found::Absent;
         };
         let Some(value) = entry.value::<V>() else {
@@ -318,7 +342,10 @@ impl Store {
     pub(crate) fn postpone_refresh(&self, probe: &Probe<'_>, retry: std::time::Duration) {
         let now = self.clock.now();
         let mut map = self.shard(probe.hash).map.write();
-        if let Some(entry) = map.find_mut(probe.hash, |entry| matches(probe, entry)) {
+        if let Some(entry) = map
+            .entries
+            .find_mut(probe.hash, |entry| matches(probe, entry))
+        {
             let deadlines = &mut entry.deadlines;
             // Only the entry found due: a newer one stored meanwhile keeps
             // its own deadlines.
@@ -335,7 +362,11 @@ impl Store {
     pub(crate) fn expire(&self, probe: &Probe<'_>) -> bool {
         let now = self.clock.now();
         let mut map = self.shard(probe.hash).map.write();
-        let Some(entry) = map.find_mut(probe.hash, |entry| matches(probe, entry)) else {
+        map.loads.doom(probe);
+        let Some(entry) = map
+            .entries
+            .find_mut(probe.hash, |entry| matches(probe, entry))
+        else {
             return false;
         };
         let deadlines = &mut entry.deadlines;
@@ -352,7 +383,9 @@ impl Store {
         probe: &Probe<'_>,
     ) -> Option<(V, Deadlines)> {
         let map = self.shard(probe.hash).map.read();
-        let entry = map.find(probe.hash, |entry| matches(probe, entry))?;
+        let entry = map
+            .entries
+            .find(probe.hash, |entry| matches(probe, entry))?;
         let value = entry.value::<V>()?;
         (!entry.deadlines.is_expired(self.clock.now())).then(|| (value.clone(), entry.deadlines))
     }
@@ -364,42 +397,43 @@ impl Store {
         key: CacheKey,
         hash: u64,
         value: V,
-        deadlines: Deadlines,
+        keep: Keep,
     ) {
-        self.insert_entry(key, hash, value, deadlines, false);
+        self.insert_with(hash, keep, |_| ((), Some((key, value))));
     }
 
-    /// [`insert`](Self::insert) of a kept value served again after a failed
-    /// reload, until `deadlines`.
-    pub(crate) fn insert_retrying<V: Send + Sync + 'static>(
+    /// Stores the key and value that `pick` chooses (if it chooses one)
+    /// under `hash` as the newest entry, with `keep`'s deadlines, evicting
+    /// the oldest entries while the cache is over its bound. `pick` runs
+    /// under the same hold of the shard's write lock as the store, and what
+    /// else it returns is returned.
+    fn insert_with<V: Send + Sync + 'static, R>(
         &self,
-        key: CacheKey,
         hash: u64,
-        value: V,
-        deadlines: Deadlines,
-    ) {
-        self.insert_entry(key, hash, value, deadlines, true);
-    }
-
-    fn insert_entry<V: Send + Sync + 'static>(
-        &self,
-        key: CacheKey,
-        hash: u64,
-        value: V,
-        deadlines: Deadlines,
-        retrying: bool,
-    ) {
-        let now_nanos = self.nanos_since_born(self.clock.now());
+        keep: Keep,
+        pick: impl FnOnce(&mut Tables) -> (R, Option<(CacheKey, V)>),
+    ) -> R {
+        let Keep {
+            deadlines,
+            now,
+            retrying,
+        } = keep;
+        let now_nanos = self.nanos_since_born(now);
         let mut order = self.order.lock();
         let shard_index = self.shard_index(hash);
         let place = Place {
             shard: shard_index as u32,
             hash,
         };
-        {
-            let mut map = self.shards[shard_index].map.write();
+        let picked = {
+            let mut tables = self.shards[shard_index].map.write();
+            let (picked, chosen) = pick(&mut tables);
+            let Some((key, value)) = chosen else {
+                return picked;
+            };
             let namespace = key.namespace();
-            let found = map.find_mut(hash, |entry| entry.key.matches(namespace, key.id()));
+            let entries = &mut tables.entries;
+            let found = entries.find_mut(hash, |entry| entry.key.matches(namespace, key.id()));
             match found {
                 Some(entry) => {
                     // A re-stored key is new again: it moves to the back.
@@ -408,14 +442,15 @@ impl Store {
                 }
                 None => {
                     let node = order.admit(place);
-                    map.insert_unique(
+                    entries.insert_unique(
                         hash,
                         stored(key, deadlines, node, value, retrying, now_nanos),
                         |entry| self.hasher.hash(entry.key.namespace(), entry.key.id()),
                     );
                 }
             }
-        }
+            picked
+        };
         let mut evicted = 0;
         while order.len() > self.max_size {
             let (node, place) = order
@@ -428,33 +463,52 @@ impl Store {
         drop(order);
         self.counters.record(Event::Inserted);
         self.counters.record(Event::Evicted(evicted));
+        picked
     }
 
     /// Removes the entry an evicted node stood for.
     fn remove_node(&self, node: NodeId, place: Place) {
         let mut map = self.shards[place.shard as usize].map.write();
-        if let Ok(entry) = map.find_entry(place.hash, |entry| entry.node == node) {
+        if let Ok(entry) = map
+            .entries
+            .find_entry(place.hash, |entry| entry.node == node)
+        {
             entry.remove();
         }
     }
 
-    /// Removes the entry under `probe`; true if there was one.
+    /// Invalidates the key of `probe`: removes its entry, and dooms its load
+    /// in flight (which started before, so its value must not be stored).
+    /// True if there was an entry.
     pub(crate) fn remove(&self, probe: &Probe<'_>) -> bool {
-        let removed = self.remove_where(probe, |_| true);
+        let removed = self.remove_where(probe, true, |_| true);
         self.counters.record(Event::Invalidated(removed as u64));
         removed
     }
 
     fn remove_expired(&self, probe: &Probe<'_>) {
         let now = self.clock.now();
-        let removed = self.remove_where(probe, |entry| self.is_expired(entry, now));
+        let removed = self.remove_where(probe, false, |entry| self.is_expired(entry, now));
         self.counters.record(Event::Expired(removed as u64));
     }
 
-    fn remove_where(&self, probe: &Probe<'_>, condition: impl Fn(&StoredEntry) -> bool) -> bool {
+    /// Removes the entry under `probe` if `condition` holds for it; with
+    /// `doom`, dooms its load in flight under the same lock.
+    fn remove_where(
+        &self,
+        probe: &Probe<'_>,
+        doom: bool,
+        condition: impl Fn(&StoredEntry) -> bool,
+    ) -> bool {
         let mut order = self.order.lock();
         let mut map = self.shard(probe.hash).map.write();
-        let Ok(entry) = map.find_entry(probe.hash, |entry| matches(probe, entry)) else {
+        if doom {
+            map.loads.doom(probe);
+        }
+        let Ok(entry) = map
+            .entries
+            .find_entry(probe.hash, |entry| matches(probe, entry))
+        else {
             return false;
         };
         if !condition(entry.get()) {
@@ -466,12 +520,20 @@ impl Store {
         true
     }
 
-    /// Removes every entry for which `doomed` is true; returns how many.
-    fn remove_all_where(&self, doomed: impl Fn(&StoredEntry) -> bool) -> u64 {
+    /// Removes every entry for which `doomed` is true, and dooms the loads
+    /// in flight whose key `loads` picks, each shard under one hold of its
+    /// lock; returns how many entries it removed.
+    fn remove_all_where(
+        &self,
+        doomed: impl Fn(&StoredEntry) -> bool,
+        loads: impl Fn(&CacheKey) -> bool,
+    ) -> u64 {
         let mut order = self.order.lock();
         let mut removed = 0;
         for shard in self.shards.iter() {
-            shard.map.write().retain(|entry| {
+            let mut tables = shard.map.write();
+            tables.loads.doom_where(&loads);
+            tables.entries.retain(|entry| {
                 let doomed = doomed(entry);
                 if doomed {
                     order.remove(entry.node);
@@ -488,16 +550,21 @@ impl Store {
         removed
     }
 
-    /// Removes every entry; returns how many there were.
+    /// Removes every entry and dooms every load in flight; returns how many
+    /// entries there were.
     pub(crate) fn clear(&self) -> u64 {
-        let removed = self.remove_all_where(|_| true);
+        let removed = self.remove_all_where(|_| true, |_| true);
         self.counters.record(Event::Invalidated(removed));
         removed
     }
 
-    /// Removes the entries of one namespace (one memoized function).
+    /// Removes the entries of one namespace (one memoized function), and
+    /// dooms its loads in flight.
     pub(crate) fn clear_namespace(&self, namespace: &str) -> u64 {
-        let removed = self.remove_all_where(|entry| entry.key.namespace() == namespace);
+        let removed = self.remove_all_where(
+            |entry| entry.key.namespace() == namespace,
+            |key| key.namespace() == namespace,
+        );
         self.counters.record(Event::Invalidated(removed));
         removed
     }
@@ -505,7 +572,7 @@ impl Store {
     /// Removes every expired entry; returns how many.
     pub(crate) fn cleanup_expired(&self) -> usize {
         let now = self.clock.now();
-        let removed = self.remove_all_where(|entry| self.is_expired(entry, now));
+        let removed = self.remove_all_where(|entry| self.is_expired(entry, now), |_| false);
         self.counters.record(Event::Expired(removed));
         removed as usize
     }
@@ -523,10 +590,6 @@ impl Store {
             max_size: self.max_size,
         }
     }
-
-    pub(crate) fn shard_count(&self) -> usize {
-        self.shards.len()
-    }
 }
 
 /// The store's entries, as the eviction policy sees them: access counters.
@@ -536,7 +599,8 @@ struct EntryAccess<'a>(&'a Store);
 impl AccessCounts for EntryAccess<'_> {
     fn take_access(&mut self, node: NodeId, place: Place) -> u8 {
         let map = self.0.shards[place.shard as usize].map.read();
-        map.find(place.hash, |entry| entry.node == node)
+        map.entries
+            .find(place.hash, |entry| entry.node == node)
             .map_or(0, |entry| entry.take_access())
     }
 }
@@ -555,8 +619,13 @@ mod tests {
 
     fn put(store: &Store, id: &'static [u8], value: u32, freshness: Freshness) {
         let probe = store.probe("ns", id);
-        let deadlines = freshness.deadlines(store.now());
-        store.insert(CacheKey::from_parts("ns", id), probe.hash, value, deadlines);
+        let now = store.now();
+        let keep = Keep {
+            deadlines: freshness.deadlines(now),
+            now,
+            retrying: false,
+        };
+        store.insert(CacheKey::from_parts("ns", id), probe.hash, value, keep);
     }
 
     const KEPT: Freshness = Freshness {

@@ -1,0 +1,97 @@
+//! The store's side of single flight (see [`crate::flight`]): each shard
+//! keeps its loads in flight beside its entries, under the same lock, so a
+//! miss checks for a value stored meanwhile and registers its load in one
+//! hold of one lock, and a leader removes its slot and stores its value in
+//! another.
+
+use std::sync::Arc;
+
+use crate::flight::{Flight, InFlight, LeaderGuard, LoadId, Role};
+use crate::freshness::{Deadlines, Instant};
+use crate::key::{Probe, shard_of};
+
+use super::{Found, Shards, Store};
+
+/// How a load's value is stored when its flight ends.
+#[derive(Clone, Copy)]
+pub(crate) struct Keep {
+    pub(crate) deadlines: Deadlines,
+    /// When `deadlines` were computed: the entry's first "last hit".
+    pub(crate) now: Instant,
+    /// A kept value stored again after a failed reload: its hits count as
+    /// stale values served.
+    pub(crate) retrying: bool,
+}
+
+impl Store {
+    /// Joins the load of `probe`, or starts one. First, under the same lock,
+    /// `answer` looks at what the shard holds for the key (a leader may just
+    /// have finished): if it answers, that is returned and no load starts.
+    pub(crate) fn join_or_lead<V: Clone + 'static, R>(
+        &self,
+        probe: &Probe<'_>,
+        answer: impl FnOnce(Found<V>) -> Option<R>,
+    ) -> Result<Role, R> {
+        let shard = self.shard_index(probe.hash);
+        let mut tables = self.shards[shard].map.write();
+        if let Some((flight, token)) = tables.loads.join(probe) {
+            let load = LoadId::new(&self.shards, probe.hash, token);
+            return Ok(Role::Waiter(flight, load));
+        }
+        if let Some(answer) = answer(self.find_in(&tables.entries, probe)) {
+            return Err(answer);
+        }
+        let token = tables.loads.lead(probe);
+        drop(tables);
+        let shards = Shards::clone(&self.shards);
+        Ok(Role::Leader(LeaderGuard::new(shards, probe.hash, token)))
+    }
+
+    /// Ends the load `token` of `hash`: removes its slot and, with `stored`
+    /// and unless an invalidation doomed the load, stores the value in the
+    /// same hold of the shard's lock. Returns its waiters' flight, if any.
+    pub(crate) fn end_load<V: Clone + Send + Sync + 'static>(
+        &self,
+        hash: u64,
+        token: u64,
+        stored: Option<(&V, Keep)>,
+    ) -> Option<Arc<Flight>> {
+        let Some((value, keep)) = stored else {
+            return abandon(&self.shards, hash, token);
+        };
+        self.insert_with(hash, keep, |tables| {
+            let Some(InFlight {
+                key,
+                doomed,
+                shared,
+                ..
+            }) = tables.loads.take(hash, token)
+            else {
+                return (None, None);
+            };
+            (shared, (!doomed).then(|| (key, value.clone())))
+        })
+    }
+
+    /// How many loads are in flight.
+    pub(crate) fn loads_in_flight(&self) -> usize {
+        self.shards.iter().map(|s| s.map.read().loads.len()).sum()
+    }
+
+    /// How many callers wait on loads in flight.
+    pub(crate) fn load_waiters(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.map.read().loads.waiters())
+            .sum()
+    }
+}
+
+/// Removes the slot of the load `token` of `hash`, storing nothing: the load
+/// failed, was not kept, or was abandoned (its leader dropped or panicked).
+/// Returns its waiters' flight, if any.
+pub(crate) fn abandon(shards: &Shards, hash: u64, token: u64) -> Option<Arc<Flight>> {
+    let shard = &shards[shard_of(hash, shards.len())];
+    let slot = shard.map.write().loads.take(hash, token);
+    slot.and_then(|slot| slot.shared)
+}
