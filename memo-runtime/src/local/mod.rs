@@ -460,9 +460,9 @@ impl Store {
             evicted += 1;
         }
         self.len.store(order.len(), Relaxed);
+        // Under the order lock: see `record_insert`.
+        self.counters.record_insert(evicted);
         drop(order);
-        self.counters.record(Event::Inserted);
-        self.counters.record(Event::Evicted(evicted));
         picked
     }
 

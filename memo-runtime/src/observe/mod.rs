@@ -17,13 +17,10 @@ pub use source::Source;
 pub use stats::CacheStats;
 pub(crate) use stats::EventCounters;
 
-/// Something that happened to a cache, off the hit path.
+/// Something that happened to a cache, off the hit path. Stores and
+/// evictions are counted apart (`EventCounters::record_insert`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Event {
-    /// A value was stored.
-    Inserted,
-    /// This many entries were evicted to stay within the bound.
-    Evicted(u64),
     /// This many expired entries were reclaimed.
     Expired(u64),
     /// This many entries were removed by a delete, invalidation or clear.

@@ -117,8 +117,6 @@ impl EventCounters {
     #[inline]
     pub(crate) fn record(&self, event: Event) {
         let (counter, n) = match event {
-            Event::Inserted => (&self.inserts, 1),
-            Event::Evicted(n) => (&self.evictions, n),
             Event::Expired(n) => (&self.expirations, n),
             Event::Invalidated(n) => (&self.invalidations, n),
             Event::Coalesced => (&self.coalesced, 1),
@@ -138,6 +136,19 @@ impl EventCounters {
         }
         #[cfg(feature = "tracing")]
         super::trace::cache_event(self.name(), event);
+    }
+
+    /// Counts an insert and the `evicted` entries it pushed out. Only the
+    /// store counts these, and only while it holds its order lock, so each
+    /// counter has one writer at a time: a load and a store, no locked
+    /// read-modify-write.
+    #[inline]
+    pub(crate) fn record_insert(&self, evicted: u64) {
+        let add = |counter: &AtomicU64, n: u64| counter.store(counter.load(Relaxed) + n, Relaxed);
+        add(&self.inserts, 1);
+        if evicted > 0 {
+            add(&self.evictions, evicted);
+        }
     }
 
     pub(crate) fn snapshot(&self, hits: u64, misses: u64) -> CacheStats {
