@@ -14,12 +14,19 @@ pub(crate) const INLINE_BYTES: usize = 128;
 /// Invariant: `inline[..len]` is initialized. The array itself is not
 /// zeroed when created: on the hit path that would cost more than encoding.
 pub(crate) struct KeyBuf {
-    /// Bytes written to `inline`; unused once spilled.
+    /// Bytes written to `inline`, or [`SPILLED`] once they moved to
+    /// `spilled`: so one comparison with the room left tells a write where
+    /// it goes.
     len: usize,
     inline: [MaybeUninit<u8>; INLINE_BYTES],
     /// Every byte, once the key outgrew `inline`.
     spilled: Option<Vec<u8>>,
 }
+
+/// `len` of a buffer whose bytes are in `spilled`: larger than any room
+/// `inline` has, and far enough from `usize::MAX` that adding a slice's
+/// length to it cannot overflow.
+const SPILLED: usize = usize::MAX / 2;
 
 impl KeyBuf {
     #[inline]
@@ -55,12 +62,15 @@ impl KeyBuf {
 
     #[cold]
     fn spill(&mut self, bytes: &[u8]) {
+        let len = self.len;
+        let inline = &self.inline;
         let all = self.spilled.get_or_insert_with(|| {
             let mut all = Vec::with_capacity(INLINE_BYTES * 2);
-            all.extend_from_slice(initialized(&self.inline, self.len));
+            all.extend_from_slice(initialized(inline, len));
             all
         });
         all.extend_from_slice(bytes);
+        self.len = SPILLED;
     }
 }
 
@@ -69,9 +79,10 @@ impl Deref for KeyBuf {
 
     #[inline]
     fn deref(&self) -> &[u8] {
-        match &self.spilled {
-            None => self.initialized(),
-            Some(all) => all,
+        if self.len <= INLINE_BYTES {
+            self.initialized()
+        } else {
+            self.spilled.as_deref().unwrap_or_default()
         }
     }
 }
@@ -79,7 +90,7 @@ impl Deref for KeyBuf {
 impl Sink for KeyBuf {
     #[inline]
     fn put(&mut self, byte: u8) {
-        if self.len < INLINE_BYTES && self.spilled.is_none() {
+        if self.len < INLINE_BYTES {
             self.inline[self.len] = MaybeUninit::new(byte);
             self.len += 1;
         } else {
@@ -89,7 +100,7 @@ impl Sink for KeyBuf {
 
     #[inline]
     fn put_all(&mut self, bytes: &[u8]) {
-        if self.len + bytes.len() <= INLINE_BYTES && self.spilled.is_none() {
+        if self.len + bytes.len() <= INLINE_BYTES {
             self.write_inline(bytes);
         } else {
             self.spill(bytes);
@@ -100,7 +111,7 @@ impl Sink for KeyBuf {
     /// and keeps the first `len`.
     #[inline]
     fn put_le_u64(&mut self, value: u64, len: usize) {
-        if self.len + 8 <= INLINE_BYTES && self.spilled.is_none() {
+        if self.len + 8 <= INLINE_BYTES {
             let at = self.len;
             self.write_inline(&value.to_le_bytes());
             // Keep only the low `len` bytes; the rest are written but unused.

@@ -234,8 +234,14 @@ impl<'a, S: Sink> Encoder<'a, S> {
 
     #[inline]
     fn len_prefixed(self, tag: u8, bytes: &[u8]) -> Result<(), KeyError> {
-        self.out.put(tag);
-        put_varint(self.out, bytes.len() as u64);
+        let len = bytes.len() as u64;
+        if len < 0x80 {
+            // The tag and a one-byte varint in one write: the same bytes.
+            self.out.put_le_u64(u64::from(tag) | len << 8, 2);
+        } else {
+            self.out.put(tag);
+            put_varint(self.out, len);
+        }
         self.out.put_all(bytes);
         Ok(())
     }

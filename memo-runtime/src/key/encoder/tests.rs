@@ -38,6 +38,21 @@ fn strings_are_length_prefixed() {
 }
 
 #[test]
+fn a_length_prefix_is_one_varint_byte_below_128_and_more_from_there() {
+    let text = "x".repeat(300);
+    assert_eq!(enc(&text[..127])[..2], [STR, 127]);
+    assert_eq!(enc(&text[..128])[..3], [STR, 0x80, 0x01]);
+    assert_eq!(enc(&text[..300])[..3], [STR, 0xAC, 0x02]);
+    // The key buffer writes a short header in one go; the bytes agree with
+    // the plain vector's, below, at and above the buffer's inline size.
+    for len in [0, 1, 100, 127, 128, 200, 300] {
+        let mut buf = crate::key::buf::KeyBuf::new();
+        encode_into(&mut buf, &text[..len]).unwrap();
+        assert_eq!(&*buf, &enc(&text[..len])[..], "length {len}");
+    }
+}
+
+#[test]
 fn sets_are_recognised_by_type_and_sequences_are_not() {
     assert!(is_set::<&HashSet<u64>>());
     assert!(is_set::<&&BTreeSet<String>>());
