@@ -1,9 +1,10 @@
 //! Time per call of memo and its peers on the same workloads (see
-//! BENCHMARKS.md): `cargo bench --bench hits`.
+//! BENCHMARKS.md): `cargo bench -p memo-bench --bench hits`.
 //!
 //! 1. hits, one `u64` argument, 1,024 hot keys, one task;
 //! 2. hits, `(String, Vec<String>)` arguments (four short tags), one task;
 //! 3. contended hits: 2 worker threads, 8 tasks over the same hot keys;
+//!    3b. the same, every call the same key;
 //! 4. miss churn: a cache bounded at 1,000, every call a new key.
 //!
 //! Each peer is used as its docs recommend: `cached`'s `#[cached]` and
@@ -245,8 +246,14 @@ fn hit_tags(c: &mut Criterion) {
 }
 
 fn contended(c: &mut Criterion) {
-    let mut group = c.benchmark_group("3_contended_hits");
-    let key = |i: u64| i % HOT_KEYS;
+    contended_on(c, "3_contended_hits", |i| i % HOT_KEYS);
+    // Every task hits one key: the worst case for a shard's lock word.
+    contended_on(c, "3b_one_hot_key", |_| 7);
+}
+
+/// Workload 3 with `key` choosing each call's key.
+fn contended_on(c: &mut Criterion, name: &str, key: fn(u64) -> u64) {
+    let mut group = c.benchmark_group(name);
     eight_tasks(&mut group, "memo", move |i| memo_u64(key(i)));
     eight_tasks(&mut group, "cached", move |i| cached_u64(key(i)));
     eight_tasks(&mut group, "cached_concurrent", move |i| async move {
