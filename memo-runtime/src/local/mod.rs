@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 
 use hashbrown::HashTable;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 
 use crate::flight::Loads;
 use crate::freshness::{Age, Clock, Deadlines, Instant};
@@ -444,29 +444,23 @@ impl Store {
             picked
         };
         let mut evicted = 0;
+        let mut entries = EntryAccess {
+            store: self,
+            locked: None,
+        };
         while order.len() > self.max_size {
             let (node, place) = order
-                .evict(&mut EntryAccess(self))
+                .evict(&mut entries)
                 .expect("over the bound, so not empty");
-            self.remove_node(node, place);
+            entries.remove(node, place);
             evicted += 1;
         }
+        drop(entries);
         self.len.store(order.len(), Relaxed);
         // Under the order lock: see `record_insert`.
         self.counters.record_insert(evicted);
         drop(order);
         picked
-    }
-
-    /// Removes the entry an evicted node stood for.
-    fn remove_node(&self, node: NodeId, place: Place) {
-        let mut map = self.shards[place.shard as usize].map.write();
-        if let Ok(entry) = map
-            .entries
-            .find_entry(place.hash, |entry| entry.node == node)
-        {
-            entry.remove();
-        }
     }
 
     /// Invalidates the key of `probe`: removes its entry, and dooms its load
@@ -584,14 +578,40 @@ impl Store {
     }
 }
 
-/// The store's entries, as the eviction policy sees them: access counters.
-/// Used while the order lock is held, so no entry moves meanwhile.
-struct EntryAccess<'a>(&'a Store);
+/// The store's entries, as eviction sees them: access counters to read, and
+/// entries to remove. Used while the order lock is held, so no entry moves
+/// meanwhile. It keeps the last shard it locked, so that reading a victim's
+/// counter and removing it (usually the same entry) take one lock, not two.
+struct EntryAccess<'a> {
+    store: &'a Store,
+    locked: Option<(u32, RwLockWriteGuard<'a, Tables>)>,
+}
+
+impl<'a> EntryAccess<'a> {
+    /// The entries of `shard`, locked.
+    fn entries(&mut self, shard: u32) -> &mut HashTable<StoredEntry> {
+        if self.locked.as_ref().is_none_or(|(held, _)| *held != shard) {
+            // The last shard is released before the next is locked: one at a time.
+            self.locked = None;
+            let guard = self.store.shards[shard as usize].map.write();
+            self.locked = Some((shard, guard));
+        }
+        let (_, tables) = self.locked.as_mut().expect("locked just above");
+        &mut tables.entries
+    }
+
+    /// Removes the entry an evicted node stood for.
+    fn remove(&mut self, node: NodeId, place: Place) {
+        let entries = self.entries(place.shard);
+        if let Ok(entry) = entries.find_entry(place.hash, |entry| entry.node == node) {
+            entry.remove();
+        }
+    }
+}
 
 impl AccessCounts for EntryAccess<'_> {
     fn take_access(&mut self, node: NodeId, place: Place) -> u8 {
-        let map = self.0.shards[place.shard as usize].map.read();
-        map.entries
+        self.entries(place.shard)
             .find(place.hash, |entry| entry.node == node)
             .map_or(0, |entry| entry.take_access())
     }
