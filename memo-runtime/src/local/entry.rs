@@ -1,36 +1,112 @@
 //! One stored entry: key, deadlines, eviction bookkeeping and the value, in
-//! a single allocation.
+//! a single allocation that the table reaches through a one-word pointer.
+//!
+//! The table holds entries of any value type. A `Box<dyn Any>` would do,
+//! but it is a two-word pointer (data and vtable), and each of the table's
+//! buckets, used or spare, would pay for the second word. Instead, every
+//! entry starts with an [`Entry`] header that names its value's type: a
+//! `'static` [`Kind`] with the type's id (a hit compares it) and how to free
+//! an entry of that type. [`StoredEntry`] is the one-word pointer.
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 
 use crate::freshness::Deadlines;
 use crate::key::CacheKey;
 use crate::local::policy::NodeId;
 
-/// The table holds only a pointer per bucket, so its spare buckets cost 8
-/// bytes each, not the size of an entry.
-pub(crate) struct Entry<V: ?Sized> {
+/// What every entry has, whatever the type of its value, which follows it
+/// in the same allocation (see [`Boxed`]).
+pub(crate) struct Entry {
     pub(crate) key: CacheKey,
     pub(crate) deadlines: Deadlines,
+    /// With time-to-idle (`deadlines.idle`): when the entry was last hit
+    /// (or stored), in nanoseconds of its store's clock. Unused otherwise.
+    pub(crate) last_hit: AtomicU64,
+    /// The value's type.
+    kind: &'static Kind,
     pub(crate) node: NodeId,
     /// Hits since stored, up to [`MAX_ACCESS`], for the eviction policy.
     pub(crate) access: AtomicU8,
     /// [`RETRYING`] and [`IDLE`]: what a hit must do besides returning the
     /// value. Zero for most entries, so a hit tests one byte.
     pub(crate) flags: u8,
-    /// With time-to-idle (`deadlines.idle`): when the entry was last hit
-    /// (or stored), in nanoseconds of its store's clock. Unused otherwise.
-    pub(crate) last_hit: AtomicU64,
-    /// `value`'s type, kept beside it so a hit compares it without a call
-    /// through the `Any` vtable.
-    type_id: TypeId,
+}
+
+/// An entry as allocated: the header first (`repr(C)`), so that a pointer
+/// to the allocation is a pointer to its header.
+#[repr(C)]
+struct Boxed<V> {
+    header: Entry,
     value: V,
 }
 
-/// An entry of any value type, as the table stores it; lookups downcast to
-/// the type they ask for.
-pub(crate) type StoredEntry = Box<Entry<dyn Any + Send + Sync>>;
+/// A value type, as entries name it: one `'static` table per type.
+struct Kind {
+    type_id: TypeId,
+    /// Drops and frees an entry whose value is of this type.
+    free: unsafe fn(NonNull<Entry>),
+}
+
+/// Gives every storable type its [`Kind`], as a constant that `&` promotes
+/// to a `'static`.
+trait Storable: Send + Sync + Sized + 'static {
+    const KIND: Kind = Kind {
+        type_id: TypeId::of::<Self>(),
+        free: free::<Self>,
+    };
+}
+
+impl<V: Send + Sync + 'static> Storable for V {}
+
+/// # Safety
+///
+/// `entry` came from [`stored::<V>`] (so it points to a `Boxed<V>` that
+/// `Box` allocated), and nothing uses it afterwards.
+unsafe fn free<V>(entry: NonNull<Entry>) {
+    // SAFETY: the caller's contract: this is the pointer `Box::leak` gave
+    // `stored`, with the provenance of the whole allocation.
+    drop(unsafe { Box::from_raw(entry.cast::<Boxed<V>>().as_ptr()) });
+}
+
+/// The table's pointer to an entry of any value type: one word, owning its
+/// entry like a `Box`.
+pub(crate) struct StoredEntry(NonNull<Entry>);
+
+// SAFETY: a `StoredEntry` owns its entry as a `Box` would. The header is
+// `Send + Sync`, and `stored` only accepts values that are too.
+unsafe impl Send for StoredEntry {}
+// SAFETY: as above.
+unsafe impl Sync for StoredEntry {}
+
+impl Deref for StoredEntry {
+    type Target = Entry;
+
+    #[inline(always)]
+    fn deref(&self) -> &Entry {
+        // SAFETY: the pointer is to a live allocation that this value owns,
+        // whose first field (`repr(C)`) is the header.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl DerefMut for StoredEntry {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut Entry {
+        // SAFETY: as in `deref`, and `&mut self` makes the access unique.
+        unsafe { self.0.as_mut() }
+    }
+}
+
+impl Drop for StoredEntry {
+    fn drop(&mut self) {
+        // SAFETY: `kind` is the `Kind` of the type `stored` boxed this entry
+        // with, and the entry is not used after its owner is dropped.
+        unsafe { (self.kind.free)(self.0) }
+    }
+}
 
 /// A value kept past its TTL, stored again after a failed reload: its hits
 /// are counted as stale values served.
@@ -50,20 +126,37 @@ pub(crate) fn stored<V: Send + Sync + 'static>(
     retrying: bool,
     now_nanos: u64,
 ) -> StoredEntry {
-    Box::new(Entry {
+    let header = Entry {
         key,
         deadlines,
+        last_hit: AtomicU64::new(now_nanos),
+        kind: &V::KIND,
         node,
         access: AtomicU8::new(0),
         flags: if retrying { RETRYING } else { 0 }
             | if deadlines.idle.is_some() { IDLE } else { 0 },
-        last_hit: AtomicU64::new(now_nanos),
-        type_id: TypeId::of::<V>(),
-        value,
-    })
+    };
+    let boxed = Box::leak(Box::new(Boxed { header, value }));
+    StoredEntry(NonNull::from(boxed).cast())
 }
 
-impl Entry<dyn Any + Send + Sync> {
+impl StoredEntry {
+    /// The value, if it is a `V`.
+    #[inline(always)]
+    pub(crate) fn value<V: 'static>(&self) -> Option<&V> {
+        if self.kind.type_id == TypeId::of::<V>() {
+            // SAFETY: the entry was boxed as a `Boxed` of the type whose id
+            // is `kind.type_id`, checked equal to `V`'s just above; the
+            // pointer has the whole allocation's provenance (from
+            // `Box::leak`), and the value lives as long as `self`.
+            Some(unsafe { &(*self.0.cast::<Boxed<V>>().as_ptr()).value })
+        } else {
+            None
+        }
+    }
+}
+
+impl Entry {
     /// Counts a hit for the eviction policy. A load and, until the counter
     /// saturates, a store: no read-modify-write, and no write at all to the
     /// entries that are hit most. Concurrent hits may count once; it is a
@@ -82,17 +175,43 @@ impl Entry<dyn Any + Send + Sync> {
         self.access.store(access.saturating_sub(1), Relaxed);
         access
     }
+}
 
-    /// The value, if it is a `V`.
-    #[inline(always)]
-    pub(crate) fn value<V: 'static>(&self) -> Option<&V> {
-        if self.type_id == TypeId::of::<V>() {
-            // SAFETY: `value`'s concrete type has the id `type_id`, checked
-            // equal to `V`'s just above; this is the cast
-            // `<dyn Any>::downcast_ref` makes after the same check.
-            Some(unsafe { &*(&self.value as *const (dyn Any + Send + Sync) as *const V) })
-        } else {
-            None
-        }
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::freshness::{Clock, Freshness, ManualClock};
+
+    fn entry_of<V: Send + Sync + 'static>(value: V) -> StoredEntry {
+        let freshness = Freshness {
+            ttl: std::time::Duration::from_secs(60),
+            stale_for: std::time::Duration::ZERO,
+            refresh: None,
+            idle: None,
+        };
+        // A manual clock, so that Miri can run these (it cannot read the TSC).
+        let deadlines = freshness.deadlines(Clock::from(ManualClock::new()).now());
+        let key = CacheKey::from_parts("ns", b"k");
+        stored(key, deadlines, 0, value, false, 0)
+    }
+
+    #[test]
+    fn an_entry_is_one_word_and_gives_its_value_only_as_its_own_type() {
+        assert_eq!(size_of::<StoredEntry>(), size_of::<usize>());
+        let entry = entry_of(String::from("ada"));
+        assert_eq!(entry.value::<String>().map(String::as_str), Some("ada"));
+        assert_eq!(entry.value::<u64>(), None);
+        assert_eq!(entry.key.id(), b"k");
+    }
+
+    #[test]
+    fn dropping_an_entry_drops_its_value_once() {
+        let value = Arc::new(7u8);
+        let entry = entry_of(Arc::clone(&value));
+        assert_eq!(Arc::strong_count(&value), 2);
+        drop(entry);
+        assert_eq!(Arc::strong_count(&value), 1);
     }
 }

@@ -680,6 +680,38 @@ mod tests {
     }
 
     #[test]
+    fn every_way_out_of_the_store_drops_the_value_once() {
+        let clock = ManualClock::new();
+        let store = store(&clock, 2);
+        let value = Arc::new(String::from("v"));
+        let insert = |id: &'static [u8]| {
+            let probe = store.probe("ns", id);
+            let now = store.now();
+            let keep = Keep {
+                deadlines: KEPT.deadlines(now),
+                now,
+                retrying: false,
+            };
+            let key = CacheKey::from_parts("ns", id);
+            store.insert(key, probe.hash, Arc::clone(&value), keep);
+        };
+        insert(b"a");
+        insert(b"a"); // replaced
+        assert_eq!(Arc::strong_count(&value), 2);
+        insert(b"b");
+        insert(b"c"); // evicts one
+        assert_eq!(Arc::strong_count(&value), 3);
+        assert!(store.remove(&store.probe("ns", b"c")));
+        assert_eq!(Arc::strong_count(&value), 2);
+        store.clear();
+        assert_eq!(Arc::strong_count(&value), 1);
+        insert(b"d");
+        assert_eq!(Arc::strong_count(&value), 2);
+        drop(store);
+        assert_eq!(Arc::strong_count(&value), 1);
+    }
+
+    #[test]
     fn the_bound_reclaims_stale_entries_like_any_other() {
         let clock = ManualClock::new();
         let store = store(&clock, 2);
