@@ -364,3 +364,86 @@ async fn a_caller_after_a_delete_does_not_get_the_value_of_a_load_from_before_it
         "the doomed load did not overwrite it"
     );
 }
+
+/// A value whose first `Clone` panics (a bug in a user's `Clone`), and
+/// whose later clones work.
+#[derive(Debug)]
+struct FirstCloneFails(u64, Arc<AtomicUsize>);
+
+impl Clone for FirstCloneFails {
+    fn clone(&self) -> Self {
+        if self.1.fetch_add(1, SeqCst) == 0 {
+            panic!("the first clone fails");
+        }
+        FirstCloneFails(self.0, Arc::clone(&self.1))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_panicking_clone_of_the_loaded_value_hands_over_to_a_waiter() {
+    let cache = new_cache();
+    let clones = Arc::new(AtomicUsize::new(0));
+    let release = Arc::new(Notify::new());
+    let leader = {
+        let (cache, clones, release) = (cache.clone(), clones.clone(), release.clone());
+        tokio::spawn(async move {
+            cache
+                .get_or_insert_with(&6, async move {
+                    release.notified().await;
+                    FirstCloneFails(1, clones)
+                })
+                .await
+        })
+    };
+    until_loading(&cache).await;
+    let waiter = {
+        let (cache, clones) = (cache.clone(), clones.clone());
+        tokio::spawn(async move {
+            cache
+                .get_or_insert_with(&6, async move { FirstCloneFails(2, clones) })
+                .await
+        })
+    };
+    until_waiting(&cache, 1).await;
+    release.notify_one();
+    assert!(bounded("leader", leader).await.unwrap_err().is_panic());
+    let got = bounded("the waiter after the leader's clone failed", waiter).await;
+    assert_eq!(got.unwrap().0, 2, "the waiter ran its own load");
+    assert_eq!(cache.loads_in_flight(), 0);
+}
+
+/// A value whose `Clone` asks the cache it is stored in for its settings,
+/// which takes the cache's order lock.
+struct ClonesAskTheCache(u64, Arc<AsyncCache>);
+
+impl Clone for ClonesAskTheCache {
+    fn clone(&self) -> Self {
+        let _ = self.1.eviction();
+        ClonesAskTheCache(self.0, Arc::clone(&self.1))
+    }
+}
+
+#[test]
+fn a_clone_that_calls_into_its_own_cache_does_not_deadlock_the_store() {
+    // On a thread of its own: a deadlock blocks its thread for good, so the
+    // test waits on a channel instead of on the thread.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let cache = new_cache();
+            let value = ClonesAskTheCache(3, Arc::clone(&cache));
+            let loaded = cache.get_or_insert_with(&7, async move { value }).await;
+            let hit = cache.get::<_, ClonesAskTheCache>(&7).await;
+            // The value holds its cache; let the test's cache go.
+            cache.clear().await;
+            done.send((loaded.0, hit.map(|hit| hit.0))).unwrap();
+        });
+    });
+    let got = finished
+        .recv_timeout(HANG)
+        .expect("a load whose value's clone reads the cache deadlocked");
+    assert_eq!(got, (3, Some(3)));
+}

@@ -45,12 +45,19 @@ pub(crate) use soft_timeout::{Within, reload_within, reload_within_blocking};
 ///   clock, and is never returned after that. Expired entries are reclaimed
 ///   when looked up and by [`cleanup_expired`](AsyncCache::cleanup_expired).
 /// - **Bound**: [`len`](AsyncCache::len) never exceeds `max_size`; when a new
-///   key would pass it, an entry is evicted. By default the oldest stored one
-///   (first in, first out, exact at any size; storing a key again moves it to
-///   the back); [`Eviction::S3Fifo`] keeps frequently hit entries longer.
+///   key would pass it, an entry is evicted. By default S3-FIFO chooses it
+///   ([`Eviction::S3Fifo`]: entries hit since they were stored outlive those
+///   that were not); [`Eviction::Fifo`] evicts the oldest stored one, exact
+///   at any size (storing a key again moves it to the back).
 /// - **Concurrency**: `Send + Sync`; a hit takes one shard's read lock; no lock
 ///   is held across an `.await`; every method returns without waiting on other
 ///   tasks except the loading ones, which wait for a load already running.
+///   [`clear`](AsyncCache::clear) empties the shards one after another: a key
+///   stored in a shard it has already emptied, while it runs, stays.
+/// - **A value's `Clone`** runs on a hit while the key's shard is locked for
+///   reading (and, when a miss finds a value stored a moment earlier, for
+///   writing). It must not call into the same cache; a `Clone` that needs
+///   the cache is a sign to store an `Arc` instead.
 ///
 /// The methods are `async` so that a slower tier behind memory can be added
 /// without changing them; today they complete without suspending.

@@ -224,13 +224,40 @@ impl LeaderGuard {
         keep: Option<Keep>,
         state: impl FnOnce(&V) -> State,
     ) {
-        self.finished = true;
         let stored = value.zip(keep);
-        if let Some(flight) = store.end_load(self.hash, self.token, stored) {
-            flight.finish(match value {
+        // If the value's `Clone` panics in `end_load`, the slot is still
+        // there and this guard's drop abandons it.
+        let flight = store.end_load(self.hash, self.token, stored);
+        self.finished = true;
+        if let Some(flight) = flight {
+            // And if it panics making the waiters' copy, they are told the
+            // load was abandoned rather than left waiting.
+            let waiters = Abandoning(Some(flight));
+            let outcome = match value {
                 Some(value) => state(value),
                 None => State::Failed,
-            });
+            };
+            waiters.finish(outcome);
+        }
+    }
+}
+
+/// A flight whose slot is gone, about to be finished: finished as abandoned
+/// if it is dropped first (a panic making the waiters' copy).
+struct Abandoning(Option<Arc<Flight>>);
+
+impl Abandoning {
+    fn finish(mut self, state: State) {
+        if let Some(flight) = self.0.take() {
+            flight.finish(state);
+        }
+    }
+}
+
+impl Drop for Abandoning {
+    fn drop(&mut self) {
+        if let Some(flight) = self.0.take() {
+            flight.finish(State::Abandoned);
         }
     }
 }

@@ -9,7 +9,7 @@
 //! an entry of that type. [`StoredEntry`] is the one-word pointer.
 
 use std::any::TypeId;
-use std::ops::{Deref, DerefMut};
+use std::ops::Deref;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 
@@ -92,13 +92,15 @@ impl Deref for StoredEntry {
     }
 }
 
-impl DerefMut for StoredEntry {
-    #[inline(always)]
-    fn deref_mut(&mut self) -> &mut Entry {
-        // SAFETY: as in `deref`, and `&mut self` makes the access unique.
-        unsafe { self.0.as_mut() }
-    }
-}
+// No `DerefMut`: a `&mut Entry` would let two headers be swapped, and with
+// them the `kind`s that say how to read and free each value. The fields a
+// store changes in place have their own accessors below.
+
+// The `unsafe impl`s above rely on this.
+const _: () = {
+    const fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<Entry>();
+};
 
 impl Drop for StoredEntry {
     fn drop(&mut self) {
@@ -141,6 +143,19 @@ pub(crate) fn stored<V: Send + Sync + 'static>(
 }
 
 impl StoredEntry {
+    /// The deadlines, to move them (postponing a refresh, expiring now).
+    pub(crate) fn deadlines_mut(&mut self) -> &mut Deadlines {
+        // SAFETY: as in `deref`; `&mut self` makes the access unique, and
+        // only this field is handed out.
+        unsafe { &mut (*self.0.as_ptr()).deadlines }
+    }
+
+    /// Clears `flag` from the entry's flags.
+    pub(crate) fn clear_flag(&mut self, flag: u8) {
+        // SAFETY: as in `deadlines_mut`.
+        unsafe { (*self.0.as_ptr()).flags &= !flag }
+    }
+
     /// The value, if it is a `V`.
     #[inline(always)]
     pub(crate) fn value<V: 'static>(&self) -> Option<&V> {

@@ -50,6 +50,9 @@ impl Store {
     /// Ends the load `token` of `hash`: removes its slot and, with `stored`
     /// and unless an invalidation doomed the load, stores the value in the
     /// same hold of the shard's lock. Returns its waiters' flight, if any.
+    ///
+    /// The value to store is cloned before any lock is taken: a `Clone`
+    /// that calls into this cache must not find its locks held.
     pub(crate) fn end_load<V: Clone + Send + Sync + 'static>(
         &self,
         hash: u64,
@@ -59,7 +62,10 @@ impl Store {
         let Some((value, keep)) = stored else {
             return abandon(&self.shards, hash, token);
         };
-        self.insert_with(hash, keep, |tables| {
+        let value = value.clone();
+        // A doomed load's clone is dropped after the locks are released.
+        let mut unstored = None;
+        let flight = self.insert_with(hash, keep, |tables| {
             let Some(InFlight {
                 key,
                 doomed,
@@ -67,10 +73,17 @@ impl Store {
                 ..
             }) = tables.loads.take(hash, token)
             else {
+                unstored = Some(value);
                 return (None, None);
             };
-            (shared, (!doomed).then(|| (key, value.clone())))
-        })
+            if doomed {
+                unstored = Some(value);
+                return (shared, None);
+            }
+            (shared, Some((key, value)))
+        });
+        drop(unstored);
+        flight
     }
 
     /// How many loads are in flight.

@@ -14,7 +14,7 @@ mod loads;
 pub(crate) mod policy;
 
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 
 use hashbrown::HashTable;
@@ -23,16 +23,18 @@ use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 use crate::flight::Loads;
 use crate::freshness::{Age, Clock, Deadlines, Instant};
 use crate::key::{CacheKey, KeyHasher, Probe, SHARDS, shard_of};
-use crate::observe::{CacheStats, Event, EventCounters, Tally};
+use crate::observe::{CacheStats, Event, EventCounters};
 use entry::{RETRYING, StoredEntry, stored};
 pub(crate) use loads::{Keep, abandon};
 use policy::{AccessCounts, Eviction, NodeId, Place, Policy};
 
 /// One shard, alone on its cache lines so that hits on different shards do
-/// not write to the same line (a read lock is a write to the lock word).
+/// not write to the same line.
 #[repr(align(128))]
 pub(crate) struct Shard {
     map: RwLock<Tables>,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 /// What one shard's lock guards: its entries, and the loads in flight of
@@ -81,8 +83,6 @@ pub(crate) struct Store {
     // The shards, the length and the counters are shared with the cache's
     // entry in the registry (`memo_runtime::caches()`), which reads them.
     shards: Shards,
-    /// Hits and misses, per thread.
-    tally: Arc<Tally>,
     hasher: KeyHasher,
     order: Mutex<Policy>,
     /// Mirrors `order.len()` so that `len()` takes no lock.
@@ -99,7 +99,7 @@ pub(crate) struct Store {
 /// What the registry reads of a store, without keeping it alive.
 #[derive(Clone)]
 pub(crate) struct Gauge {
-    tally: Weak<Tally>,
+    shards: Weak<[Shard]>,
     len: Weak<AtomicUsize>,
     counters: Weak<EventCounters>,
     max_size: usize,
@@ -113,20 +113,25 @@ impl Gauge {
 
     /// The store's length, bound and statistics; `None` once it is gone.
     pub(crate) fn read(&self) -> Option<(usize, usize, CacheStats)> {
-        let (tally, len, counters) = (
-            self.tally.upgrade()?,
+        let (shards, len, counters) = (
+            self.shards.upgrade()?,
             self.len.upgrade()?,
             self.counters.upgrade()?,
         );
-        let stats = stats_of(&tally, &counters);
+        let stats = stats_of(&shards, &counters);
         Some((len.load(Relaxed), self.max_size, stats))
     }
 }
 
-/// The statistics of a store: the hits and misses its threads counted, and
+/// The statistics of a store: the hits and misses its shards counted, and
 /// the events.
-fn stats_of(tally: &Tally, counters: &EventCounters) -> CacheStats {
-    let (hits, misses) = tally.read();
+fn stats_of(shards: &[Shard], counters: &EventCounters) -> CacheStats {
+    let (hits, misses) = shards.iter().fold((0, 0), |(hits, misses), shard| {
+        (
+            hits + shard.hits.load(Relaxed),
+            misses + shard.misses.load(Relaxed),
+        )
+    });
     counters.snapshot(hits, misses)
 }
 
@@ -135,12 +140,13 @@ impl Store {
         let shards = (0..*SHARDS)
             .map(|_| Shard {
                 map: RwLock::default(),
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
             })
             .collect();
         Store {
             born: clock.now(),
             shards,
-            tally: Arc::default(),
             hasher: KeyHasher::new(),
             order: Mutex::new(Policy::new(eviction, max_size.get())),
             len: Arc::new(AtomicUsize::new(0)),
@@ -187,13 +193,14 @@ impl Store {
     /// hit or a miss, and reclaims the entry if it has expired.
     #[inline(always)]
     pub(crate) fn get<V: Clone + 'static>(&self, probe: &Probe<'_>) -> Option<V> {
+        let shard = self.shard(probe.hash);
         match self.find(probe) {
             Found::Fresh(value) | Found::Due(value) => {
-                self.tally.hit();
+                shard.hits.fetch_add(1, Relaxed);
                 Some(value)
             }
             found => {
-                self.tally.miss();
+                shard.misses.fetch_add(1, Relaxed);
                 if let Found::Expired = found {
                     self.remove_expired(probe);
                 }
@@ -313,18 +320,19 @@ impl Store {
         &self,
         probe: &Probe<'_>,
     ) -> Option<(V, bool)> {
+        let shard = self.shard(probe.hash);
         let (value, due) = match self.find(probe) {
             Found::Fresh(value) => (value, false),
             Found::Due(value) => (value, true),
             found => {
-                self.tally.miss();
+                shard.misses.fetch_add(1, Relaxed);
                 if let Found::Expired = found {
                     self.remove_expired(probe);
                 }
                 return None;
             }
         };
-        self.tally.hit();
+        shard.hits.fetch_add(1, Relaxed);
         Some((value, due))
     }
 
@@ -338,7 +346,7 @@ impl Store {
             .entries
             .find_mut(probe.hash, |entry| matches(probe, entry))
         {
-            let deadlines = &mut entry.deadlines;
+            let deadlines = entry.deadlines_mut();
             // Only the entry found due: a newer one stored meanwhile keeps
             // its own deadlines.
             if deadlines.refresh_at <= now {
@@ -361,10 +369,10 @@ impl Store {
         else {
             return false;
         };
-        let deadlines = &mut entry.deadlines;
+        let deadlines = entry.deadlines_mut();
         deadlines.refresh_at = deadlines.refresh_at.min(now);
         deadlines.fresh_until = deadlines.fresh_until.min(now);
-        entry.flags &= !RETRYING;
+        entry.clear_flag(RETRYING);
         true
     }
 
@@ -564,13 +572,13 @@ impl Store {
     }
 
     pub(crate) fn stats(&self) -> CacheStats {
-        stats_of(&self.tally, &self.counters)
+        stats_of(&self.shards, &self.counters)
     }
 
     /// A handle on this store's length and statistics for the registry.
     pub(crate) fn gauge(&self) -> Gauge {
         Gauge {
-            tally: Arc::downgrade(&self.tally),
+            shards: Arc::downgrade(&self.shards),
             len: Arc::downgrade(&self.len),
             counters: Arc::downgrade(&self.counters),
             max_size: self.max_size,

@@ -8,7 +8,6 @@ mod facade;
 pub(crate) mod registry;
 pub(crate) mod source;
 mod stats;
-mod tally;
 pub(crate) mod trace;
 
 #[cfg(feature = "metrics")]
@@ -17,7 +16,6 @@ pub use registry::{CacheInfo, caches, report};
 pub use source::Source;
 pub use stats::CacheStats;
 pub(crate) use stats::EventCounters;
-pub(crate) use tally::Tally;
 
 /// Something that happened to a cache, off the hit path. Stores and
 /// evictions are counted apart (`EventCounters::record_insert`).
