@@ -421,10 +421,7 @@ impl Store {
         let now_nanos = self.nanos_since_born(now);
         let mut order = self.order.lock();
         let shard_index = self.shard_index(hash);
-        let place = Place {
-            shard: shard_index as u32,
-            hash,
-        };
+        let place = Place { hash };
         let picked = {
             let mut tables = self.shards[shard_index].map.write();
             let (picked, chosen) = pick(&mut tables);
@@ -592,16 +589,17 @@ impl Store {
 /// counter and removing it (usually the same entry) take one lock, not two.
 struct EntryAccess<'a> {
     store: &'a Store,
-    locked: Option<(u32, RwLockWriteGuard<'a, Tables>)>,
+    locked: Option<(usize, RwLockWriteGuard<'a, Tables>)>,
 }
 
 impl<'a> EntryAccess<'a> {
-    /// The entries of `shard`, locked.
-    fn entries(&mut self, shard: u32) -> &mut HashTable<StoredEntry> {
+    /// The entries of the shard of `place`, locked.
+    fn entries(&mut self, place: Place) -> &mut HashTable<StoredEntry> {
+        let shard = self.store.shard_index(place.hash);
         if self.locked.as_ref().is_none_or(|(held, _)| *held != shard) {
             // The last shard is released before the next is locked: one at a time.
             self.locked = None;
-            let guard = self.store.shards[shard as usize].map.write();
+            let guard = self.store.shards[shard].map.write();
             self.locked = Some((shard, guard));
         }
         let (_, tables) = self.locked.as_mut().expect("locked just above");
@@ -610,7 +608,7 @@ impl<'a> EntryAccess<'a> {
 
     /// Removes the entry an evicted node stood for.
     fn remove(&mut self, node: NodeId, place: Place) {
-        let entries = self.entries(place.shard);
+        let entries = self.entries(place);
         if let Ok(entry) = entries.find_entry(place.hash, |entry| entry.node == node) {
             entry.remove();
         }
@@ -619,7 +617,7 @@ impl<'a> EntryAccess<'a> {
 
 impl AccessCounts for EntryAccess<'_> {
     fn take_access(&mut self, node: NodeId, place: Place) -> u8 {
-        self.entries(place.shard)
+        self.entries(place)
             .find(place.hash, |entry| entry.node == node)
             .map_or(0, |entry| entry.take_access())
     }

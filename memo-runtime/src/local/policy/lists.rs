@@ -3,19 +3,23 @@
 //! Doubly linked lists kept in one slab, so that pushing a stored entry,
 //! unlinking a deleted one, moving one to the back of a queue (or to another
 //! queue), and finding the oldest are all O(1), and allocate only when the
-//! slab grows. Each node names where its entry lives (shard and hash) and the
-//! entry names its node, so the store can go from one to the other.
+//! slab grows. Each node names where its entry lives (its hash, which also
+//! picks its shard) and the entry names its node, so the store can go from
+//! one to the other.
 
 /// Index of a node in the slab. It stays the entry's as the entry moves
-/// between queues, until it is unlinked.
+/// between queues, until it is unlinked. 31 bits: a node keeps its queue in
+/// the top bit of its `prev`.
 pub(crate) type NodeId = u32;
 
-const NIL: NodeId = NodeId::MAX;
+/// No node; also the largest id plus one, so ids and `NIL` fit in 31 bits.
+const NIL: NodeId = (1 << 31) - 1;
+/// The bit of `Node::prev` that holds the queue.
+const QUEUE_BIT: u32 = 1 << 31;
 
 /// Where an entry lives: enough for the store to find it again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Place {
-    pub(crate) shard: u32,
     pub(crate) hash: u64,
 }
 
@@ -23,23 +27,32 @@ pub(crate) struct Place {
 pub(crate) type Queue = usize;
 pub(crate) const QUEUES: usize = 2;
 
-/// 24 bytes: `Place` is spread over the fields so that it packs.
+/// 16 bytes: a hash and two links, the queue in the top bit of one of them.
 #[derive(Debug, Clone, Copy)]
 struct Node {
     hash: u64,
-    prev: NodeId,
+    /// The previous node in its queue (low 31 bits), and the queue.
+    prev_and_queue: u32,
     /// The next node in its queue, or the next free node while free.
     next: NodeId,
-    shard: u16,
-    queue: u8,
 }
 
 impl Node {
     fn place(&self) -> Place {
-        Place {
-            shard: u32::from(self.shard),
-            hash: self.hash,
-        }
+        Place { hash: self.hash }
+    }
+
+    fn prev(&self) -> NodeId {
+        self.prev_and_queue & !QUEUE_BIT
+    }
+
+    fn queue(&self) -> Queue {
+        usize::from(self.prev_and_queue & QUEUE_BIT != 0)
+    }
+
+    fn link(&mut self, prev: NodeId, queue: Queue) {
+        debug_assert!(queue < QUEUES);
+        self.prev_and_queue = prev | if queue == 1 { QUEUE_BIT } else { 0 };
     }
 }
 
@@ -78,13 +91,14 @@ impl Lists {
     pub(crate) fn push_back(&mut self, queue: Queue, place: Place) -> NodeId {
         let node = Node {
             hash: place.hash,
-            prev: NIL,
+            prev_and_queue: NIL,
             next: NIL,
-            shard: u16::try_from(place.shard).expect("memo: at most 2^16 shards"),
-            queue: queue as u8,
         };
         let id = if self.free == NIL {
-            let id = NodeId::try_from(self.nodes.len()).expect("memo: more than 2^32 entries");
+            let id = NodeId::try_from(self.nodes.len())
+                .ok()
+                .filter(|&id| id < NIL)
+                .expect("memo: more than 2^31 - 1 entries in one cache");
             self.nodes.push(node);
             id
         } else {
@@ -99,7 +113,7 @@ impl Lists {
 
     /// Which queue an entry is in.
     pub(crate) fn queue_of(&self, id: NodeId) -> Queue {
-        self.nodes[id as usize].queue as Queue
+        self.nodes[id as usize].queue()
     }
 
     /// Moves an entry to the back of `queue` (its own or another); its id stays.
@@ -129,8 +143,7 @@ impl Lists {
     fn attach(&mut self, id: NodeId, queue: Queue) {
         let tail = self.tails[queue];
         let node = &mut self.nodes[id as usize];
-        node.queue = queue as u8;
-        node.prev = tail;
+        node.link(tail, queue);
         node.next = NIL;
         match tail {
             NIL => self.heads[queue] = id,
@@ -141,17 +154,18 @@ impl Lists {
     }
 
     fn detach(&mut self, id: NodeId) {
-        let Node {
-            prev, next, queue, ..
-        } = self.nodes[id as usize];
-        let queue = queue as Queue;
+        let node = self.nodes[id as usize];
+        let (prev, next, queue) = (node.prev(), node.next, node.queue());
         match prev {
             NIL => self.heads[queue] = next,
             prev => self.nodes[prev as usize].next = next,
         }
         match next {
             NIL => self.tails[queue] = prev,
-            next => self.nodes[next as usize].prev = prev,
+            next => {
+                let next = &mut self.nodes[next as usize];
+                next.link(prev, next.queue());
+            }
         }
         self.lens[queue] -= 1;
     }
@@ -162,7 +176,7 @@ mod tests {
     use super::*;
 
     fn place(n: u64) -> Place {
-        Place { shard: 0, hash: n }
+        Place { hash: n }
     }
 
     fn drain(lists: &mut Lists, queue: Queue) -> Vec<u64> {
@@ -186,8 +200,8 @@ mod tests {
     }
 
     #[test]
-    fn nodes_pack_into_24_bytes() {
-        assert_eq!(std::mem::size_of::<Node>(), 24);
+    fn nodes_pack_into_16_bytes() {
+        assert_eq!(std::mem::size_of::<Node>(), 16);
     }
 
     #[test]

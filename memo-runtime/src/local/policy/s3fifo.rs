@@ -183,7 +183,7 @@ mod tests {
     }
 
     fn place(hash: u64) -> Place {
-        Place { shard: 0, hash }
+        Place { hash }
     }
 
     #[test]
