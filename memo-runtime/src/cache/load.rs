@@ -56,12 +56,12 @@ impl Missed {
 
 /// What a caller whose lookup missed does next, as the loading core decides
 /// it for both front-ends.
-enum Next<V> {
+enum Next<'a, V> {
     /// Return this: a value stored meanwhile, or the one the flight shared
     /// (and where it came from).
     Value(V, Source),
     /// Run `init` as the flight's leader, then [`AsyncCache::complete`].
-    Lead(LeaderGuard),
+    Lead(LeaderGuard<'a>),
     /// Wait for the flight, then [`AsyncCache::waited`].
     Wait(Arc<Flight>),
     /// The flight failed: run `init` alone, and store nothing.
@@ -262,7 +262,7 @@ impl AsyncCache {
     /// If the caller would wait on a load its own thread is running (see
     /// [`reentry`]).
     #[inline(always)]
-    fn join<V: Clone + 'static>(&self, probe: &Probe<'_>) -> Next<V> {
+    fn join<V: Clone + 'static>(&self, probe: &Probe<'_>) -> Next<'_, V> {
         let role = self.store.join_or_lead(probe, Found::into_fresh);
         match role {
             Err(stored_meanwhile) => {
@@ -278,7 +278,7 @@ impl AsyncCache {
     }
 
     /// After a wait: what the flight's end means for the waiter.
-    fn waited<V: Clone + 'static>(&self, probe: &Probe<'_>, outcome: Outcome<V>) -> Next<V> {
+    fn waited<V: Clone + 'static>(&self, probe: &Probe<'_>, outcome: Outcome<V>) -> Next<'_, V> {
         match outcome {
             Outcome::Ready(value) => {
                 self.store.counters.record(Event::Coalesced);

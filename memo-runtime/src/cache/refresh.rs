@@ -210,7 +210,10 @@ impl AsyncCache {
     /// (then that one will replace the value, and nothing starts) or one
     /// has just replaced it (the value found due is fresh now). The caller
     /// counts the refresh once its body runs.
-    pub(crate) fn lead_refresh<V: Clone + 'static>(&self, missed: &Missed) -> Option<LeaderGuard> {
+    pub(crate) fn lead_refresh<V: Clone + 'static>(
+        &self,
+        missed: &Missed,
+    ) -> Option<LeaderGuard<'_>> {
         let probe = missed.probe();
         let replaced = |found: Found<V>| matches!(found, Found::Fresh(_)).then_some(());
         match self.store.join_or_lead(&probe, replaced) {
@@ -288,7 +291,7 @@ pub(crate) fn refresh_in_background<C, V, E, F>(
     E: Send + 'static,
     F: Future<Output = Result<V, E>> + Send + 'static,
 {
-    let Some(leader) = cache.lead_refresh::<V>(&missed) else {
+    let Some(leader) = cache.lead_refresh::<V>(&missed).map(LeaderGuard::detach) else {
         return;
     };
     cache.record(Event::RefreshStarted);
@@ -335,7 +338,7 @@ pub(crate) fn refresh_in_background_blocking<C, V, E, F>(
     E: Send + 'static,
     F: FnOnce() -> Result<V, E> + Send + 'static,
 {
-    let Some(leader) = cache.lead_refresh::<V>(&missed) else {
+    let Some(leader) = cache.lead_refresh::<V>(&missed).map(LeaderGuard::detach) else {
         return;
     };
     cache.record(Event::RefreshStarted);

@@ -40,7 +40,7 @@ pub(crate) enum Within<V, F> {
 
 /// The first steps, shared by async and plain callers: what to answer at
 /// once, or the reload to lead and the flight to wait on.
-enum Start<V> {
+enum Start<'a, V> {
     /// Nothing kept: the usual miss path.
     Load,
     /// Answered without waiting (stored meanwhile, or a reload runs).
@@ -48,13 +48,13 @@ enum Start<V> {
     /// Lead the reload detached; wait on `flight` up to the timeout.
     Lead {
         kept: V,
-        leader: LeaderGuard,
+        leader: LeaderGuard<'a>,
         flight: Option<Arc<Flight>>,
     },
 }
 
 impl AsyncCache {
-    fn start_within<V: Clone + Send + Sync + 'static>(&self, missed: &Missed) -> Start<V> {
+    fn start_within<V: Clone + Send + Sync + 'static>(&self, missed: &Missed) -> Start<'_, V> {
         let probe = missed.probe();
         let Some((kept, _)) = self.store.find_kept::<V>(&probe) else {
             return Start::Load;
@@ -154,7 +154,7 @@ where
             kept,
             leader,
             flight,
-        } => (kept, leader, flight),
+        } => (kept, leader.detach(), flight),
     };
     let detached = cache.clone();
     spawn_detached(async move {
@@ -196,7 +196,7 @@ where
             kept,
             leader,
             flight,
-        } => (kept, leader, flight),
+        } => (kept, leader.detach(), flight),
     };
     let detached = cache.clone();
     // If the thread cannot start, the leader is dropped with the work: the

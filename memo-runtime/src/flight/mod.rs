@@ -155,9 +155,9 @@ impl LoadId {
 }
 
 /// What a caller that missed should do.
-pub(crate) enum Role {
+pub(crate) enum Role<'a> {
     /// Run the load; the guard ends the flight.
-    Leader(LeaderGuard),
+    Leader(LeaderGuard<'a>),
     /// Wait for the leader's flight, the load `LoadId`.
     Waiter(Arc<Flight>, LoadId),
 }
@@ -165,29 +165,61 @@ pub(crate) enum Role {
 /// Held by the caller running a load. Dropping it without [`complete`]
 /// (cancellation, panic) abandons the flight so a waiter takes over.
 ///
+/// A caller that runs the load itself borrows the store's shards; a
+/// reload that runs detached, and may outlive that borrow,
+/// [`detach`](LeaderGuard::detach)es its guard, which then keeps them
+/// alive. So the usual miss touches no reference count.
+///
 /// [`complete`]: LeaderGuard::complete
-pub(crate) struct LeaderGuard {
-    /// The store's shards, kept alive so that a guard dropped late (a
-    /// detached reload's) can still abandon its slot.
-    shards: Shards,
+pub(crate) struct LeaderGuard<'a> {
+    shards: Holder<'a>,
     hash: u64,
     token: u64,
     finished: bool,
 }
 
-impl LeaderGuard {
-    pub(crate) fn new(shards: Shards, hash: u64, token: u64) -> Self {
+/// How a guard reaches the store's shards.
+enum Holder<'a> {
+    Borrowed(&'a Shards),
+    Owned(Shards),
+}
+
+impl Holder<'_> {
+    fn get(&self) -> &Shards {
+        match self {
+            Holder::Borrowed(shards) => shards,
+            Holder::Owned(shards) => shards,
+        }
+    }
+}
+
+impl<'a> LeaderGuard<'a> {
+    pub(crate) fn new(shards: &'a Shards, hash: u64, token: u64) -> Self {
         LeaderGuard {
-            shards,
+            shards: Holder::Borrowed(shards),
             hash,
             token,
             finished: false,
         }
     }
 
+    /// The same guard, keeping the shards alive, for a load that runs
+    /// detached (in a spawned task or thread).
+    pub(crate) fn detach(mut self) -> LeaderGuard<'static> {
+        let detached = LeaderGuard {
+            shards: Holder::Owned(Shards::clone(self.shards.get())),
+            hash: self.hash,
+            token: self.token,
+            finished: false,
+        };
+        // The detached guard leads the load now: this one must not abandon it.
+        self.finished = true;
+        detached
+    }
+
     /// The load this guard leads.
     pub(crate) fn load(&self) -> LoadId {
-        LoadId::new(&self.shards, self.hash, self.token)
+        LoadId::new(self.shards.get(), self.hash, self.token)
     }
 
     /// Ends the load with `value` (`None`: it failed). With `keep`, the value
@@ -262,12 +294,12 @@ impl Drop for Abandoning {
     }
 }
 
-impl Drop for LeaderGuard {
+impl Drop for LeaderGuard<'_> {
     fn drop(&mut self) {
         if self.finished {
             return;
         }
-        if let Some(flight) = crate::local::abandon(&self.shards, self.hash, self.token) {
+        if let Some(flight) = crate::local::abandon(self.shards.get(), self.hash, self.token) {
             flight.finish(State::Abandoned);
         }
     }

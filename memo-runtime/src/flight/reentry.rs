@@ -129,12 +129,12 @@ fn waits_for_itself(namespace: &str) -> ! {
 
 /// An async leader's body, polled with its load on the thread's stack.
 pub(crate) struct Running<'a, F> {
-    leader: &'a LeaderGuard,
+    leader: &'a LeaderGuard<'a>,
     body: Pin<&'a mut F>,
 }
 
 impl<'a, F> Running<'a, F> {
-    pub(crate) fn new(leader: &'a LeaderGuard, body: Pin<&'a mut F>) -> Self {
+    pub(crate) fn new(leader: &'a LeaderGuard<'a>, body: Pin<&'a mut F>) -> Self {
         Running { leader, body }
     }
 }

@@ -31,7 +31,7 @@ impl Store {
         &self,
         probe: &Probe<'_>,
         answer: impl FnOnce(Found<V>) -> Option<R>,
-    ) -> Result<Role, R> {
+    ) -> Result<Role<'_>, R> {
         let shard = self.shard_index(probe.hash);
         let mut tables = self.shards[shard].map.write();
         if let Some((flight, token)) = tables.loads.join(probe) {
@@ -43,8 +43,11 @@ impl Store {
         }
         let token = tables.loads.lead(probe);
         drop(tables);
-        let shards = Shards::clone(&self.shards);
-        Ok(Role::Leader(LeaderGuard::new(shards, probe.hash, token)))
+        Ok(Role::Leader(LeaderGuard::new(
+            &self.shards,
+            probe.hash,
+            token,
+        )))
     }
 
     /// Ends the load `token` of `hash`: removes its slot and, with `stored`

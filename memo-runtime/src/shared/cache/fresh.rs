@@ -25,6 +25,7 @@
 
 use super::*;
 use crate::cache::{CatchUnwind, Looked, Within, reload_within, spawn_detached};
+use crate::flight::LeaderGuard;
 use crate::observe::trace;
 use remote::Write;
 
@@ -162,7 +163,11 @@ impl SharedCache {
         E: Send + 'static,
         F: Future<Output = Result<V, E>> + Send + 'static,
     {
-        let Some(leader) = self.memory().lead_refresh::<V>(&missed) else {
+        let Some(leader) = self
+            .memory()
+            .lead_refresh::<V>(&missed)
+            .map(LeaderGuard::detach)
+        else {
             return;
         };
         let this = self.clone();
