@@ -636,6 +636,15 @@ mod tests {
     }
 
     fn put(store: &Store, id: &'static [u8], value: u32, freshness: Freshness) {
+        put_value(store, id, value, freshness);
+    }
+
+    fn put_value<V: Send + Sync + 'static>(
+        store: &Store,
+        id: &'static [u8],
+        value: V,
+        freshness: Freshness,
+    ) {
         let probe = store.probe("ns", id);
         let now = store.now();
         let keep = Keep {
@@ -690,17 +699,7 @@ mod tests {
         let clock = ManualClock::new();
         let store = store(&clock, 2);
         let value = Arc::new(String::from("v"));
-        let insert = |id: &'static [u8]| {
-            let probe = store.probe("ns", id);
-            let now = store.now();
-            let keep = Keep {
-                deadlines: KEPT.deadlines(now),
-                now,
-                retrying: false,
-            };
-            let key = CacheKey::from_parts("ns", id);
-            store.insert(key, probe.hash, Arc::clone(&value), keep);
-        };
+        let insert = |id: &'static [u8]| put_value(&store, id, Arc::clone(&value), KEPT);
         insert(b"a");
         insert(b"a"); // replaced
         assert_eq!(Arc::strong_count(&value), 2);
