@@ -30,10 +30,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::AsyncCache;
-use crate::flight::{Flight, Keep, LeaderGuard, Outcome, Role, reentry};
+use crate::flight::{Flight, Outcome, reentry};
 use crate::freshness::{Lifespan, Own, Policy};
 use crate::key::{CacheKey, Probe};
-use crate::local::Found;
+use crate::local::{Found, Keep, LeaderGuard, Role};
 use crate::observe::source::{self, Source};
 use crate::observe::{Event, trace};
 
@@ -170,7 +170,7 @@ impl AsyncCache {
                 }
                 Next::Lead(leader) => {
                     let policy = self.policy.with(own);
-                    let running = reentry::Running::new(&leader, init.as_mut());
+                    let running = reentry::Running::new(leader.load(), init.as_mut());
                     let running = trace::load("load", self.name(), &probe, running);
                     if policy.stale.is_zero() {
                         let result = running.await;

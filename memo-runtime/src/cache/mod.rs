@@ -5,6 +5,7 @@ mod builder;
 mod load;
 mod refresh;
 mod soft_timeout;
+mod spawn;
 
 use std::convert::Infallible;
 use std::fmt;
@@ -27,10 +28,10 @@ pub use builder::AsyncCacheBuilder;
 #[cfg(feature = "redis")]
 pub(crate) use load::CatchUnwind;
 pub(crate) use load::{Missed, keep_all};
-#[cfg(feature = "redis")]
-pub(crate) use refresh::spawn_detached;
 pub(crate) use refresh::{Looked, refresh_in_background, refresh_in_background_blocking};
 pub(crate) use soft_timeout::{Within, reload_within, reload_within_blocking};
+#[cfg(feature = "redis")]
+pub(crate) use spawn::spawn_detached;
 
 /// An in-memory cache for values of any type, with a TTL per entry, a bound on
 /// its size, single-flight loads and statistics.

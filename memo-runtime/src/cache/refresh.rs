@@ -19,10 +19,7 @@
 use std::future::Future;
 use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::Thread;
 
 use std::convert::Infallible;
 
@@ -30,11 +27,11 @@ use serde::Serialize;
 
 use super::load::{CatchUnwind, Missed, keep_all};
 use super::soft_timeout::{Within, reload_within};
+use super::spawn::{spawn_detached, spawn_thread};
 use super::{AsyncCache, key_or_panic};
-use crate::flight::{LeaderGuard, Role};
 use crate::freshness::{Lifespan, Own, settings};
 use crate::key::CacheKey;
-use crate::local::Found;
+use crate::local::{Found, LeaderGuard, Role};
 use crate::observe::{Event, trace};
 
 /// What a lookup of a caller that refreshes ahead found.
@@ -303,27 +300,6 @@ pub(crate) fn refresh_in_background<C, V, E, F>(
     spawn_detached(task);
 }
 
-/// Runs `task` on the current tokio runtime, or on a thread of its own
-/// outside one. If the thread cannot start, `task` is dropped, and the
-/// leader in it abandons its load.
-pub(crate) fn spawn_detached(task: impl Future<Output = ()> + Send + 'static) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => drop(runtime.spawn(task)),
-        Err(_) => spawn_thread(move || block_on(task)),
-    }
-}
-
-/// Runs `work` on a thread of its own. If the thread cannot start, `work`
-/// is dropped, and the leader in it abandons its load: the next caller
-/// loads.
-pub(crate) fn spawn_thread(work: impl FnOnce() + Send + 'static) {
-    drop(
-        std::thread::Builder::new()
-            .name("memo-reload".into())
-            .spawn(work),
-    );
-}
-
 /// [`refresh_in_background`] for a plain function's body, on a thread.
 pub(crate) fn refresh_in_background_blocking<C, V, E, F>(
     cache: C,
@@ -350,24 +326,4 @@ pub(crate) fn refresh_in_background_blocking<C, V, E, F>(
         cache.finish_refresh(leader, &missed, &own, keep, ttl_of, ran);
     };
     spawn_thread(work);
-}
-
-/// Runs a future to completion on this thread (a reload started outside
-/// any tokio runtime).
-fn block_on<F: Future>(future: F) -> F::Output {
-    struct Unpark(Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut context = Context::from_waker(&waker);
-    let mut future = pin!(future);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
-        }
-        std::thread::park();
-    }
 }

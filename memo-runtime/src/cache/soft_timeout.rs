@@ -24,10 +24,10 @@ use std::time::Duration;
 
 use super::AsyncCache;
 use super::load::{CatchUnwind, Missed};
-use super::refresh::{spawn_detached, spawn_thread};
-use crate::flight::{Flight, LeaderGuard, Outcome, Role};
+use super::spawn::{spawn_detached, spawn_thread};
+use crate::flight::{Flight, Outcome};
 use crate::freshness::{Lifespan, Own};
-use crate::local::Found;
+use crate::local::{Found, LeaderGuard, Role};
 use crate::observe::source::{self, Source};
 use crate::observe::{Event, trace};
 

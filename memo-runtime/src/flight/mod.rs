@@ -3,7 +3,8 @@
 //!
 //! A load in flight is an [`InFlight`] slot in the [`Loads`] of the store
 //! shard its key belongs to, under that shard's lock (one table per shard,
-//! beside its entries). The first caller to miss becomes its *leader* and
+//! beside its entries; the store's side, and the leader's guard, are in
+//! `local::loads` and `local::leader`). The first caller to miss becomes its *leader* and
 //! runs its own future; callers that miss while it runs *join*: the first
 //! of them gives the slot a shared [`Flight`], and all of them wait on it:
 //! async callers on its [`Notify`](tokio::sync::Notify), blocking ones (the
@@ -41,10 +42,7 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 
 use crate::key::{CacheKey, Probe};
-use crate::local::Store;
-pub(crate) use crate::local::{Keep, Shards};
-use wait::State;
-pub(crate) use wait::{Flight, Outcome};
+pub(crate) use wait::{Flight, Outcome, State};
 
 /// A load in flight, as its shard knows it.
 pub(crate) struct InFlight {
@@ -145,162 +143,8 @@ pub(crate) struct LoadId {
 }
 
 impl LoadId {
-    pub(crate) fn new(shards: &Shards, hash: u64, token: u64) -> Self {
-        LoadId {
-            store: Arc::as_ptr(shards).cast::<()>() as usize,
-            hash,
-            token,
-        }
-    }
-}
-
-/// What a caller that missed should do.
-pub(crate) enum Role<'a> {
-    /// Run the load; the guard ends the flight.
-    Leader(LeaderGuard<'a>),
-    /// Wait for the leader's flight, the load `LoadId`.
-    Waiter(Arc<Flight>, LoadId),
-}
-
-/// Held by the caller running a load. Dropping it without [`complete`]
-/// (cancellation, panic) abandons the flight so a waiter takes over.
-///
-/// A caller that runs the load itself borrows the store's shards; a
-/// reload that runs detached, and may outlive that borrow,
-/// [`detach`](LeaderGuard::detach)es its guard, which then keeps them
-/// alive. So the usual miss touches no reference count.
-///
-/// [`complete`]: LeaderGuard::complete
-pub(crate) struct LeaderGuard<'a> {
-    shards: Holder<'a>,
-    hash: u64,
-    token: u64,
-    finished: bool,
-}
-
-/// How a guard reaches the store's shards.
-enum Holder<'a> {
-    Borrowed(&'a Shards),
-    Owned(Shards),
-}
-
-impl Holder<'_> {
-    fn get(&self) -> &Shards {
-        match self {
-            Holder::Borrowed(shards) => shards,
-            Holder::Owned(shards) => shards,
-        }
-    }
-}
-
-impl<'a> LeaderGuard<'a> {
-    pub(crate) fn new(shards: &'a Shards, hash: u64, token: u64) -> Self {
-        LeaderGuard {
-            shards: Holder::Borrowed(shards),
-            hash,
-            token,
-            finished: false,
-        }
-    }
-
-    /// The same guard, keeping the shards alive, for a load that runs
-    /// detached (in a spawned task or thread).
-    pub(crate) fn detach(mut self) -> LeaderGuard<'static> {
-        let detached = LeaderGuard {
-            shards: Holder::Owned(Shards::clone(self.shards.get())),
-            hash: self.hash,
-            token: self.token,
-            finished: false,
-        };
-        // The detached guard leads the load now: this one must not abandon it.
-        self.finished = true;
-        detached
-    }
-
-    /// The load this guard leads.
-    pub(crate) fn load(&self) -> LoadId {
-        LoadId::new(self.shards.get(), self.hash, self.token)
-    }
-
-    /// Ends the load with `value` (`None`: it failed). With `keep`, the value
-    /// is stored in `store` as the load's slot is removed, unless an
-    /// invalidation doomed it; the waiters, if any, get a clone of it, or
-    /// learn that it failed.
-    pub(crate) fn complete<V: Clone + Send + Sync + 'static>(
-        self,
-        store: &Store,
-        value: Option<&V>,
-        keep: Option<Keep>,
-    ) {
-        let state = |value: &V| State::Ready(Arc::new(value.clone()));
-        self.finish(store, value, keep, state);
-    }
-
-    /// Ends a flight whose load failed with `kept`, a value kept past its
-    /// TTL, standing in for the failure: handed to the waiters as stale, and
-    /// with `keep` stored again (unless an invalidation doomed the slot).
-    pub(crate) fn complete_stale<V: Clone + Send + Sync + 'static>(
-        self,
-        store: &Store,
-        kept: &V,
-        keep: Option<Keep>,
-    ) {
-        let state = |value: &V| State::Stale(Arc::new(value.clone()));
-        self.finish(store, Some(kept), keep, state);
-    }
-
-    fn finish<V: Clone + Send + Sync + 'static>(
-        mut self,
-        store: &Store,
-        value: Option<&V>,
-        keep: Option<Keep>,
-        state: impl FnOnce(&V) -> State,
-    ) {
-        let stored = value.zip(keep);
-        // If the value's `Clone` panics in `end_load`, the slot is still
-        // there and this guard's drop abandons it.
-        let flight = store.end_load(self.hash, self.token, stored);
-        self.finished = true;
-        if let Some(flight) = flight {
-            // And if it panics making the waiters' copy, they are told the
-            // load was abandoned rather than left waiting.
-            let waiters = Abandoning(Some(flight));
-            let outcome = match value {
-                Some(value) => state(value),
-                None => State::Failed,
-            };
-            waiters.finish(outcome);
-        }
-    }
-}
-
-/// A flight whose slot is gone, about to be finished: finished as abandoned
-/// if it is dropped first (a panic making the waiters' copy).
-struct Abandoning(Option<Arc<Flight>>);
-
-impl Abandoning {
-    fn finish(mut self, state: State) {
-        if let Some(flight) = self.0.take() {
-            flight.finish(state);
-        }
-    }
-}
-
-impl Drop for Abandoning {
-    fn drop(&mut self) {
-        if let Some(flight) = self.0.take() {
-            flight.finish(State::Abandoned);
-        }
-    }
-}
-
-impl Drop for LeaderGuard<'_> {
-    fn drop(&mut self) {
-        if self.finished {
-            return;
-        }
-        if let Some(flight) = crate::local::abandon(self.shards.get(), self.hash, self.token) {
-            flight.finish(State::Abandoned);
-        }
+    /// The load `token` of `hash` in the store at `store` (its address).
+    pub(crate) fn new(store: usize, hash: u64, token: u64) -> Self {
+        LoadId { store, hash, token }
     }
 }

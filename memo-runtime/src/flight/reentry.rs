@@ -30,7 +30,7 @@ use std::pin::Pin;
 use std::ptr;
 use std::task::{Context, Poll};
 
-use crate::flight::{LeaderGuard, LoadId};
+use crate::flight::LoadId;
 
 /// A load being run by this thread; frames form a stack through `outer`.
 struct Frame {
@@ -129,13 +129,13 @@ fn waits_for_itself(namespace: &str) -> ! {
 
 /// An async leader's body, polled with its load on the thread's stack.
 pub(crate) struct Running<'a, F> {
-    leader: &'a LeaderGuard<'a>,
+    load: LoadId,
     body: Pin<&'a mut F>,
 }
 
 impl<'a, F> Running<'a, F> {
-    pub(crate) fn new(leader: &'a LeaderGuard<'a>, body: Pin<&'a mut F>) -> Self {
-        Running { leader, body }
+    pub(crate) fn new(load: LoadId, body: Pin<&'a mut F>) -> Self {
+        Running { load, body }
     }
 }
 
@@ -145,7 +145,7 @@ impl<F: Future> Future for Running<'_, F> {
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
-        running(this.leader.load(), || this.body.as_mut().poll(cx))
+        running(this.load, || this.body.as_mut().poll(cx))
     }
 }
 

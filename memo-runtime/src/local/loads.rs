@@ -6,22 +6,11 @@
 
 use std::sync::Arc;
 
-use crate::flight::{Flight, InFlight, LeaderGuard, LoadId, Role};
-use crate::freshness::{Deadlines, Instant};
-use crate::key::{Probe, shard_of};
+use crate::flight::{Flight, InFlight, LoadId};
+use crate::key::Probe;
 
-use super::{Found, Shards, Store};
-
-/// How a load's value is stored when its flight ends.
-#[derive(Clone, Copy)]
-pub(crate) struct Keep {
-    pub(crate) deadlines: Deadlines,
-    /// When `deadlines` were computed: the entry's first "last hit".
-    pub(crate) now: Instant,
-    /// A kept value stored again after a failed reload: its hits count as
-    /// stale values served.
-    pub(crate) retrying: bool,
-}
+use super::leader::{Keep, LeaderGuard, Role, abandon, store_address};
+use super::{Found, Store};
 
 impl Store {
     /// Joins the load of `probe`, or starts one. First, under the same lock,
@@ -35,7 +24,7 @@ impl Store {
         let shard = self.shard_index(probe.hash);
         let mut tables = self.shards[shard].map.write();
         if let Some((flight, token)) = tables.loads.join(probe) {
-            let load = LoadId::new(&self.shards, probe.hash, token);
+            let load = LoadId::new(store_address(&self.shards), probe.hash, token);
             return Ok(Role::Waiter(flight, load));
         }
         if let Some(answer) = answer(self.find_in(&tables.entries, probe)) {
@@ -101,13 +90,4 @@ impl Store {
             .map(|s| s.map.read().loads.waiters())
             .sum()
     }
-}
-
-/// Removes the slot of the load `token` of `hash`, storing nothing: the load
-/// failed, was not kept, or was abandoned (its leader dropped or panicked).
-/// Returns its waiters' flight, if any.
-pub(crate) fn abandon(shards: &Shards, hash: u64, token: u64) -> Option<Arc<Flight>> {
-    let shard = &shards[shard_of(hash, shards.len())];
-    let slot = shard.map.write().loads.take(hash, token);
-    slot.and_then(|slot| slot.shared)
 }

@@ -10,6 +10,7 @@
 //! loads in flight live beside the entries (see `loads`).
 
 mod entry;
+mod leader;
 mod loads;
 pub(crate) mod policy;
 
@@ -25,7 +26,7 @@ use crate::freshness::{Age, Clock, Deadlines, Instant};
 use crate::key::{CacheKey, KeyHasher, Probe, SHARDS, shard_of};
 use crate::observe::{CacheStats, Event, EventCounters};
 use entry::{RETRYING, StoredEntry, stored};
-pub(crate) use loads::{Keep, abandon};
+pub(crate) use leader::{Keep, LeaderGuard, Role};
 use policy::{AccessCounts, Eviction, NodeId, Place, Policy};
 
 /// One shard, alone on its cache lines so that hits on different shards do

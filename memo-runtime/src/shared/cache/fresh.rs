@@ -25,7 +25,7 @@
 
 use super::*;
 use crate::cache::{CatchUnwind, Looked, Within, reload_within, spawn_detached};
-use crate::flight::LeaderGuard;
+use crate::local::LeaderGuard;
 use crate::observe::trace;
 use remote::Write;
 
