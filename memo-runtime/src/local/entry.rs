@@ -8,16 +8,22 @@
 //! `'static` [`Kind`] with the type's id (a hit compares it) and how to free
 //! an entry of that type. [`StoredEntry`] is the one-word pointer.
 //!
+//! Only entries with time-to-idle carry its duration and the time of their
+//! last hit ([`Idle`], 16 bytes): an entry is laid out as a `Boxed` or a
+//! `BoxedIdle`, and its `Kind` says where the value is in either.
+//!
 //! The store's and this module's unit tests run under Miri, which checks
 //! this unsafe code: `cargo +nightly miri test -p memo-runtime --lib --
 //! local::` (about two minutes).
 
 use std::any::TypeId;
+use std::mem::offset_of;
+use std::num::NonZeroU64;
 use std::ops::Deref;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 
-use crate::freshness::Deadlines;
+use crate::freshness::{Age, Deadlines, Instant};
 use crate::key::CacheKey;
 use crate::local::policy::NodeId;
 
@@ -25,11 +31,9 @@ use crate::local::policy::NodeId;
 /// in the same allocation (see [`Boxed`]).
 pub(crate) struct Entry {
     pub(crate) key: CacheKey,
-    pub(crate) deadlines: Deadlines,
-    /// With time-to-idle (`deadlines.idle`): when the entry was last hit
-    /// (or stored), in nanoseconds of its store's clock. Unused otherwise.
-    pub(crate) last_hit: AtomicU64,
-    /// The value's type.
+    /// The deadlines but time-to-idle, which [`Idle`] keeps.
+    times: Times,
+    /// The value's type, and where the value is.
     kind: &'static Kind,
     pub(crate) node: NodeId,
     /// Hits since stored, up to [`MAX_ACCESS`], for the eviction policy.
@@ -37,6 +41,23 @@ pub(crate) struct Entry {
     /// [`RETRYING`] and [`IDLE`]: what a hit must do besides returning the
     /// value. Zero for most entries, so a hit tests one byte.
     pub(crate) flags: u8,
+}
+
+/// [`Deadlines`] without time-to-idle.
+#[derive(Clone, Copy)]
+pub(crate) struct Times {
+    pub(crate) refresh_at: Instant,
+    pub(crate) fresh_until: Instant,
+    pub(crate) keep_until: Instant,
+}
+
+/// Time-to-idle, in the entries that have it.
+struct Idle {
+    /// The entry goes stale this many nanoseconds after its last hit.
+    nanos: NonZeroU64,
+    /// When the entry was last hit (or stored), in nanoseconds of its
+    /// store's clock.
+    last_hit: AtomicU64,
 }
 
 /// An entry as allocated: the header first (`repr(C)`), so that a pointer
@@ -47,19 +68,40 @@ struct Boxed<V> {
     value: V,
 }
 
-/// A value type, as entries name it: one `'static` table per type.
+/// An entry with time-to-idle: [`Idle`] between the header and the value.
+#[repr(C)]
+struct BoxedIdle<V> {
+    header: Entry,
+    idle: Idle,
+    value: V,
+}
+
+/// Where `Idle` is in a `BoxedIdle` of any value type: after the header,
+/// which comes first and does not depend on the value's type.
+const IDLE_AT: usize = offset_of!(BoxedIdle<()>, idle);
+
+/// A value type in one of the two layouts, as entries name it: one
+/// `'static` table per type and layout.
 struct Kind {
     type_id: TypeId,
-    /// Drops and frees an entry whose value is of this type.
+    /// Where the value is, from the start of the allocation.
+    value_at: usize,
+    /// Drops and frees an entry of this type and layout.
     free: unsafe fn(NonNull<Entry>),
 }
 
-/// Gives every storable type its [`Kind`], as a constant that `&` promotes
-/// to a `'static`.
+/// Gives every storable type its [`Kind`]s, as constants that `&` promotes
+/// to `'static`s.
 trait Storable: Send + Sync + Sized + 'static {
     const KIND: Kind = Kind {
         type_id: TypeId::of::<Self>(),
-        free: free::<Self>,
+        value_at: offset_of!(Boxed<Self>, value),
+        free: free::<Boxed<Self>>,
+    };
+    const IDLE_KIND: Kind = Kind {
+        type_id: TypeId::of::<Self>(),
+        value_at: offset_of!(BoxedIdle<Self>, value),
+        free: free::<BoxedIdle<Self>>,
     };
 }
 
@@ -67,12 +109,12 @@ impl<V: Send + Sync + 'static> Storable for V {}
 
 /// # Safety
 ///
-/// `entry` came from [`stored::<V>`] (so it points to a `Boxed<V>` that
-/// `Box` allocated), and nothing uses it afterwards.
-unsafe fn free<V>(entry: NonNull<Entry>) {
+/// `entry` came from [`stored`], which boxed it as a `B` (the layout its
+/// `Kind` names), and nothing uses it afterwards.
+unsafe fn free<B>(entry: NonNull<Entry>) {
     // SAFETY: the caller's contract: this is the pointer `Box::leak` gave
     // `stored`, with the provenance of the whole allocation.
-    drop(unsafe { Box::from_raw(entry.cast::<Boxed<V>>().as_ptr()) });
+    drop(unsafe { Box::from_raw(entry.cast::<B>().as_ptr()) });
 }
 
 /// The table's pointer to an entry of any value type: one word, owning its
@@ -124,6 +166,7 @@ pub(crate) const IDLE: u8 = 2;
 const MAX_ACCESS: u8 = 3;
 
 /// A new entry, boxed for the table.
+#[inline]
 pub(crate) fn stored<V: Send + Sync + 'static>(
     key: CacheKey,
     deadlines: Deadlines,
@@ -132,26 +175,69 @@ pub(crate) fn stored<V: Send + Sync + 'static>(
     retrying: bool,
     now_nanos: u64,
 ) -> StoredEntry {
-    let header = Entry {
-        key,
-        deadlines,
+    let flags = if retrying { RETRYING } else { 0 };
+    let Some(nanos) = deadlines.idle else {
+        let header = header(key, deadlines, &V::KIND, node, flags);
+        return StoredEntry(NonNull::from(Box::leak(Box::new(Boxed { header, value }))).cast());
+    };
+    stored_idle(key, deadlines, node, value, flags, nanos, now_nanos)
+}
+
+/// [`stored`] of an entry with time-to-idle, in its own layout; out of the
+/// usual store's way.
+#[cold]
+#[inline(never)]
+fn stored_idle<V: Send + Sync + 'static>(
+    key: CacheKey,
+    deadlines: Deadlines,
+    node: NodeId,
+    value: V,
+    flags: u8,
+    nanos: NonZeroU64,
+    now_nanos: u64,
+) -> StoredEntry {
+    let header = header(key, deadlines, &V::IDLE_KIND, node, flags | IDLE);
+    let idle = Idle {
+        nanos,
         last_hit: AtomicU64::new(now_nanos),
-        kind: &V::KIND,
+    };
+    let boxed = BoxedIdle {
+        header,
+        idle,
+        value,
+    };
+    StoredEntry(NonNull::from(Box::leak(Box::new(boxed))).cast())
+}
+
+#[inline(always)]
+fn header(
+    key: CacheKey,
+    deadlines: Deadlines,
+    kind: &'static Kind,
+    node: NodeId,
+    flags: u8,
+) -> Entry {
+    Entry {
+        key,
+        times: Times {
+            refresh_at: deadlines.refresh_at,
+            fresh_until: deadlines.fresh_until,
+            keep_until: deadlines.keep_until,
+        },
+        kind,
         node,
         access: AtomicU8::new(0),
-        flags: if retrying { RETRYING } else { 0 }
-            | if deadlines.idle.is_some() { IDLE } else { 0 },
-    };
-    let boxed = Box::leak(Box::new(Boxed { header, value }));
-    StoredEntry(NonNull::from(boxed).cast())
+        flags,
+    }
 }
 
 impl StoredEntry {
-    /// The deadlines, to move them (postponing a refresh, expiring now).
-    pub(crate) fn deadlines_mut(&mut self) -> &mut Deadlines {
+    /// The deadlines but time-to-idle, to move them (postponing a refresh,
+    /// expiring now).
+    pub(crate) fn times_mut(&mut self) -> &mut Times {
         // SAFETY: as in `deref`; `&mut self` makes the access unique, and
         // only this field is handed out.
-        unsafe { &mut (*self.0.as_ptr()).deadlines }
+        unsafe { &mut (*self.0.as_ptr()).times }
     }
 
     /// Clears `flag` from the entry's flags.
@@ -160,15 +246,66 @@ impl StoredEntry {
         unsafe { (*self.0.as_ptr()).flags &= !flag }
     }
 
+    /// Where in its life the entry is at `now`, time-to-idle aside.
+    #[inline(always)]
+    pub(crate) fn age(&self, now: Instant) -> Age {
+        // Without reading `Idle`: the hit path asks this of every entry.
+        self.deadlines_but_idle().age(now)
+    }
+
+    #[inline(always)]
+    fn deadlines_but_idle(&self) -> Deadlines {
+        let Times {
+            refresh_at,
+            fresh_until,
+            keep_until,
+        } = self.times;
+        Deadlines {
+            refresh_at,
+            fresh_until,
+            keep_until,
+            idle: None,
+        }
+    }
+
+    /// The entry's deadlines.
+    #[inline(always)]
+    pub(crate) fn deadlines(&self) -> Deadlines {
+        Deadlines {
+            idle: self.idle().map(|idle| idle.nanos),
+            ..self.deadlines_but_idle()
+        }
+    }
+
+    /// With time-to-idle: when the entry was last hit (or stored), in
+    /// nanoseconds of its store's clock.
+    pub(crate) fn last_hit(&self) -> Option<&AtomicU64> {
+        self.idle().map(|idle| &idle.last_hit)
+    }
+
+    #[inline(always)]
+    fn idle(&self) -> Option<&Idle> {
+        if self.flags & IDLE == 0 {
+            return None;
+        }
+        // SAFETY: an entry flagged IDLE was boxed as a `BoxedIdle` (see
+        // `stored`), whose `Idle` is at `IDLE_AT` from the allocation's
+        // start; the pointer has the whole allocation's provenance, and the
+        // `Idle` lives as long as `self`.
+        Some(unsafe { &*self.0.cast::<u8>().add(IDLE_AT).cast::<Idle>().as_ptr() })
+    }
+
     /// The value, if it is a `V`.
     #[inline(always)]
     pub(crate) fn value<V: 'static>(&self) -> Option<&V> {
-        if self.kind.type_id == TypeId::of::<V>() {
-            // SAFETY: the entry was boxed as a `Boxed` of the type whose id
-            // is `kind.type_id`, checked equal to `V`'s just above; the
-            // pointer has the whole allocation's provenance (from
-            // `Box::leak`), and the value lives as long as `self`.
-            Some(unsafe { &(*self.0.cast::<Boxed<V>>().as_ptr()).value })
+        let kind = self.kind;
+        if kind.type_id == TypeId::of::<V>() {
+            // SAFETY: the entry was boxed with a value of the type whose id
+            // is `kind.type_id`, checked equal to `V`'s just above, at
+            // `kind.value_at`; the pointer has the whole allocation's
+            // provenance (from `Box::leak`), and the value lives as long as
+            // `self`.
+            Some(unsafe { &*self.0.cast::<u8>().add(kind.value_at).cast::<V>().as_ptr() })
         } else {
             None
         }
@@ -223,6 +360,32 @@ mod tests {
         assert_eq!(entry.value::<String>().map(String::as_str), Some("ada"));
         assert_eq!(entry.value::<u64>(), None);
         assert_eq!(entry.key.id(), b"k");
+    }
+
+    #[test]
+    fn an_entry_with_time_to_idle_keeps_it_and_its_value_in_its_own_layout() {
+        let clock = Clock::from(ManualClock::new());
+        let freshness = Freshness {
+            ttl: std::time::Duration::from_secs(60),
+            stale_for: std::time::Duration::ZERO,
+            refresh: None,
+            idle: Some(std::time::Duration::from_secs(5)),
+        };
+        let deadlines = freshness.deadlines(clock.now());
+        let value = Arc::new(String::from("idle"));
+        let key = CacheKey::from_parts("ns", b"k");
+        let entry = stored(key, deadlines, 0, Arc::clone(&value), false, 42);
+        assert_eq!(entry.deadlines(), deadlines);
+        assert_eq!(entry.last_hit().map(|hit| hit.load(Relaxed)), Some(42));
+        assert_eq!(
+            entry.value::<Arc<String>>().map(|v| v.as_str()),
+            Some("idle")
+        );
+        let plain = entry_of(7u64);
+        assert!(plain.last_hit().is_none() && plain.deadlines().idle.is_none());
+        assert_eq!(plain.value::<u64>(), Some(&7));
+        drop(entry);
+        assert_eq!(Arc::strong_count(&value), 1, "freed with its own layout");
     }
 
     #[test]

@@ -230,7 +230,7 @@ impl Store {
             return Found::Absent;
         };
         let now = self.clock.now();
-        match entry.deadlines.age(now) {
+        match entry.age(now) {
             // The hit of almost every entry: no flag to act on.
             Age::Fresh if entry.flags == 0 => {
                 entry.touch();
@@ -252,7 +252,7 @@ impl Store {
         now: Instant,
         age: Age,
     ) -> Found<V> {
-        let age = match entry.deadlines.idle {
+        let age = match entry.deadlines().idle {
             Some(idle) => self.idle_age(entry, idle.get(), now, age),
             None => age,
         };
@@ -278,12 +278,13 @@ impl Store {
     /// its last hit; otherwise this lookup is its new last hit.
     fn idle_age(&self, entry: &StoredEntry, idle: u64, now: Instant, age: Age) -> Age {
         let now_nanos = self.nanos_since_born(now);
-        if now_nanos.saturating_sub(entry.last_hit.load(Relaxed)) < idle {
-            entry.last_hit.store(now_nanos, Relaxed);
+        let last_hit = entry.last_hit().expect("an entry with time-to-idle");
+        if now_nanos.saturating_sub(last_hit.load(Relaxed)) < idle {
+            last_hit.store(now_nanos, Relaxed);
             return age;
         }
         // Kept only by a stale window, as a value past its TTL is.
-        let deadlines = &entry.deadlines;
+        let deadlines = entry.deadlines();
         let kept = deadlines.keep_until > deadlines.fresh_until;
         if kept && !deadlines.is_expired(now) {
             Age::Stale
@@ -295,7 +296,7 @@ impl Store {
     /// Whether `entry` may be reclaimed at `now`: past its keep deadline,
     /// or idle too long with no stale window to keep it.
     fn is_expired(&self, entry: &StoredEntry, now: Instant) -> bool {
-        let deadlines = &entry.deadlines;
+        let deadlines = entry.deadlines();
         if deadlines.is_expired(now) {
             return true;
         }
@@ -303,7 +304,7 @@ impl Store {
             Some(idle) if deadlines.keep_until == deadlines.fresh_until => {
                 let idle_for = self
                     .nanos_since_born(now)
-                    .saturating_sub(entry.last_hit.load(Relaxed));
+                    .saturating_sub(entry.last_hit().map_or(0, |hit| hit.load(Relaxed)));
                 idle_for >= idle.get()
             }
             _ => false,
@@ -347,7 +348,7 @@ impl Store {
             .entries
             .find_mut(probe.hash, |entry| matches(probe, entry))
         {
-            let deadlines = entry.deadlines_mut();
+            let deadlines = entry.times_mut();
             // Only the entry found due: a newer one stored meanwhile keeps
             // its own deadlines.
             if deadlines.refresh_at <= now {
@@ -370,7 +371,7 @@ impl Store {
         else {
             return false;
         };
-        let deadlines = entry.deadlines_mut();
+        let deadlines = entry.times_mut();
         deadlines.refresh_at = deadlines.refresh_at.min(now);
         deadlines.fresh_until = deadlines.fresh_until.min(now);
         entry.clear_flag(RETRYING);
@@ -388,7 +389,8 @@ impl Store {
             .entries
             .find(probe.hash, |entry| matches(probe, entry))?;
         let value = entry.value::<V>()?;
-        (!entry.deadlines.is_expired(self.clock.now())).then(|| (value.clone(), entry.deadlines))
+        let deadlines = entry.deadlines();
+        (!deadlines.is_expired(self.clock.now())).then(|| (value.clone(), deadlines))
     }
 
     /// Stores `value` under `key` as the newest entry, evicting the oldest
