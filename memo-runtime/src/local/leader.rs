@@ -1,6 +1,6 @@
 //! The leader of a load: the guard that ends its flight (stored, failed,
-//! or abandoned when it is dropped unfinished), and the role a caller that
-//! missed is given.
+//! or abandoned when it is dropped unfinished), how its value is kept
+//! ([`Keep`]), and the role a caller that missed is given.
 
 use std::sync::Arc;
 
