@@ -310,14 +310,8 @@ impl AsyncCache {
         let freshness = policy.lifespan(lifespan);
         // A value whose own lifetime is zero (`Expiry`) is returned, not kept.
         let keep = value.is_some_and(keep) && !freshness.is_dead_on_arrival();
-        let keep = keep.then(|| {
-            let now = self.store.now();
-            Keep {
-                deadlines: freshness.deadlines(now),
-                now,
-                retrying: matches!(lifespan, Lifespan::Retrying(_)),
-            }
-        });
+        let retrying = matches!(lifespan, Lifespan::Retrying(_));
+        let keep = keep.then(|| self.store.keep(freshness, retrying));
         leader.complete(&self.store, value, keep);
     }
 

@@ -20,8 +20,8 @@ use serde::Serialize;
 use crate::config;
 use crate::freshness::{Clock, Freshness, ManualClock, Policy};
 use crate::key::{CacheKey, KeyBuf, KeyError, Probe, encode_identity};
+use crate::local::Store;
 use crate::local::policy::Eviction;
-use crate::local::{Keep, Store};
 use crate::observe::{CacheStats, Event};
 
 pub use builder::AsyncCacheBuilder;
@@ -552,12 +552,7 @@ impl AsyncCache {
             return;
         }
         let probe = self.store.probe(namespace, id);
-        let now = self.store.now();
-        let keep = Keep {
-            deadlines: freshness.deadlines(now),
-            now,
-            retrying: false,
-        };
+        let keep = self.store.keep(freshness, false);
         let key = CacheKey::from_parts(namespace, id);
         self.store.insert(key, probe.hash, value, keep);
     }

@@ -52,12 +52,12 @@ pub(crate) struct Times {
 }
 
 /// Time-to-idle, in the entries that have it.
-struct Idle {
+pub(crate) struct Idle {
     /// The entry goes stale this many nanoseconds after its last hit.
-    nanos: NonZeroU64,
+    pub(crate) nanos: NonZeroU64,
     /// When the entry was last hit (or stored), in nanoseconds of its
     /// store's clock.
-    last_hit: AtomicU64,
+    pub(crate) last_hit: AtomicU64,
 }
 
 /// An entry as allocated: the header first (`repr(C)`), so that a pointer
@@ -277,14 +277,9 @@ impl StoredEntry {
         }
     }
 
-    /// With time-to-idle: when the entry was last hit (or stored), in
-    /// nanoseconds of its store's clock.
-    pub(crate) fn last_hit(&self) -> Option<&AtomicU64> {
-        self.idle().map(|idle| &idle.last_hit)
-    }
-
+    /// The entry's time-to-idle and last hit, if it has time-to-idle.
     #[inline(always)]
-    fn idle(&self) -> Option<&Idle> {
+    pub(crate) fn idle(&self) -> Option<&Idle> {
         if self.flags & IDLE == 0 {
             return None;
         }
@@ -376,13 +371,16 @@ mod tests {
         let key = CacheKey::from_parts("ns", b"k");
         let entry = stored(key, deadlines, 0, Arc::clone(&value), false, 42);
         assert_eq!(entry.deadlines(), deadlines);
-        assert_eq!(entry.last_hit().map(|hit| hit.load(Relaxed)), Some(42));
+        assert_eq!(
+            entry.idle().map(|idle| idle.last_hit.load(Relaxed)),
+            Some(42)
+        );
         assert_eq!(
             entry.value::<Arc<String>>().map(|v| v.as_str()),
             Some("idle")
         );
         let plain = entry_of(7u64);
-        assert!(plain.last_hit().is_none() && plain.deadlines().idle.is_none());
+        assert!(plain.idle().is_none() && plain.deadlines().idle.is_none());
         assert_eq!(plain.value::<u64>(), Some(&7));
         drop(entry);
         assert_eq!(Arc::strong_count(&value), 1, "freed with its own layout");

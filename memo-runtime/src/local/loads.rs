@@ -21,8 +21,7 @@ impl Store {
         probe: &Probe<'_>,
         answer: impl FnOnce(Found<V>) -> Option<R>,
     ) -> Result<Role<'_>, R> {
-        let shard = self.shard_index(probe.hash);
-        let mut tables = self.shards[shard].map.write();
+        let mut tables = self.shard(probe.hash).map.write();
         if let Some((flight, token)) = tables.loads.join(probe) {
             let load = LoadId::new(store_address(&self.shards), probe.hash, token);
             return Ok(Role::Waiter(flight, load));

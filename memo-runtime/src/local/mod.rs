@@ -22,10 +22,10 @@ use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 
 use crate::flight::Loads;
-use crate::freshness::{Age, Clock, Deadlines, Instant};
+use crate::freshness::{Age, Clock, Deadlines, Freshness, Instant};
 use crate::key::{CacheKey, KeyHasher, Probe, SHARDS, shard_of};
 use crate::observe::{CacheStats, Event, EventCounters};
-use entry::{RETRYING, StoredEntry, stored};
+use entry::{Idle, RETRYING, StoredEntry, stored};
 pub(crate) use leader::{Keep, LeaderGuard, Role};
 use policy::{AccessCounts, Eviction, NodeId, Place, Policy};
 
@@ -184,6 +184,16 @@ impl Store {
         self.len.load(Relaxed)
     }
 
+    /// How to store a value that lives `freshness` from now.
+    pub(crate) fn keep(&self, freshness: Freshness, retrying: bool) -> Keep {
+        let now = self.clock.now();
+        Keep {
+            deadlines: freshness.deadlines(now),
+            now,
+            retrying,
+        }
+    }
+
     /// The time now, on this store's clock.
     #[inline(always)]
     pub(crate) fn now(&self) -> Instant {
@@ -252,8 +262,8 @@ impl Store {
         now: Instant,
         age: Age,
     ) -> Found<V> {
-        let age = match entry.deadlines().idle {
-            Some(idle) => self.idle_age(entry, idle.get(), now, age),
+        let age = match entry.idle() {
+            Some(idle) => self.idle_age(entry, idle, now, age),
             None => age,
         };
         match age {
@@ -274,13 +284,12 @@ impl Store {
     }
 
     /// The age of an entry with time-to-idle that its deadlines call fresh
-    /// (or due): stale, or expired, once `idle` nanoseconds passed since
-    /// its last hit; otherwise this lookup is its new last hit.
-    fn idle_age(&self, entry: &StoredEntry, idle: u64, now: Instant, age: Age) -> Age {
+    /// (or due): stale, or expired, once its idle time passed since its
+    /// last hit; otherwise this lookup is its new last hit.
+    fn idle_age(&self, entry: &StoredEntry, idle: &Idle, now: Instant, age: Age) -> Age {
         let now_nanos = self.nanos_since_born(now);
-        let last_hit = entry.last_hit().expect("an entry with time-to-idle");
-        if now_nanos.saturating_sub(last_hit.load(Relaxed)) < idle {
-            last_hit.store(now_nanos, Relaxed);
+        if now_nanos.saturating_sub(idle.last_hit.load(Relaxed)) < idle.nanos.get() {
+            idle.last_hit.store(now_nanos, Relaxed);
             return age;
         }
         // Kept only by a stale window, as a value past its TTL is.
@@ -300,12 +309,12 @@ impl Store {
         if deadlines.is_expired(now) {
             return true;
         }
-        match deadlines.idle {
+        match entry.idle() {
             Some(idle) if deadlines.keep_until == deadlines.fresh_until => {
                 let idle_for = self
                     .nanos_since_born(now)
-                    .saturating_sub(entry.last_hit().map_or(0, |hit| hit.load(Relaxed)));
-                idle_for >= idle.get()
+                    .saturating_sub(idle.last_hit.load(Relaxed));
+                idle_for >= idle.nanos.get()
             }
             _ => false,
         }
@@ -631,7 +640,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::freshness::{Freshness, ManualClock};
+    use crate::freshness::ManualClock;
 
     fn store(clock: &ManualClock, max_size: usize) -> Store {
         let max_size = NonZeroUsize::new(max_size).unwrap();
@@ -649,12 +658,7 @@ mod tests {
         freshness: Freshness,
     ) {
         let probe = store.probe("ns", id);
-        let now = store.now();
-        let keep = Keep {
-            deadlines: freshness.deadlines(now),
-            now,
-            retrying: false,
-        };
+        let keep = store.keep(freshness, false);
         store.insert(CacheKey::from_parts("ns", id), probe.hash, value, keep);
     }
 
