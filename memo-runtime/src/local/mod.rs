@@ -185,6 +185,7 @@ impl Store {
     }
 
     /// How to store a value that lives `freshness` from now.
+    #[inline]
     pub(crate) fn keep(&self, freshness: Freshness, retrying: bool) -> Keep {
         let now = self.clock.now();
         Keep {
@@ -419,6 +420,7 @@ impl Store {
     /// the oldest entries while the cache is over its bound. `pick` runs
     /// under the same hold of the shard's write lock as the store, and what
     /// else it returns is returned.
+    #[inline]
     fn insert_with<V: Send + Sync + 'static, R>(
         &self,
         hash: u64,
