@@ -54,6 +54,10 @@ impl AsyncCacheBuilder {
 
     /// The TTL of entries stored without one of their own. Must not be zero.
     ///
+    /// On the system clock a hit reads a time kept by a background thread,
+    /// which lags by up to about a millisecond: an entry may be served that
+    /// much past its TTL.
+    ///
     /// ```
     /// # use std::time::Duration;
     /// let cache = memo_runtime::AsyncCache::builder()

@@ -1,49 +1,73 @@
 //! The clock a cache reads: the system's monotonic clock, or the manual one
-//! tests drive.
+//! tests drive, both as an [`Instant`] in nanoseconds.
 //!
-//! Every cache reads its own [`Clock`]: by default `quanta`'s, which reads
-//! the CPU's invariant time-stamp counter where the OS trusts it (a few
-//! nanoseconds, against ~20 for `std::time::Instant` on this kind of machine)
-//! and the OS monotonic clock elsewhere. It never goes back, and wall-clock
+//! The system clock is the [`recent`](super::recent) time: one atomic load
+//! on a hit, at most about a millisecond behind the precise clock, which is
+//! `quanta`'s (the CPU's invariant time-stamp counter where the OS trusts
+//! it, the OS monotonic clock elsewhere). It never goes back, and wall-clock
 //! changes do not move it. A [`ManualClock`] replaces it where a test wants
 //! time to pass without sleeping.
 //!
-//! (The kernel's coarse clock is cheaper still but was measured lagging the
-//! precise one by more than its stated resolution on an idle tickless kernel,
-//! so it cannot bound an entry's life from above; it is not used.)
+//! (The kernel's coarse clock was measured lagging the precise one by more
+//! than its stated resolution on an idle tickless kernel, so it cannot bound
+//! an entry's life from above; it is not used.)
 
 use std::fmt;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-pub(crate) use quanta::Instant;
+use super::recent;
 
-/// The system clock, calibrated once per process; caches hold clones of it.
-static SYSTEM: LazyLock<quanta::Clock> = LazyLock::new(quanta::Clock::new);
+/// A point in time on one [`Clock`], in nanoseconds from that clock's
+/// origin. Times of different clocks are not compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Instant(u64);
+
+impl Instant {
+    /// `self + by`, unless that is past what a `u64` of nanoseconds holds.
+    #[inline]
+    pub(crate) fn checked_add(self, by: Duration) -> Option<Instant> {
+        let by = u64::try_from(by.as_nanos()).ok()?;
+        self.0.checked_add(by).map(Instant)
+    }
+
+    /// How long after `earlier` this is; zero if it is not after it.
+    #[inline]
+    pub(crate) fn saturating_duration_since(self, earlier: Instant) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
+}
 
 /// The clock one cache reads: the system's, or a [`ManualClock`]'s.
 ///
 /// A cache holds it by value, so reading it on a hit is one branch on the
-/// clock's kind and no shared state beyond what the clock itself reads.
+/// clock's kind and one load.
 #[derive(Clone)]
-pub(crate) struct Clock(quanta::Clock);
+pub(crate) enum Clock {
+    System,
+    Manual(Arc<AtomicU64>),
+}
 
 impl Clock {
     /// The fast monotonic clock every cache uses unless told otherwise.
     pub(crate) fn system() -> Clock {
-        Clock(SYSTEM.clone())
+        Clock::System
     }
 
     /// The time now.
     #[inline(always)]
     pub(crate) fn now(&self) -> Instant {
-        self.0.now()
+        match self {
+            Clock::System => Instant(recent::now()),
+            Clock::Manual(time) => Instant(time.load(Relaxed)),
+        }
     }
 }
 
 impl From<ManualClock> for Clock {
     fn from(manual: ManualClock) -> Clock {
-        Clock(manual.clock)
+        Clock::Manual(manual.time)
     }
 }
 
@@ -79,8 +103,8 @@ impl From<ManualClock> for Clock {
 /// ```
 #[derive(Clone)]
 pub struct ManualClock {
-    clock: quanta::Clock,
-    time: Arc<quanta::Mock>,
+    /// Nanoseconds since the clock was made; shared by its clones.
+    time: Arc<AtomicU64>,
 }
 
 impl ManualClock {
@@ -91,8 +115,9 @@ impl ManualClock {
     /// assert_eq!(clock.elapsed(), std::time::Duration::ZERO);
     /// ```
     pub fn new() -> ManualClock {
-        let (clock, time) = quanta::Clock::mock();
-        ManualClock { clock, time }
+        ManualClock {
+            time: Arc::default(),
+        }
     }
 
     /// Moves the clock (and every clone of it) forward by `by`.
@@ -105,7 +130,10 @@ impl ManualClock {
     /// assert_eq!(same.elapsed(), Duration::from_millis(1500));
     /// ```
     pub fn advance(&self, by: Duration) {
-        self.time.increment(by);
+        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        let _ = self
+            .time
+            .fetch_update(Relaxed, Relaxed, |time| Some(time.saturating_add(by)));
     }
 
     /// How far the clock has been advanced since it was made.
@@ -117,7 +145,7 @@ impl ManualClock {
     /// assert_eq!(clock.elapsed(), Duration::from_secs(2));
     /// ```
     pub fn elapsed(&self) -> Duration {
-        Duration::from_nanos(self.time.value())
+        Duration::from_nanos(self.time.load(Relaxed))
     }
 }
 
@@ -167,7 +195,10 @@ mod tests {
         let start = clock.now();
         assert_eq!(clock.now(), start);
         manual.clone().advance(Duration::from_millis(5));
-        assert_eq!(clock.now().duration_since(start), Duration::from_millis(5));
+        assert_eq!(
+            clock.now().saturating_duration_since(start),
+            Duration::from_millis(5)
+        );
         assert_eq!(manual, manual.clone());
         assert_ne!(manual, ManualClock::new());
     }

@@ -23,6 +23,7 @@
 
 mod clock;
 mod jitter;
+mod recent;
 
 use std::num::NonZeroU64;
 use std::time::Duration;
