@@ -45,11 +45,16 @@ pub(crate) use spawn::spawn_detached;
 /// - **TTL**: an entry expires its TTL after it was stored, on a monotonic
 ///   clock, and is never returned after that. Expired entries are reclaimed
 ///   when looked up and by [`cleanup_expired`](AsyncCache::cleanup_expired).
-/// - **Bound**: [`len`](AsyncCache::len) never exceeds `max_size`; when a new
-///   key would pass it, an entry is evicted. By default S3-FIFO chooses it
-///   ([`Eviction::S3Fifo`]: entries hit since they were stored outlive those
-///   that were not); [`Eviction::Fifo`] evicts the oldest stored one, exact
-///   at any size (storing a key again moves it to the back).
+/// - **Bound**: [`len`](AsyncCache::len) never exceeds `max_size`. The
+///   bound is split evenly among the cache's shards (one shard per 128
+///   entries of bound, up to four per core), and a new key that would pass
+///   its shard's share evicts an entry of that shard. So a cache may evict a
+///   little before it holds `max_size` entries, when more keys fall in one
+///   shard than in another; one bounded below 256 has a single shard, and
+///   its bound is exact. By default S3-FIFO chooses the entry
+///   ([`Eviction::S3Fifo`]: entries hit since they were stored outlive
+///   those that were not); [`Eviction::Fifo`] evicts the oldest stored one
+///   of the shard (storing a key again moves it to the back).
 /// - **Concurrency**: `Send + Sync`; a hit takes one shard's read lock; no lock
 ///   is held across an `.await`; every method returns without waiting on other
 ///   tasks except the loading ones, which wait for a load already running.

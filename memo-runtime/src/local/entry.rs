@@ -183,6 +183,49 @@ pub(crate) fn stored<V: Send + Sync + 'static>(
     stored_idle(key, deadlines, node, value, flags, nanos, now_nanos)
 }
 
+/// [`stored`], in the allocation of `evicted` where it has the same layout
+/// (a value of the same type, neither with time-to-idle): a store that
+/// evicts to make room reuses the victim's memory instead of freeing it
+/// and allocating anew. Otherwise `evicted` is freed and a new entry made.
+#[inline]
+pub(crate) fn stored_over<V: Send + Sync + 'static>(
+    evicted: StoredEntry,
+    key: CacheKey,
+    deadlines: Deadlines,
+    node: NodeId,
+    value: V,
+    retrying: bool,
+    now_nanos: u64,
+) -> StoredEntry {
+    let same_layout = deadlines.idle.is_none()
+        && evicted.flags & IDLE == 0
+        && evicted.kind.type_id == TypeId::of::<V>();
+    if !same_layout {
+        drop(evicted);
+        return stored(key, deadlines, node, value, retrying, now_nanos);
+    }
+    let flags = if retrying { RETRYING } else { 0 };
+    let header = header(key, deadlines, &V::KIND, node, flags);
+    let boxed = evicted.0.cast::<Boxed<V>>();
+    // The allocation now belongs to the entry made below.
+    std::mem::forget(evicted);
+    // SAFETY: an entry of `V` without the IDLE flag was boxed by `stored`
+    // as a `Boxed<V>`, so `boxed` points to a live, initialised one whose
+    // only owner was `evicted`, forgotten above. Its contents are moved out
+    // before the new ones are written in, and the allocation keeps its
+    // layout.
+    let old = unsafe {
+        let old = boxed.as_ptr().read();
+        boxed.as_ptr().write(Boxed { header, value });
+        old
+    };
+    let entry = StoredEntry(boxed.cast());
+    // Dropped last: a panic in the old value's `Drop` unwinds through
+    // `entry`, which frees the new one.
+    drop(old);
+    entry
+}
+
 /// [`stored`] of an entry with time-to-idle, in its own layout; out of the
 /// usual store's way.
 #[cold]
@@ -384,6 +427,63 @@ mod tests {
         assert_eq!(plain.value::<u64>(), Some(&7));
         drop(entry);
         assert_eq!(Arc::strong_count(&value), 1, "freed with its own layout");
+    }
+
+    #[test]
+    fn a_new_entry_takes_over_the_allocation_of_an_evicted_one_of_its_layout() {
+        let old = Arc::new(String::from("old"));
+        let evicted = entry_of(Arc::clone(&old));
+        let address = evicted.0;
+        let deadlines = evicted.deadlines();
+        let new = Arc::new(String::from("new"));
+        let key = CacheKey::from_parts("ns", b"n");
+        let entry = stored_over(evicted, key, deadlines, 3, Arc::clone(&new), true, 0);
+        assert_eq!(entry.0, address, "the allocation was not reused");
+        assert_eq!(
+            Arc::strong_count(&old),
+            1,
+            "the evicted value was not dropped"
+        );
+        assert_eq!(
+            entry.value::<Arc<String>>().map(|v| v.as_str()),
+            Some("new")
+        );
+        assert_eq!(
+            (entry.key.id(), entry.node, entry.flags),
+            (&b"n"[..], 3, RETRYING)
+        );
+        assert_eq!(entry.access.load(Relaxed), 0);
+        drop(entry);
+        assert_eq!(Arc::strong_count(&new), 1);
+
+        // Another type, or another layout: a new allocation.
+        let entry = stored_over(
+            entry_of(7u64),
+            CacheKey::from_parts("ns", b"s"),
+            deadlines,
+            1,
+            8u32,
+            false,
+            0,
+        );
+        assert_eq!(entry.value::<u32>(), Some(&8));
+        let idle = Deadlines {
+            idle: NonZeroU64::new(5),
+            ..deadlines
+        };
+        let entry = stored_over(
+            entry,
+            CacheKey::from_parts("ns", b"i"),
+            idle,
+            2,
+            9u32,
+            false,
+            0,
+        );
+        assert_eq!(
+            (entry.value::<u32>(), entry.idle().is_some()),
+            (Some(&9), true)
+        );
     }
 
     #[test]

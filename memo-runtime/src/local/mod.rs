@@ -1,13 +1,19 @@
-//! The in-memory tier: a sharded hash map of entries with a TTL, bounded by a
-//! global eviction order (see `policy`).
+//! The in-memory tier: a sharded hash map of entries with a TTL, each shard
+//! bounded by its own eviction order (see `policy`).
 //!
 //! Locking: a hit takes one shard's read lock and nothing else. Every change
-//! (store, delete, expiry, eviction, clear) takes the `order` lock first, then
-//! the write lock of the shards it touches, one at a time. So the bound and
-//! the FIFO order are exact across shards, hits on different shards never
-//! contend, and no lock is ever held across an `.await` (nothing here is
-//! async). A miss that starts a load takes its shard's write lock alone: the
-//! loads in flight live beside the entries (see `loads`).
+//! (store, delete, expiry, eviction, clear) takes the write lock of the one
+//! shard it touches; a store evicts from its own shard, under the same
+//! hold. So hits on different shards never contend, neither do misses, and
+//! no lock is ever held across an `.await` (nothing here is async). A miss
+//! that starts a load takes its shard's write lock too: the loads in flight
+//! live beside the entries (see `loads`).
+//!
+//! The bound is split evenly among the shards (see [`shard_count`]), so the
+//! store never holds more than `max_size` entries, but may evict a little
+//! before it holds that many, when more of its keys fall in one shard than
+//! in another. A store bounded below [`PER_SHARD`] twice over has one shard,
+//! and an exact bound and order.
 
 mod entry;
 mod leader;
@@ -19,13 +25,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 
 use hashbrown::HashTable;
-use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
+use parking_lot::RwLock;
 
 use crate::flight::Loads;
 use crate::freshness::{Age, Clock, Deadlines, Freshness, Instant};
 use crate::key::{CacheKey, KeyHasher, Probe, SHARDS, shard_of};
-use crate::observe::{CacheStats, Event, EventCounters};
-use entry::{Idle, RETRYING, StoredEntry, stored};
+use crate::observe::{CacheStats, Event, EventCounters, StoreCounts};
+use entry::{Idle, RETRYING, StoredEntry, stored, stored_over};
 pub(crate) use leader::{Keep, LeaderGuard, Role};
 use policy::{AccessCounts, Eviction, NodeId, Place, Policy};
 
@@ -36,14 +42,56 @@ pub(crate) struct Shard {
     map: RwLock<Tables>,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// Written only under the write lock, so a load and a store (no locked
+    /// read-modify-write); read without it by `len()` and `stats()`.
+    tally: Tally,
 }
 
-/// What one shard's lock guards: its entries, and the loads in flight of
-/// its keys.
+/// A shard's length, stores and evictions, as `len()` and `stats()` read
+/// them without its lock.
 #[derive(Default)]
+struct Tally {
+    len: AtomicUsize,
+    inserts: AtomicU64,
+    evictions: AtomicU64,
+}
+
+/// Adds `n` to a counter that only the holder of the shard's write lock
+/// writes.
+#[inline(always)]
+fn add_locked(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Relaxed) + n, Relaxed);
+}
+
+/// What one shard's lock guards: its entries, the loads in flight of its
+/// keys, and its eviction order.
 struct Tables {
     entries: HashTable<StoredEntry>,
     loads: Loads,
+    policy: Policy,
+    /// The most entries the shard holds: its share of the store's bound.
+    bound: usize,
+}
+
+/// The fewest entries a shard is bounded at, where the store's bound allows
+/// more than one shard: smaller shards would split a small bound so finely
+/// that one crowded shard evicts while the others have room.
+const PER_SHARD: usize = 128;
+
+/// How many shards a store bounded at `max_size` has: as many as the
+/// process uses ([`SHARDS`]), but no more than leave each [`PER_SHARD`]
+/// entries; a power of two.
+fn shard_count(max_size: usize) -> usize {
+    let most = (max_size / PER_SHARD).max(1);
+    // The largest power of two at or below `most`.
+    let fit = 1 << most.ilog2();
+    fit.min(*SHARDS)
+}
+
+/// Shard `index`'s share of `max_size` among `shards`: an even split, the
+/// remainder going to the first shards.
+fn share(max_size: usize, shards: usize, index: usize) -> usize {
+    max_size / shards + usize::from(index < max_size % shards)
 }
 
 /// A store's shards, shared with its registry entry and its leaders.
@@ -81,13 +129,11 @@ fn matches(probe: &Probe<'_>, entry: &StoredEntry) -> bool {
 }
 
 pub(crate) struct Store {
-    // The shards, the length and the counters are shared with the cache's
-    // entry in the registry (`memo_runtime::caches()`), which reads them.
+    // The shards and the counters are shared with the cache's entry in the
+    // registry (`memo_runtime::caches()`), which reads them.
     shards: Shards,
     hasher: KeyHasher,
-    order: Mutex<Policy>,
-    /// Mirrors `order.len()` so that `len()` takes no lock.
-    len: Arc<AtomicUsize>,
+    eviction: Eviction,
     max_size: usize,
     /// The clock deadlines are read against.
     clock: Clock,
@@ -101,7 +147,6 @@ pub(crate) struct Store {
 #[derive(Clone)]
 pub(crate) struct Gauge {
     shards: Weak<[Shard]>,
-    len: Weak<AtomicUsize>,
     counters: Weak<EventCounters>,
     max_size: usize,
 }
@@ -114,44 +159,61 @@ impl Gauge {
 
     /// The store's length, bound and statistics; `None` once it is gone.
     pub(crate) fn read(&self) -> Option<(usize, usize, CacheStats)> {
-        let (shards, len, counters) = (
-            self.shards.upgrade()?,
-            self.len.upgrade()?,
-            self.counters.upgrade()?,
-        );
+        let (shards, counters) = (self.shards.upgrade()?, self.counters.upgrade()?);
         let stats = stats_of(&shards, &counters);
-        Some((len.load(Relaxed), self.max_size, stats))
+        Some((len_of(&shards), self.max_size, stats))
     }
 }
 
-/// The statistics of a store: the hits and misses its shards counted, and
-/// the events.
+/// How many entries the shards hold.
+fn len_of(shards: &[Shard]) -> usize {
+    shards
+        .iter()
+        .map(|shard| shard.tally.len.load(Relaxed))
+        .sum()
+}
+
+/// The statistics of a store: what its shards counted, and the events.
 fn stats_of(shards: &[Shard], counters: &EventCounters) -> CacheStats {
-    let (hits, misses) = shards.iter().fold((0, 0), |(hits, misses), shard| {
-        (
-            hits + shard.hits.load(Relaxed),
-            misses + shard.misses.load(Relaxed),
-        )
+    let counts = shards.iter().fold(StoreCounts::default(), |counts, shard| {
+        let tally = &shard.tally;
+        StoreCounts {
+            hits: counts.hits + shard.hits.load(Relaxed),
+            misses: counts.misses + shard.misses.load(Relaxed),
+            inserts: counts.inserts + tally.inserts.load(Relaxed),
+            evictions: counts.evictions + tally.evictions.load(Relaxed),
+        }
     });
-    counters.snapshot(hits, misses)
+    counters.snapshot(counts)
 }
 
 impl Store {
     pub(crate) fn new(max_size: NonZeroUsize, eviction: Eviction, clock: Clock) -> Self {
-        let shards = (0..*SHARDS)
-            .map(|_| Shard {
-                map: RwLock::default(),
-                hits: AtomicU64::new(0),
-                misses: AtomicU64::new(0),
+        let max_size = max_size.get();
+        let count = shard_count(max_size);
+        let shards = (0..count)
+            .map(|index| {
+                let bound = share(max_size, count, index);
+                let tables = Tables {
+                    entries: HashTable::new(),
+                    loads: Loads::default(),
+                    policy: Policy::new(eviction, bound),
+                    bound,
+                };
+                Shard {
+                    map: RwLock::new(tables),
+                    hits: AtomicU64::new(0),
+                    misses: AtomicU64::new(0),
+                    tally: Tally::default(),
+                }
             })
             .collect();
         Store {
             born: clock.now(),
             shards,
             hasher: KeyHasher::new(),
-            order: Mutex::new(Policy::new(eviction, max_size.get())),
-            len: Arc::new(AtomicUsize::new(0)),
-            max_size: max_size.get(),
+            eviction,
+            max_size,
             clock,
             counters: Arc::default(),
         }
@@ -173,7 +235,7 @@ impl Store {
     }
 
     pub(crate) fn eviction(&self) -> Eviction {
-        self.order.lock().eviction()
+        self.eviction
     }
 
     pub(crate) fn max_size(&self) -> usize {
@@ -181,7 +243,7 @@ impl Store {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.len.load(Relaxed)
+        len_of(&self.shards)
     }
 
     /// How to store a value that lives `freshness` from now.
@@ -417,9 +479,9 @@ impl Store {
 
     /// Stores the key and value that `pick` chooses (if it chooses one)
     /// under `hash` as the newest entry, with `keep`'s deadlines, evicting
-    /// the oldest entries while the cache is over its bound. `pick` runs
-    /// under the same hold of the shard's write lock as the store, and what
-    /// else it returns is returned.
+    /// from its shard while the shard is over its bound. `pick` runs under
+    /// the same hold of the shard's write lock as the store, and what else
+    /// it returns is returned.
     #[inline]
     fn insert_with<V: Send + Sync + 'static, R>(
         &self,
@@ -433,52 +495,53 @@ impl Store {
             retrying,
         } = keep;
         let now_nanos = self.nanos_since_born(now);
-        let mut order = self.order.lock();
-        let shard_index = self.shard_index(hash);
-        let place = Place { hash };
-        let picked = {
-            let mut tables = self.shards[shard_index].map.write();
-            let (picked, chosen) = pick(&mut tables);
-            let Some((key, value)) = chosen else {
-                return picked;
-            };
-            let namespace = key.namespace();
-            let entries = &mut tables.entries;
-            let found = entries.find_mut(hash, |entry| entry.key.matches(namespace, key.id()));
-            match found {
-                Some(entry) => {
-                    // A re-stored key is new again: it moves to the back.
-                    order.restored(entry.node);
-                    *entry = stored(key, deadlines, entry.node, value, retrying, now_nanos);
-                }
-                None => {
-                    let node = order.admit(place);
-                    entries.insert_unique(
-                        hash,
-                        stored(key, deadlines, node, value, retrying, now_nanos),
-                        |entry| self.hasher.hash(entry.key.namespace(), entry.key.id()),
-                    );
-                }
-            }
-            picked
+        let shard = self.shard(hash);
+        let mut tables = shard.map.write();
+        let (picked, chosen) = pick(&mut tables);
+        let Some((key, value)) = chosen else {
+            return picked;
         };
+        let Tables {
+            entries,
+            policy,
+            bound,
+            ..
+        } = &mut *tables;
+        let namespace = key.namespace();
+        let found = entries.find_mut(hash, |entry| entry.key.matches(namespace, key.id()));
         let mut evicted = 0;
-        let mut entries = EntryAccess {
-            store: self,
-            locked: None,
-        };
-        while order.len() > self.max_size {
-            let (node, place) = order
-                .evict(&mut entries)
-                .expect("over the bound, so not empty");
-            entries.remove(node, place);
-            evicted += 1;
+        if let Some(entry) = found {
+            // A re-stored key is new again: it moves to the back.
+            policy.restored(entry.node);
+            *entry = stored(key, deadlines, entry.node, value, retrying, now_nanos);
+        } else {
+            // A full shard makes room first, so that the new entry can
+            // take over the victim's memory.
+            let victim = if policy.len() >= *bound {
+                evicted += 1;
+                evict(policy, entries)
+            } else {
+                None
+            };
+            let node = policy.admit(Place { hash });
+            let entry = match victim {
+                Some(victim) => {
+                    stored_over(victim, key, deadlines, node, value, retrying, now_nanos)
+                }
+                None => stored(key, deadlines, node, value, retrying, now_nanos),
+            };
+            entries.insert_unique(hash, entry, |entry| {
+                self.hasher.hash(entry.key.namespace(), entry.key.id())
+            });
         }
-        drop(entries);
-        self.len.store(order.len(), Relaxed);
-        // Under the order lock: see `record_insert`.
-        self.counters.record_insert(evicted);
-        drop(order);
+        debug_assert!(policy.len() <= *bound, "one in, at most one out");
+        let tally = &shard.tally;
+        tally.len.store(policy.len(), Relaxed);
+        add_locked(&tally.inserts, 1);
+        if evicted > 0 {
+            add_locked(&tally.evictions, evicted);
+        }
+        drop(tables);
         picked
     }
 
@@ -505,23 +568,26 @@ impl Store {
         doom: bool,
         condition: impl Fn(&StoredEntry) -> bool,
     ) -> bool {
-        let mut order = self.order.lock();
-        let mut map = self.shard(probe.hash).map.write();
+        let shard = self.shard(probe.hash);
+        let mut tables = shard.map.write();
+        let Tables {
+            entries,
+            loads,
+            policy,
+            ..
+        } = &mut *tables;
         if doom {
-            map.loads.doom(probe);
+            loads.doom(probe);
         }
-        let Ok(entry) = map
-            .entries
-            .find_entry(probe.hash, |entry| matches(probe, entry))
-        else {
+        let Ok(entry) = entries.find_entry(probe.hash, |entry| matches(probe, entry)) else {
             return false;
         };
         if !condition(entry.get()) {
             return false;
         }
         let (removed, _) = entry.remove();
-        order.remove(removed.node);
-        self.len.store(order.len(), Relaxed);
+        policy.remove(removed.node);
+        shard.tally.len.store(policy.len(), Relaxed);
         true
     }
 
@@ -533,25 +599,30 @@ impl Store {
         doomed: impl Fn(&StoredEntry) -> bool,
         loads: impl Fn(&CacheKey) -> bool,
     ) -> u64 {
-        let mut order = self.order.lock();
         let mut removed = 0;
         for shard in self.shards.iter() {
             let mut tables = shard.map.write();
-            tables.loads.doom_where(&loads);
-            tables.entries.retain(|entry| {
+            let Tables {
+                entries,
+                loads: in_flight,
+                policy,
+                ..
+            } = &mut *tables;
+            in_flight.doom_where(&loads);
+            entries.retain(|entry| {
                 let doomed = doomed(entry);
                 if doomed {
-                    order.remove(entry.node);
+                    policy.remove(entry.node);
                     removed += 1;
                 }
                 !doomed
             });
+            if policy.len() == 0 {
+                // Give the queues' memory back too.
+                policy.clear();
+            }
+            shard.tally.len.store(policy.len(), Relaxed);
         }
-        if order.len() == 0 {
-            // Give the queues' memory back too.
-            order.clear();
-        }
-        self.len.store(order.len(), Relaxed);
         removed
     }
 
@@ -590,49 +661,63 @@ impl Store {
     pub(crate) fn gauge(&self) -> Gauge {
         Gauge {
             shards: Arc::downgrade(&self.shards),
-            len: Arc::downgrade(&self.len),
             counters: Arc::downgrade(&self.counters),
             max_size: self.max_size,
         }
     }
 }
 
-/// The store's entries, as eviction sees them: access counters to read, and
-/// entries to remove. Used while the order lock is held, so no entry moves
-/// meanwhile. It keeps the last shard it locked, so that reading a victim's
-/// counter and removing it (usually the same entry) take one lock, not two.
-struct EntryAccess<'a> {
-    store: &'a Store,
-    locked: Option<(usize, RwLockWriteGuard<'a, Tables>)>,
+/// Evicts the entry `policy` chooses from `entries`, and returns it; `None`
+/// if it was not there (it always is: every entry has a node and every
+/// node an entry).
+fn evict(policy: &mut Policy, entries: &mut HashTable<StoredEntry>) -> Option<StoredEntry> {
+    let mut victims = Victims {
+        entries,
+        found: None,
+    };
+    let (node, place) = policy
+        .evict(&mut victims)
+        .expect("evicting from a full shard, so not empty");
+    victims.remove(node, place)
 }
 
-impl<'a> EntryAccess<'a> {
-    /// The entries of the shard of `place`, locked.
-    fn entries(&mut self, place: Place) -> &mut HashTable<StoredEntry> {
-        let shard = self.store.shard_index(place.hash);
-        if self.locked.as_ref().is_none_or(|(held, _)| *held != shard) {
-            // The last shard is released before the next is locked: one at a time.
-            self.locked = None;
-            let guard = self.store.shards[shard].map.write();
-            self.locked = Some((shard, guard));
-        }
-        let (_, tables) = self.locked.as_mut().expect("locked just above");
-        &mut tables.entries
-    }
+/// A shard's entries, as its eviction policy sees them: access counters to
+/// read, and entries to remove. It remembers where it found the last
+/// candidate, so that reading a victim's counter and removing it (usually
+/// the same entry) probe the table once.
+struct Victims<'a> {
+    entries: &'a mut HashTable<StoredEntry>,
+    /// The node last read and its bucket; the table has not changed since.
+    found: Option<(NodeId, usize)>,
+}
 
-    /// Removes the entry an evicted node stood for.
-    fn remove(&mut self, node: NodeId, place: Place) {
-        let entries = self.entries(place);
-        if let Ok(entry) = entries.find_entry(place.hash, |entry| entry.node == node) {
-            entry.remove();
-        }
+impl Victims<'_> {
+    /// Removes the entry an evicted node stood for, and returns it.
+    fn remove(&mut self, node: NodeId, place: Place) -> Option<StoredEntry> {
+        let bucket = match self.found.take() {
+            Some((found, bucket)) if found == node => Some(bucket),
+            _ => self
+                .entries
+                .find_bucket_index(place.hash, |entry| entry.node == node),
+        };
+        let entry = self.entries.get_bucket_entry(bucket?).ok()?;
+        debug_assert!(entry.get().node == node);
+        Some(entry.remove().0)
     }
 }
 
-impl AccessCounts for EntryAccess<'_> {
+impl AccessCounts for Victims<'_> {
     fn take_access(&mut self, node: NodeId, place: Place) -> u8 {
-        self.entries(place)
-            .find(place.hash, |entry| entry.node == node)
+        let Some(bucket) = self
+            .entries
+            .find_bucket_index(place.hash, |entry| entry.node == node)
+        else {
+            self.found = None;
+            return 0;
+        };
+        self.found = Some((node, bucket));
+        self.entries
+            .get_bucket(bucket)
             .map_or(0, |entry| entry.take_access())
     }
 }
@@ -723,6 +808,63 @@ mod tests {
         assert_eq!(Arc::strong_count(&value), 2);
         drop(store);
         assert_eq!(Arc::strong_count(&value), 1);
+    }
+
+    #[test]
+    fn the_bound_is_split_into_shares_of_at_least_per_shard_entries() {
+        for max_size in [1, 2, 127, 255, 256, 1000, 4096, 10_000, 1 << 20, usize::MAX] {
+            let count = shard_count(max_size);
+            assert!(
+                count.is_power_of_two() && count <= *SHARDS,
+                "{max_size}: {count}"
+            );
+            let shares: Vec<usize> = (0..count).map(|i| share(max_size, count, i)).collect();
+            if max_size < usize::MAX {
+                assert_eq!(shares.iter().sum::<usize>(), max_size, "{max_size}");
+            }
+            if count > 1 {
+                assert!(
+                    shares.iter().all(|&s| s >= PER_SHARD),
+                    "{max_size}: {shares:?}"
+                );
+            }
+            let spread = shares.iter().max().unwrap() - shares.iter().min().unwrap();
+            assert!(spread <= 1, "{max_size}: {shares:?}");
+        }
+        assert_eq!(shard_count(2 * PER_SHARD - 1), 1, "a small bound is exact");
+    }
+
+    #[test]
+    fn a_store_of_many_shards_never_holds_more_than_its_bound() {
+        let clock = ManualClock::new();
+        let max_size = 4 * PER_SHARD;
+        for eviction in [Eviction::Fifo, Eviction::S3Fifo] {
+            let store = Store::new(
+                NonZeroUsize::new(max_size).unwrap(),
+                eviction,
+                Clock::from(clock.clone()),
+            );
+            assert_eq!(store.shards.len(), 4.min(*SHARDS));
+            for i in 0..10 * max_size as u64 {
+                let id = i.to_le_bytes();
+                let probe = store.probe("ns", &id);
+                let keep = store.keep(KEPT, false);
+                store.insert(CacheKey::from_parts("ns", &id), probe.hash, i, keep);
+                assert!(store.len() <= max_size, "{eviction}: {}", store.len());
+            }
+            let stats = store.stats();
+            assert_eq!(stats.inserts, 10 * max_size as u64);
+            assert_eq!(stats.evictions, stats.inserts - store.len() as u64);
+            // Every shard is full: no more than a few entries short in all.
+            assert!(
+                store.len() > max_size - store.shards.len(),
+                "{}",
+                store.len()
+            );
+            let len = store.len();
+            assert_eq!(store.clear(), len as u64);
+            assert_eq!(store.len(), 0);
+        }
     }
 
     #[test]

@@ -15,10 +15,10 @@ pub use facade::{publish_metrics, publish_metrics_every};
 pub use registry::{CacheInfo, caches, report};
 pub use source::Source;
 pub use stats::CacheStats;
-pub(crate) use stats::EventCounters;
+pub(crate) use stats::{EventCounters, StoreCounts};
 
-/// Something that happened to a cache, off the hit path. Stores and
-/// evictions are counted apart (`EventCounters::record_insert`).
+/// Something that happened to a cache, off the hit path. Hits, misses,
+/// stores and evictions are counted apart, in the store's shards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Event {
     /// This many expired entries were reclaimed.

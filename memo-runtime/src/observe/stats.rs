@@ -81,13 +81,22 @@ impl CacheStats {
     }
 }
 
-/// The recorder of [`Event`]s: a counter per kind. Hits and misses are
-/// counted per store shard instead (see `local`), so that a hit never
-/// writes a cache line other threads use.
+/// What a store counts in its shards rather than as events: hits, misses,
+/// stores and evictions, summed over the shards.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct StoreCounts {
+    pub(crate) hits: u64,
+    pub(crate) misses: u64,
+    pub(crate) inserts: u64,
+    pub(crate) evictions: u64,
+}
+
+/// The recorder of [`Event`]s: a counter per kind. Hits, misses, stores
+/// and evictions are counted per store shard instead (see `local`), so
+/// that a hit never writes a cache line other threads use, and a store
+/// writes its counts under the shard's lock with no locked instruction.
 #[derive(Debug, Default)]
 pub(crate) struct EventCounters {
-    inserts: AtomicU64,
-    evictions: AtomicU64,
     expirations: AtomicU64,
     invalidations: AtomicU64,
     coalesced: AtomicU64,
@@ -138,25 +147,19 @@ impl EventCounters {
         super::trace::cache_event(self.name(), event);
     }
 
-    /// Counts an insert and the `evicted` entries it pushed out. Only the
-    /// store counts these, and only while it holds its order lock, so each
-    /// counter has one writer at a time: a load and a store, no locked
-    /// read-modify-write.
-    #[inline]
-    pub(crate) fn record_insert(&self, evicted: u64) {
-        let add = |counter: &AtomicU64, n: u64| counter.store(counter.load(Relaxed) + n, Relaxed);
-        add(&self.inserts, 1);
-        if evicted > 0 {
-            add(&self.evictions, evicted);
-        }
-    }
-
-    pub(crate) fn snapshot(&self, hits: u64, misses: u64) -> CacheStats {
+    /// The statistics: what the store counted in `store`, and the events.
+    pub(crate) fn snapshot(&self, store: StoreCounts) -> CacheStats {
+        let StoreCounts {
+            hits,
+            misses,
+            inserts,
+            evictions,
+        } = store;
         CacheStats {
             hits,
             misses,
-            inserts: self.inserts.load(Relaxed),
-            evictions: self.evictions.load(Relaxed),
+            inserts,
+            evictions,
             expirations: self.expirations.load(Relaxed),
             invalidations: self.invalidations.load(Relaxed),
             coalesced: self.coalesced.load(Relaxed),

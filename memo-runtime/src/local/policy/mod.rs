@@ -12,8 +12,8 @@ use s3fifo::S3Fifo;
 
 /// How a full cache chooses the entry to evict.
 ///
-/// - [`Eviction::Fifo`]: the oldest stored entry leaves first, exactly, as in
-///   the original design. Predictable; hits cost nothing extra.
+/// - [`Eviction::Fifo`]: the oldest stored entry leaves first, as in the
+///   original design (the oldest of its shard: see [`AsyncCache`]'s bound). Predictable; hits cost nothing extra.
 /// - [`Eviction::S3Fifo`]: S3-FIFO (Yang et al., SOSP 2023). New entries go to
 ///   a small probationary queue (3% of the bound); those hit while there are
 ///   promoted to the main queue, the rest leave quickly and are remembered in
@@ -30,6 +30,7 @@ use s3fifo::S3Fifo;
 /// S3-FIFO about 9% more. Choose `Fifo` for its exact order.
 ///
 /// [`Config::eviction`]: crate::Config::eviction
+/// [`AsyncCache`]: crate::AsyncCache
 ///
 /// ```
 /// use memo_runtime::{AsyncCache, Eviction};
@@ -84,7 +85,7 @@ pub(crate) trait AccessCounts {
     fn take_access(&mut self, node: NodeId, place: Place) -> u8;
 }
 
-/// A policy's state, kept under the store's order lock.
+/// A policy's state: one per store shard, under the shard's write lock.
 pub(crate) enum Policy {
     Fifo(Lists),
     S3Fifo(S3Fifo),
@@ -97,13 +98,6 @@ impl Policy {
         match eviction {
             Eviction::Fifo => Policy::Fifo(Lists::new()),
             Eviction::S3Fifo => Policy::S3Fifo(S3Fifo::new(max_size)),
-        }
-    }
-
-    pub(crate) fn eviction(&self) -> Eviction {
-        match self {
-            Policy::Fifo(_) => Eviction::Fifo,
-            Policy::S3Fifo(_) => Eviction::S3Fifo,
         }
     }
 
