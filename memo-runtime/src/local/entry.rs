@@ -8,13 +8,16 @@
 //! `'static` [`Kind`] with the type's id (a hit compares it) and how to free
 //! an entry of that type. [`StoredEntry`] is the one-word pointer.
 //!
-//! Only entries with time-to-idle carry its duration and the time of their
-//! last hit ([`Idle`], 16 bytes): an entry is laid out as a `Boxed` or a
-//! `BoxedIdle`, and its `Kind` says where the value is in either.
+//! Most entries live their TTL and nothing else: they keep one deadline,
+//! `fresh_until`. Only entries that refresh ahead, are kept past their TTL
+//! or have time-to-idle carry the rest ([`Extra`], 32 bytes): an entry is
+//! laid out as a `Boxed` or a `BoxedExtra`, its [`EXTRA`] flag says which,
+//! and its `Kind` says where the value is in either. A plain `u64 -> u64`
+//! entry is 72 bytes, which the allocator serves from its 80-byte class.
 //!
 //! The store's and this module's unit tests run under Miri, which checks
 //! this unsafe code: `cargo +nightly miri test -p memo-runtime --lib --
-//! local::` (about two minutes).
+//! local::` (about four minutes).
 
 use std::any::TypeId;
 use std::mem::offset_of;
@@ -31,24 +34,26 @@ use crate::local::policy::NodeId;
 /// in the same allocation (see [`Boxed`]).
 pub(crate) struct Entry {
     pub(crate) key: CacheKey,
-    /// The deadlines but time-to-idle, which [`Idle`] keeps.
-    times: Times,
+    /// Until when the value is served; the other deadlines, where they
+    /// differ from this one, are in [`Extra`].
+    fresh_until: Instant,
     /// The value's type, and where the value is.
     kind: &'static Kind,
     pub(crate) node: NodeId,
     /// Hits since stored, up to [`MAX_ACCESS`], for the eviction policy.
     pub(crate) access: AtomicU8,
-    /// [`RETRYING`] and [`IDLE`]: what a hit must do besides returning the
-    /// value. Zero for most entries, so a hit tests one byte.
+    /// [`RETRYING`], [`IDLE`] and [`EXTRA`]: what a hit must do besides
+    /// returning the value. Zero for most entries, so a hit tests one byte.
     pub(crate) flags: u8,
 }
 
-/// [`Deadlines`] without time-to-idle.
-#[derive(Clone, Copy)]
-pub(crate) struct Times {
-    pub(crate) refresh_at: Instant,
-    pub(crate) fresh_until: Instant,
-    pub(crate) keep_until: Instant,
+/// The deadlines of entries that refresh ahead, are kept past their TTL,
+/// or idle out.
+struct Extra {
+    refresh_at: Instant,
+    keep_until: Instant,
+    /// Read only where the entry is flagged [`IDLE`].
+    idle: Idle,
 }
 
 /// Time-to-idle, in the entries that have it.
@@ -68,17 +73,17 @@ struct Boxed<V> {
     value: V,
 }
 
-/// An entry with time-to-idle: [`Idle`] between the header and the value.
+/// An entry with [`Extra`] deadlines between the header and the value.
 #[repr(C)]
-struct BoxedIdle<V> {
+struct BoxedExtra<V> {
     header: Entry,
-    idle: Idle,
+    extra: Extra,
     value: V,
 }
 
-/// Where `Idle` is in a `BoxedIdle` of any value type: after the header,
+/// Where `Extra` is in a `BoxedExtra` of any value type: after the header,
 /// which comes first and does not depend on the value's type.
-const IDLE_AT: usize = offset_of!(BoxedIdle<()>, idle);
+const EXTRA_AT: usize = offset_of!(BoxedExtra<()>, extra);
 
 /// A value type in one of the two layouts, as entries name it: one
 /// `'static` table per type and layout.
@@ -98,10 +103,10 @@ trait Storable: Send + Sync + Sized + 'static {
         value_at: offset_of!(Boxed<Self>, value),
         free: free::<Boxed<Self>>,
     };
-    const IDLE_KIND: Kind = Kind {
+    const EXTRA_KIND: Kind = Kind {
         type_id: TypeId::of::<Self>(),
-        value_at: offset_of!(BoxedIdle<Self>, value),
-        free: free::<BoxedIdle<Self>>,
+        value_at: offset_of!(BoxedExtra<Self>, value),
+        free: free::<BoxedExtra<Self>>,
     };
 }
 
@@ -121,8 +126,8 @@ unsafe fn free<B>(entry: NonNull<Entry>) {
 /// entry like a `Box`.
 pub(crate) struct StoredEntry(NonNull<Entry>);
 
-// SAFETY: a `StoredEntry` owns its entry as a `Box` would. The header is
-// `Send + Sync`, and `stored` only accepts values that are too.
+// SAFETY: a `StoredEntry` owns its entry as a `Box` would. The header and
+// `Extra` are `Send + Sync`, and `stored` only accepts values that are too.
 unsafe impl Send for StoredEntry {}
 // SAFETY: as above.
 unsafe impl Sync for StoredEntry {}
@@ -146,6 +151,7 @@ impl Deref for StoredEntry {
 const _: () = {
     const fn send_and_sync<T: Send + Sync>() {}
     send_and_sync::<Entry>();
+    send_and_sync::<Extra>();
 };
 
 impl Drop for StoredEntry {
@@ -161,9 +167,19 @@ impl Drop for StoredEntry {
 pub(crate) const RETRYING: u8 = 1;
 /// Time-to-idle: a hit checks, and moves, `last_hit`.
 pub(crate) const IDLE: u8 = 2;
+/// The entry is a `BoxedExtra`: its deadlines are not all `fresh_until`.
+const EXTRA: u8 = 4;
 
 /// Where an entry's access counter saturates (a 2-bit counter, as in S3-FIFO).
 const MAX_ACCESS: u8 = 3;
+
+/// Whether `deadlines` need more than `fresh_until`.
+#[inline(always)]
+fn needs_extra(deadlines: &Deadlines) -> bool {
+    deadlines.idle.is_some()
+        || deadlines.refresh_at != deadlines.fresh_until
+        || deadlines.keep_until != deadlines.fresh_until
+}
 
 /// A new entry, boxed for the table.
 #[inline]
@@ -176,17 +192,17 @@ pub(crate) fn stored<V: Send + Sync + 'static>(
     now_nanos: u64,
 ) -> StoredEntry {
     let flags = if retrying { RETRYING } else { 0 };
-    let Some(nanos) = deadlines.idle else {
-        let header = header(key, deadlines, &V::KIND, node, flags);
-        return StoredEntry(NonNull::from(Box::leak(Box::new(Boxed { header, value }))).cast());
-    };
-    stored_idle(key, deadlines, node, value, flags, nanos, now_nanos)
+    if needs_extra(&deadlines) {
+        return stored_extra(key, deadlines, node, value, flags, now_nanos);
+    }
+    let header = header(key, deadlines, &V::KIND, node, flags);
+    StoredEntry(NonNull::from(Box::leak(Box::new(Boxed { header, value }))).cast())
 }
 
 /// [`stored`], in the allocation of `evicted` where it has the same layout
-/// (a value of the same type, neither with time-to-idle): a store that
-/// evicts to make room reuses the victim's memory instead of freeing it
-/// and allocating anew. Otherwise `evicted` is freed and a new entry made.
+/// (a plain entry of a value of the same type): a store that evicts to make
+/// room reuses the victim's memory instead of freeing it and allocating
+/// anew. Otherwise `evicted` is freed and a new entry made.
 #[inline]
 pub(crate) fn stored_over<V: Send + Sync + 'static>(
     evicted: StoredEntry,
@@ -197,8 +213,8 @@ pub(crate) fn stored_over<V: Send + Sync + 'static>(
     retrying: bool,
     now_nanos: u64,
 ) -> StoredEntry {
-    let same_layout = deadlines.idle.is_none()
-        && evicted.flags & IDLE == 0
+    let same_layout = !needs_extra(&deadlines)
+        && evicted.flags & EXTRA == 0
         && evicted.kind.type_id == TypeId::of::<V>();
     if !same_layout {
         drop(evicted);
@@ -209,7 +225,7 @@ pub(crate) fn stored_over<V: Send + Sync + 'static>(
     let boxed = evicted.0.cast::<Boxed<V>>();
     // The allocation now belongs to the entry made below.
     std::mem::forget(evicted);
-    // SAFETY: an entry of `V` without the IDLE flag was boxed by `stored`
+    // SAFETY: an entry of `V` without the EXTRA flag was boxed by `stored`
     // as a `Boxed<V>`, so `boxed` points to a live, initialised one whose
     // only owner was `evicted`, forgotten above. Its contents are moved out
     // before the new ones are written in, and the allocation keeps its
@@ -226,27 +242,32 @@ pub(crate) fn stored_over<V: Send + Sync + 'static>(
     entry
 }
 
-/// [`stored`] of an entry with time-to-idle, in its own layout; out of the
-/// usual store's way.
+/// [`stored`] of an entry with [`Extra`] deadlines, in its own layout; out
+/// of the usual store's way.
 #[cold]
 #[inline(never)]
-fn stored_idle<V: Send + Sync + 'static>(
+fn stored_extra<V: Send + Sync + 'static>(
     key: CacheKey,
     deadlines: Deadlines,
     node: NodeId,
     value: V,
     flags: u8,
-    nanos: NonZeroU64,
     now_nanos: u64,
 ) -> StoredEntry {
-    let header = header(key, deadlines, &V::IDLE_KIND, node, flags | IDLE);
-    let idle = Idle {
-        nanos,
-        last_hit: AtomicU64::new(now_nanos),
+    let idle = if deadlines.idle.is_some() { IDLE } else { 0 };
+    let header = header(key, deadlines, &V::EXTRA_KIND, node, flags | EXTRA | idle);
+    let extra = Extra {
+        refresh_at: deadlines.refresh_at,
+        keep_until: deadlines.keep_until,
+        idle: Idle {
+            // Never read without the IDLE flag.
+            nanos: deadlines.idle.unwrap_or(NonZeroU64::MAX),
+            last_hit: AtomicU64::new(now_nanos),
+        },
     };
-    let boxed = BoxedIdle {
+    let boxed = BoxedExtra {
         header,
-        idle,
+        extra,
         value,
     };
     StoredEntry(NonNull::from(Box::leak(Box::new(boxed))).cast())
@@ -262,11 +283,7 @@ fn header(
 ) -> Entry {
     Entry {
         key,
-        times: Times {
-            refresh_at: deadlines.refresh_at,
-            fresh_until: deadlines.fresh_until,
-            keep_until: deadlines.keep_until,
-        },
+        fresh_until: deadlines.fresh_until,
         kind,
         node,
         access: AtomicU8::new(0),
@@ -275,34 +292,74 @@ fn header(
 }
 
 impl StoredEntry {
-    /// The deadlines but time-to-idle, to move them (postponing a refresh,
-    /// expiring now).
-    pub(crate) fn times_mut(&mut self) -> &mut Times {
-        // SAFETY: as in `deref`; `&mut self` makes the access unique, and
-        // only this field is handed out.
-        unsafe { &mut (*self.0.as_ptr()).times }
+    /// The [`Extra`] deadlines, if the entry has them.
+    #[inline(always)]
+    fn extra(&self) -> Option<&Extra> {
+        if self.flags & EXTRA == 0 {
+            return None;
+        }
+        // SAFETY: an entry flagged EXTRA was boxed as a `BoxedExtra` (see
+        // `stored_extra`), whose `Extra` is at `EXTRA_AT` from the
+        // allocation's start; the pointer has the whole allocation's
+        // provenance, and the `Extra` lives as long as `self`.
+        Some(unsafe { &*self.0.cast::<u8>().add(EXTRA_AT).cast::<Extra>().as_ptr() })
     }
 
-    /// Clears `flag` from the entry's flags.
-    pub(crate) fn clear_flag(&mut self, flag: u8) {
-        // SAFETY: as in `deadlines_mut`.
-        unsafe { (*self.0.as_ptr()).flags &= !flag }
+    /// [`extra`](Self::extra), to change.
+    fn extra_mut(&mut self) -> Option<&mut Extra> {
+        if self.flags & EXTRA == 0 {
+            return None;
+        }
+        // SAFETY: as in `extra`; `&mut self` makes the access unique, and
+        // only the `Extra` block is handed out.
+        Some(unsafe { &mut *self.0.cast::<u8>().add(EXTRA_AT).cast::<Extra>().as_ptr() })
+    }
+
+    /// After a failed background reload: not due again before `later` (nor
+    /// after its TTL), if it was due at `now`. Only entries that refresh
+    /// ahead are ever due.
+    pub(crate) fn postpone_refresh(&mut self, now: Instant, later: Option<Instant>) {
+        let fresh_until = self.fresh_until;
+        if let Some(extra) = self.extra_mut()
+            && extra.refresh_at <= now
+        {
+            extra.refresh_at = later.unwrap_or(fresh_until).min(fresh_until);
+        }
+    }
+
+    /// Ends the entry's TTL at `now` (if it is not over): no longer served,
+    /// but kept for what is left of its stale window. No longer a retried
+    /// value either.
+    pub(crate) fn expire_at(&mut self, now: Instant) {
+        // SAFETY: as in `deref`; `&mut self` makes the access unique, and
+        // only the header's own fields are written.
+        let header = unsafe { &mut *self.0.as_ptr() };
+        header.fresh_until = header.fresh_until.min(now);
+        header.flags &= !RETRYING;
+        let fresh_until = header.fresh_until;
+        if let Some(extra) = self.extra_mut() {
+            extra.refresh_at = extra.refresh_at.min(fresh_until);
+        }
     }
 
     /// Where in its life the entry is at `now`, time-to-idle aside.
     #[inline(always)]
     pub(crate) fn age(&self, now: Instant) -> Age {
-        // Without reading `Idle`: the hit path asks this of every entry.
-        self.deadlines_but_idle().age(now)
+        // Without reading `Extra` where there is none: the hit path asks
+        // this of every entry.
+        match self.extra() {
+            None if now < self.fresh_until => Age::Fresh,
+            None => Age::Expired,
+            Some(_) => self.deadlines_but_idle().age(now),
+        }
     }
 
     #[inline(always)]
     fn deadlines_but_idle(&self) -> Deadlines {
-        let Times {
-            refresh_at,
-            fresh_until,
-            keep_until,
-        } = self.times;
+        let fresh_until = self.fresh_until;
+        let (refresh_at, keep_until) = self.extra().map_or((fresh_until, fresh_until), |extra| {
+            (extra.refresh_at, extra.keep_until)
+        });
         Deadlines {
             refresh_at,
             fresh_until,
@@ -326,11 +383,7 @@ impl StoredEntry {
         if self.flags & IDLE == 0 {
             return None;
         }
-        // SAFETY: an entry flagged IDLE was boxed as a `BoxedIdle` (see
-        // `stored`), whose `Idle` is at `IDLE_AT` from the allocation's
-        // start; the pointer has the whole allocation's provenance, and the
-        // `Idle` lives as long as `self`.
-        Some(unsafe { &*self.0.cast::<u8>().add(IDLE_AT).cast::<Idle>().as_ptr() })
+        self.extra().map(|extra| &extra.idle)
     }
 
     /// The value, if it is a `V`.
@@ -427,6 +480,55 @@ mod tests {
         assert_eq!(plain.value::<u64>(), Some(&7));
         drop(entry);
         assert_eq!(Arc::strong_count(&value), 1, "freed with its own layout");
+    }
+
+    #[test]
+    fn a_plain_entry_keeps_one_deadline_and_the_others_carry_all_three() {
+        // The header and a `u64`: what a `u64 -> u64` entry allocates.
+        assert_eq!(size_of::<Boxed<u64>>(), 72);
+        assert_eq!(size_of::<BoxedExtra<u64>>(), 72 + size_of::<Extra>());
+        let clock = ManualClock::new();
+        let now = Clock::from(clock.clone()).now();
+        let at = |secs| {
+            now.checked_add(std::time::Duration::from_secs(secs))
+                .unwrap()
+        };
+        let plain = entry_of(1u8);
+        assert_eq!(plain.flags & EXTRA, 0);
+        let kept = Freshness {
+            ttl: std::time::Duration::from_secs(60),
+            stale_for: std::time::Duration::from_secs(30),
+            refresh: Some(std::time::Duration::from_secs(50)),
+            idle: None,
+        };
+        let deadlines = kept.deadlines(now);
+        let mut entry = stored(CacheKey::from_parts("ns", b"k"), deadlines, 0, 2u8, true, 0);
+        assert_ne!(entry.flags & EXTRA, 0);
+        assert!(entry.idle().is_none());
+        assert_eq!(entry.deadlines(), deadlines);
+        assert_eq!(
+            [
+                entry.age(at(10)),
+                entry.age(at(55)),
+                entry.age(at(70)),
+                entry.age(at(90))
+            ],
+            [Age::Fresh, Age::Due, Age::Stale, Age::Expired]
+        );
+        entry.postpone_refresh(at(55), Some(at(58)));
+        assert_eq!(entry.deadlines().refresh_at, at(58));
+        entry.postpone_refresh(at(55), Some(at(80)));
+        assert_eq!(entry.deadlines().refresh_at, at(58), "not due: unchanged");
+        entry.expire_at(at(20));
+        let expired = entry.deadlines();
+        assert_eq!((expired.refresh_at, expired.fresh_until), (at(20), at(20)));
+        assert_eq!(expired.keep_until, at(90), "the stale window stays");
+        assert_eq!(entry.flags & RETRYING, 0);
+
+        let mut plain = plain;
+        assert_eq!(plain.age(now), Age::Fresh);
+        plain.expire_at(now);
+        assert_eq!(plain.age(now), Age::Expired, "no stale window to keep it");
     }
 
     #[test]

@@ -420,13 +420,9 @@ impl Store {
             .entries
             .find_mut(probe.hash, |entry| matches(probe, entry))
         {
-            let deadlines = entry.times_mut();
             // Only the entry found due: a newer one stored meanwhile keeps
             // its own deadlines.
-            if deadlines.refresh_at <= now {
-                let later = now.checked_add(retry).unwrap_or(deadlines.fresh_until);
-                deadlines.refresh_at = later.min(deadlines.fresh_until);
-            }
+            entry.postpone_refresh(now, now.checked_add(retry));
         }
     }
 
@@ -443,10 +439,7 @@ impl Store {
         else {
             return false;
         };
-        let deadlines = entry.times_mut();
-        deadlines.refresh_at = deadlines.refresh_at.min(now);
-        deadlines.fresh_until = deadlines.fresh_until.min(now);
-        entry.clear_flag(RETRYING);
+        entry.expire_at(now);
         true
     }
 
