@@ -404,6 +404,13 @@ impl StoredEntry {
 }
 
 impl Entry {
+    /// Until when the value is served. Without the EXTRA flag, this is
+    /// the entry's only deadline: a hit before it, expired from it.
+    #[inline(always)]
+    pub(crate) fn fresh_until(&self) -> Instant {
+        self.fresh_until
+    }
+
     /// Counts a hit for the eviction policy. A load and, until the counter
     /// saturates, a store: no read-modify-write, and no write at all to the
     /// entries that are hit most. Concurrent hits may count once; it is a

@@ -303,21 +303,25 @@ impl Store {
             return Found::Absent;
         };
         let now = self.clock.now();
-        match entry.age(now) {
-            // The hit of almost every entry: no flag to act on.
-            Age::Fresh if entry.flags == 0 => {
+        if entry.flags == 0 {
+            // Almost every entry: one deadline, and no flag to act on.
+            if now < entry.fresh_until() {
                 entry.touch();
-                Found::Fresh(value.clone())
+                return Found::Fresh(value.clone());
             }
+            return Found::Expired;
+        }
+        match entry.age(now) {
             age @ (Age::Fresh | Age::Due) => self.found_flagged(entry, value, now, age),
             Age::Stale => Found::Stale(value.clone()),
             Age::Expired => Found::Expired,
         }
     }
 
-    /// [`find`](Self::find) of a fresh or due entry that is due, idles, or
-    /// stands in for a failed reload.
-    #[cold]
+    /// [`find`](Self::find) of a fresh or due entry with flags: one that
+    /// refreshes ahead, is kept past its TTL, idles, or stands in for a
+    /// failed reload. Out of line, so that the plain hit stays small.
+    #[inline(never)]
     fn found_flagged<V: Clone>(
         &self,
         entry: &StoredEntry,
