@@ -43,14 +43,16 @@ pub(crate) use spawn::spawn_detached;
 /// of different types; asking for another type than was stored is a miss.
 ///
 /// - **TTL**: an entry expires its TTL after it was stored, on a monotonic
-///   clock, and is never returned after that. Expired entries are reclaimed
+///   clock, and is never returned after that, as the cache's clock tells
+///   time: the system clock as a hit reads it lags by up to about a
+///   millisecond (see [`AsyncCacheBuilder::default_ttl`]). Expired entries are reclaimed
 ///   when looked up and by [`cleanup_expired`](AsyncCache::cleanup_expired).
 /// - **Bound**: [`len`](AsyncCache::len) never exceeds `max_size`. The
-///   bound is split evenly among the cache's shards (one shard per 128
-///   entries of bound, up to four per core), and a new key that would pass
+///   bound is split evenly among the cache's shards (at most one shard per
+///   64 entries of bound, and four per core), and a new key that would pass
 ///   its shard's share evicts an entry of that shard. So a cache may evict a
 ///   little before it holds `max_size` entries, when more keys fall in one
-///   shard than in another; one bounded below 256 has a single shard, and
+///   shard than in another; one bounded below 128 has a single shard, and
 ///   its bound is exact. By default S3-FIFO chooses the entry
 ///   ([`Eviction::S3Fifo`]: entries hit since they were stored outlive
 ///   those that were not); [`Eviction::Fifo`] evicts the oldest stored one

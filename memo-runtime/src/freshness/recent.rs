@@ -4,11 +4,17 @@
 //! VM, a third of a hit; see BENCHMARKS.md).
 //!
 //! The price is precision: the time a cache sees lags the real one by up to
-//! a tick (1 ms), more while the machine is too busy to run the thread on
-//! time. So an entry can be served up to about a millisecond past its TTL,
-//! and is stored with deadlines taken from the same lagging time. Redis
-//! expires keys on a millisecond clock too; a TTL shorter than a few
-//! milliseconds is not what a memoizing cache is for.
+//! a tick (1 ms) while the thread gets a core when it wakes, which an
+//! ordinary scheduler gives a thread that slept. So an entry can be served
+//! up to about a millisecond past its TTL, and is stored with deadlines
+//! taken from the same lagging time. Redis expires keys on a millisecond
+//! clock too; a TTL shorter than a few milliseconds is not what a memoizing
+//! cache is for. The lag has no bound of its own beyond that: where the
+//! thread cannot run for a while (every core held by real-time or
+//! busy-polling threads of higher priority), time stands still for the
+//! caches for as long, and entries live that much longer. A child made by
+//! `clone` without `fork` (which runs no `atfork` handler) keeps the
+//! parent's last time for good; such a process should read no cache.
 //!
 //! The thread costs nothing while nobody reads the time: after
 //! [`IDLE_TICKS`] ticks with no read it parks, and marks the word asleep.
@@ -112,28 +118,33 @@ impl Recent {
         let Some(keeper) = self.keeper.get_or_init(|| self.start()) else {
             return now;
         };
-        self.publish(now, SEEN, ASLEEP);
+        let _ = self.publish(now, SEEN, ASLEEP);
         keeper.unpark();
         now
     }
 
     /// Writes `nanos` into the word unless it holds a later time, setting
-    /// the flags in `set` and clearing those in `clear`.
-    fn publish(&self, nanos: u64, set: u64, clear: u64) {
-        let _ = self.word.fetch_update(Relaxed, Relaxed, |word| {
+    /// the flags in `set` and clearing those in `clear`; returns the word
+    /// it replaced.
+    fn publish(&self, nanos: u64, set: u64, clear: u64) -> u64 {
+        let update = self.word.fetch_update(Relaxed, Relaxed, |word| {
             let time = (word >> SHIFT).max(nanos);
             Some((time << SHIFT) | (word & (SEEN | ASLEEP) & !clear) | set)
         });
+        // The closure always returns `Some`.
+        update.unwrap_or_else(|word| word)
     }
 
-    /// Starts the thread; `None` where threads cannot be spawned.
+    /// Starts the thread; `None` where threads cannot be spawned, or where
+    /// a forked child could not be told that it has none.
     fn start(&'static self) -> Option<Thread> {
         #[cfg(unix)]
         if std::ptr::eq(self, &SYSTEM) {
             // SAFETY: the handler only writes atomics, which a child of a
             // multi-threaded `fork` may do before it execs.
-            unsafe {
-                libc::pthread_atfork(None, None, Some(in_forked_child));
+            let registered = unsafe { libc::pthread_atfork(None, None, Some(in_forked_child)) };
+            if registered != 0 {
+                return None;
             }
         }
         thread::Builder::new()
@@ -149,20 +160,22 @@ impl Recent {
         let mut unread = 0;
         loop {
             thread::sleep(TICK);
-            let now = precise();
-            let word = self.word.load(Relaxed);
-            unread = if word & SEEN == 0 { unread + 1 } else { 0 };
+            // Whether the last tick's time was read, from the word this one
+            // replaces: a read can set SEEN up to the last moment.
+            let last = self.publish(precise(), 0, SEEN);
+            unread = if last & SEEN == 0 { unread + 1 } else { 0 };
             if unread < IDLE_TICKS {
-                self.publish(now, 0, SEEN);
                 continue;
             }
-            let asleep = ((word >> SHIFT).max(now) << SHIFT) | ASLEEP;
-            if self
-                .word
-                .compare_exchange(word, asleep, Relaxed, Relaxed)
-                .is_err()
+            // Unread for `IDLE_TICKS`: park, unless a read comes in first
+            // (the next tick then counts it).
+            let word = self.word.load(Relaxed);
+            if word & SEEN != 0
+                || self
+                    .word
+                    .compare_exchange(word, word | ASLEEP, Relaxed, Relaxed)
+                    .is_err()
             {
-                // A read came in meanwhile.
                 continue;
             }
             unread = 0;
@@ -192,7 +205,9 @@ fn precise() -> u64 {
         .min(u64::MAX >> SHIFT)
 }
 
-#[cfg(test)]
+// They spawn threads that read the time-stamp counter, and fork: not for
+// Miri.
+#[cfg(all(test, not(miri)))]
 mod tests {
     use super::*;
 

@@ -199,10 +199,33 @@ pub(crate) fn stored<V: Send + Sync + 'static>(
     StoredEntry(NonNull::from(Box::leak(Box::new(Boxed { header, value }))).cast())
 }
 
+/// What a store leaves to drop once it has released its shard's lock: an
+/// entry it replaced or evicted, or the contents of one whose allocation a
+/// new entry took over. Dropping it there keeps a value's `Drop` from
+/// running, or panicking, while the shard is half changed or locked.
+pub(crate) struct Leftover<V>(Inner<V>);
+
+/// Each held only to be dropped.
+enum Inner<V> {
+    Nothing,
+    Entry { _held: StoredEntry },
+    Contents { _held: Boxed<V> },
+}
+
+impl<V> Leftover<V> {
+    pub(crate) fn nothing() -> Self {
+        Leftover(Inner::Nothing)
+    }
+
+    pub(crate) fn entry(entry: StoredEntry) -> Self {
+        Leftover(Inner::Entry { _held: entry })
+    }
+}
+
 /// [`stored`], in the allocation of `evicted` where it has the same layout
 /// (a plain entry of a value of the same type): a store that evicts to make
 /// room reuses the victim's memory instead of freeing it and allocating
-/// anew. Otherwise `evicted` is freed and a new entry made.
+/// anew. The victim (or its contents) is returned, for the caller to drop.
 #[inline]
 pub(crate) fn stored_over<V: Send + Sync + 'static>(
     evicted: StoredEntry,
@@ -212,13 +235,13 @@ pub(crate) fn stored_over<V: Send + Sync + 'static>(
     value: V,
     retrying: bool,
     now_nanos: u64,
-) -> StoredEntry {
+) -> (StoredEntry, Leftover<V>) {
     let same_layout = !needs_extra(&deadlines)
         && evicted.flags & EXTRA == 0
         && evicted.kind.type_id == TypeId::of::<V>();
     if !same_layout {
-        drop(evicted);
-        return stored(key, deadlines, node, value, retrying, now_nanos);
+        let entry = stored(key, deadlines, node, value, retrying, now_nanos);
+        return (entry, Leftover::entry(evicted));
     }
     let flags = if retrying { RETRYING } else { 0 };
     let header = header(key, deadlines, &V::KIND, node, flags);
@@ -235,11 +258,10 @@ pub(crate) fn stored_over<V: Send + Sync + 'static>(
         boxed.as_ptr().write(Boxed { header, value });
         old
     };
-    let entry = StoredEntry(boxed.cast());
-    // Dropped last: a panic in the old value's `Drop` unwinds through
-    // `entry`, which frees the new one.
-    drop(old);
-    entry
+    (
+        StoredEntry(boxed.cast()),
+        Leftover(Inner::Contents { _held: old }),
+    )
 }
 
 /// [`stored`] of an entry with [`Extra`] deadlines, in its own layout; out
@@ -328,17 +350,22 @@ impl StoredEntry {
     }
 
     /// Ends the entry's TTL at `now` (if it is not over): no longer served,
-    /// but kept for what is left of its stale window. No longer a retried
-    /// value either.
+    /// but kept for what is left of its stale window, if it has one (an
+    /// entry without one expires outright, whatever its layout). No longer
+    /// a retried value either.
     pub(crate) fn expire_at(&mut self, now: Instant) {
         // SAFETY: as in `deref`; `&mut self` makes the access unique, and
         // only the header's own fields are written.
         let header = unsafe { &mut *self.0.as_ptr() };
-        header.fresh_until = header.fresh_until.min(now);
+        let was_fresh_until = header.fresh_until;
+        header.fresh_until = was_fresh_until.min(now);
         header.flags &= !RETRYING;
         let fresh_until = header.fresh_until;
         if let Some(extra) = self.extra_mut() {
             extra.refresh_at = extra.refresh_at.min(fresh_until);
+            if extra.keep_until == was_fresh_until {
+                extra.keep_until = fresh_until;
+            }
         }
     }
 
@@ -492,6 +519,7 @@ mod tests {
     #[test]
     fn a_plain_entry_keeps_one_deadline_and_the_others_carry_all_three() {
         // The header and a `u64`: what a `u64 -> u64` entry allocates.
+        #[cfg(target_pointer_width = "64")]
         assert_eq!(size_of::<Boxed<u64>>(), 72);
         assert_eq!(size_of::<BoxedExtra<u64>>(), 72 + size_of::<Extra>());
         let clock = ManualClock::new();
@@ -502,6 +530,19 @@ mod tests {
         };
         let plain = entry_of(1u8);
         assert_eq!(plain.flags & EXTRA, 0);
+        // Refreshing ahead, but with no stale window: expired outright, as
+        // a plain entry is.
+        let refreshing = Freshness {
+            ttl: std::time::Duration::from_secs(60),
+            stale_for: std::time::Duration::ZERO,
+            refresh: Some(std::time::Duration::from_secs(50)),
+            idle: None,
+        };
+        let key = CacheKey::from_parts("ns", b"r");
+        let mut entry = stored(key, refreshing.deadlines(now), 0, 3u8, false, 0);
+        assert_ne!(entry.flags & EXTRA, 0);
+        entry.expire_at(at(20));
+        assert_eq!(entry.age(at(20)), Age::Expired);
         let kept = Freshness {
             ttl: std::time::Duration::from_secs(60),
             stale_for: std::time::Duration::from_secs(30),
@@ -546,8 +587,14 @@ mod tests {
         let deadlines = evicted.deadlines();
         let new = Arc::new(String::from("new"));
         let key = CacheKey::from_parts("ns", b"n");
-        let entry = stored_over(evicted, key, deadlines, 3, Arc::clone(&new), true, 0);
+        let (entry, leftover) = stored_over(evicted, key, deadlines, 3, Arc::clone(&new), true, 0);
         assert_eq!(entry.0, address, "the allocation was not reused");
+        assert_eq!(
+            Arc::strong_count(&old),
+            2,
+            "dropped before the caller let go"
+        );
+        drop(leftover);
         assert_eq!(
             Arc::strong_count(&old),
             1,
@@ -566,8 +613,9 @@ mod tests {
         assert_eq!(Arc::strong_count(&new), 1);
 
         // Another type, or another layout: a new allocation.
-        let entry = stored_over(
-            entry_of(7u64),
+        let seven = Arc::new(7u64);
+        let (entry, leftover) = stored_over(
+            entry_of(Arc::clone(&seven)),
             CacheKey::from_parts("ns", b"s"),
             deadlines,
             1,
@@ -576,11 +624,18 @@ mod tests {
             0,
         );
         assert_eq!(entry.value::<u32>(), Some(&8));
+        assert_eq!(Arc::strong_count(&seven), 2);
+        drop(leftover);
+        assert_eq!(
+            Arc::strong_count(&seven),
+            1,
+            "the evicted entry was not freed"
+        );
         let idle = Deadlines {
             idle: NonZeroU64::new(5),
             ..deadlines
         };
-        let entry = stored_over(
+        let (entry, _) = stored_over(
             entry,
             CacheKey::from_parts("ns", b"i"),
             idle,

@@ -31,7 +31,7 @@ use crate::flight::Loads;
 use crate::freshness::{Age, Clock, Deadlines, Freshness, Instant};
 use crate::key::{CacheKey, KeyHasher, Probe, SHARDS, shard_of};
 use crate::observe::{CacheStats, Event, EventCounters, StoreCounts};
-use entry::{Idle, RETRYING, StoredEntry, stored, stored_over};
+use entry::{Idle, Leftover, RETRYING, StoredEntry, stored, stored_over};
 pub(crate) use leader::{Keep, LeaderGuard, Role};
 use policy::{AccessCounts, Eviction, NodeId, Place, Policy};
 
@@ -76,7 +76,7 @@ struct Tables {
 /// The fewest entries a shard is bounded at, where the store's bound allows
 /// more than one shard: smaller shards would split a small bound so finely
 /// that one crowded shard evicts while the others have room.
-const PER_SHARD: usize = 128;
+const PER_SHARD: usize = 64;
 
 /// How many shards a store bounded at `max_size` has: as many as the
 /// process uses ([`SHARDS`]), but no more than leave each [`PER_SHARD`]
@@ -507,10 +507,13 @@ impl Store {
         let namespace = key.namespace();
         let found = entries.find_mut(hash, |entry| entry.key.matches(namespace, key.id()));
         let mut evicted = 0;
+        // Dropped once the lock is released.
+        let leftover;
         if let Some(entry) = found {
             // A re-stored key is new again: it moves to the back.
             policy.restored(entry.node);
-            *entry = stored(key, deadlines, entry.node, value, retrying, now_nanos);
+            let new = stored(key, deadlines, entry.node, value, retrying, now_nanos);
+            leftover = Leftover::entry(std::mem::replace(entry, new));
         } else {
             // A full shard makes room first, so that the new entry can
             // take over the victim's memory.
@@ -521,11 +524,15 @@ impl Store {
                 None
             };
             let node = policy.admit(Place { hash });
-            let entry = match victim {
+            let entry;
+            (entry, leftover) = match victim {
                 Some(victim) => {
                     stored_over(victim, key, deadlines, node, value, retrying, now_nanos)
                 }
-                None => stored(key, deadlines, node, value, retrying, now_nanos),
+                None => (
+                    stored(key, deadlines, node, value, retrying, now_nanos),
+                    Leftover::nothing(),
+                ),
             };
             entries.insert_unique(hash, entry, |entry| {
                 self.hasher.hash(entry.key.namespace(), entry.key.id())
@@ -539,6 +546,7 @@ impl Store {
             add_locked(&tally.evictions, evicted);
         }
         drop(tables);
+        drop(leftover);
         picked
     }
 
@@ -585,6 +593,9 @@ impl Store {
         let (removed, _) = entry.remove();
         policy.remove(removed.node);
         shard.tally.len.store(policy.len(), Relaxed);
+        // Its value's `Drop` runs with the shard unlocked.
+        drop(tables);
+        drop(removed);
         true
     }
 
@@ -862,6 +873,40 @@ mod tests {
             assert_eq!(store.clear(), len as u64);
             assert_eq!(store.len(), 0);
         }
+    }
+
+    #[test]
+    fn values_leaving_the_store_are_dropped_with_their_shard_unlocked() {
+        use std::sync::LazyLock;
+        use std::sync::atomic::AtomicUsize;
+
+        static STORE: LazyLock<Store> = LazyLock::new(|| {
+            let clock = Clock::from(ManualClock::new());
+            Store::new(NonZeroUsize::new(1).unwrap(), Eviction::Fifo, clock)
+        });
+        static UNLOCKED: AtomicUsize = AtomicUsize::new(0);
+        static LOCKED: AtomicUsize = AtomicUsize::new(0);
+        /// Looks at its shard's lock when dropped, as a `Drop` that calls
+        /// into the cache would take it.
+        struct Probing;
+        impl Drop for Probing {
+            fn drop(&mut self) {
+                let unlocked = STORE.shards[0].map.try_read().is_some();
+                let counter = if unlocked { &UNLOCKED } else { &LOCKED };
+                counter.fetch_add(1, Relaxed);
+            }
+        }
+        let put = |id: &'static [u8]| {
+            let probe = STORE.probe("ns", id);
+            let keep = STORE.keep(KEPT, false);
+            STORE.insert(CacheKey::from_parts("ns", id), probe.hash, Probing, keep);
+        };
+        put(b"a");
+        put(b"a"); // replaced
+        put(b"b"); // evicts a
+        assert!(STORE.remove(&STORE.probe("ns", b"b")));
+        assert_eq!(LOCKED.load(Relaxed), 0, "dropped under the lock");
+        assert_eq!(UNLOCKED.load(Relaxed), 3);
     }
 
     #[test]

@@ -27,7 +27,7 @@ use s3fifo::S3Fifo;
 /// otherwise: hits cost the same under both (each bumps its entry's
 /// counter), and S3-FIFO hits far more often on skewed and scanned streams
 /// (45.98% against 30.60%, see BENCHMARKS.md). A miss that evicts costs
-/// S3-FIFO about 9% more. Choose `Fifo` for its exact order.
+/// S3-FIFO about 9% more. Choose `Fifo` for its plain insertion order.
 ///
 /// [`Config::eviction`]: crate::Config::eviction
 /// [`AsyncCache`]: crate::AsyncCache
