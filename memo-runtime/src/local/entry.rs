@@ -10,10 +10,12 @@
 //!
 //! Most entries live their TTL and nothing else: they keep one deadline,
 //! `fresh_until`. Only entries that refresh ahead, are kept past their TTL
-//! or have time-to-idle carry the rest ([`Extra`], 32 bytes): an entry is
-//! laid out as a `Boxed` or a `BoxedExtra`, its [`EXTRA`] flag says which,
-//! and its `Kind` says where the value is in either. A plain `u64 -> u64`
-//! entry is 72 bytes, which the allocator serves from its 80-byte class.
+//! or have time-to-idle carry the other two ([`Extra`], 16 bytes), and only
+//! those with time-to-idle its duration and last hit too ([`Idle`], 16
+//! more): an entry is laid out as a `Boxed`, a `BoxedExtra` or a
+//! `BoxedIdle`, its [`EXTRA`] and [`IDLE`] flags say which, and its `Kind`
+//! says where the value is. A plain `u64 -> u64` entry is 72 bytes, which
+//! the allocator serves from its 80-byte class.
 //!
 //! The store's and this module's unit tests run under Miri, which checks
 //! this unsafe code: `cargo +nightly miri test -p memo-runtime --lib --
@@ -52,8 +54,6 @@ pub(crate) struct Entry {
 struct Extra {
     refresh_at: Instant,
     keep_until: Instant,
-    /// Read only where the entry is flagged [`IDLE`].
-    idle: Idle,
 }
 
 /// Time-to-idle, in the entries that have it.
@@ -81,9 +81,22 @@ struct BoxedExtra<V> {
     value: V,
 }
 
-/// Where `Extra` is in a `BoxedExtra` of any value type: after the header,
-/// which comes first and does not depend on the value's type.
+/// An entry with time-to-idle: [`Extra`], then [`Idle`], between the header
+/// and the value.
+#[repr(C)]
+struct BoxedIdle<V> {
+    header: Entry,
+    extra: Extra,
+    idle: Idle,
+    value: V,
+}
+
+/// Where `Extra` is in a `BoxedExtra` or a `BoxedIdle` of any value type:
+/// after the header, which comes first and does not depend on the value's
+/// type; and where `Idle` is in a `BoxedIdle`, after them.
 const EXTRA_AT: usize = offset_of!(BoxedExtra<()>, extra);
+const IDLE_AT: usize = offset_of!(BoxedIdle<()>, idle);
+const _: () = assert!(offset_of!(BoxedIdle<()>, extra) == EXTRA_AT);
 
 /// A value type in one of the two layouts, as entries name it: one
 /// `'static` table per type and layout.
@@ -108,6 +121,11 @@ trait Storable: Send + Sync + Sized + 'static {
         value_at: offset_of!(BoxedExtra<Self>, value),
         free: free::<BoxedExtra<Self>>,
     };
+    const IDLE_KIND: Kind = Kind {
+        type_id: TypeId::of::<Self>(),
+        value_at: offset_of!(BoxedIdle<Self>, value),
+        free: free::<BoxedIdle<Self>>,
+    };
 }
 
 impl<V: Send + Sync + 'static> Storable for V {}
@@ -126,8 +144,9 @@ unsafe fn free<B>(entry: NonNull<Entry>) {
 /// entry like a `Box`.
 pub(crate) struct StoredEntry(NonNull<Entry>);
 
-// SAFETY: a `StoredEntry` owns its entry as a `Box` would. The header and
-// `Extra` are `Send + Sync`, and `stored` only accepts values that are too.
+// SAFETY: a `StoredEntry` owns its entry as a `Box` would. The header,
+// `Extra` and `Idle` are `Send + Sync`, and `stored` only accepts values
+// that are too.
 unsafe impl Send for StoredEntry {}
 // SAFETY: as above.
 unsafe impl Sync for StoredEntry {}
@@ -152,6 +171,7 @@ const _: () = {
     const fn send_and_sync<T: Send + Sync>() {}
     send_and_sync::<Entry>();
     send_and_sync::<Extra>();
+    send_and_sync::<Idle>();
 };
 
 impl Drop for StoredEntry {
@@ -165,9 +185,11 @@ impl Drop for StoredEntry {
 /// A value kept past its TTL, stored again after a failed reload: its hits
 /// are counted as stale values served.
 pub(crate) const RETRYING: u8 = 1;
-/// Time-to-idle: a hit checks, and moves, `last_hit`.
+/// Time-to-idle: a hit checks, and moves, `last_hit`. The entry is a
+/// `BoxedIdle` (and flagged [`EXTRA`] too).
 pub(crate) const IDLE: u8 = 2;
-/// The entry is a `BoxedExtra`: its deadlines are not all `fresh_until`.
+/// The entry is a `BoxedExtra` or a `BoxedIdle`: its deadlines are not all
+/// `fresh_until`.
 const EXTRA: u8 = 4;
 
 /// Where an entry's access counter saturates (a 2-bit counter, as in S3-FIFO).
@@ -264,8 +286,8 @@ pub(crate) fn stored_over<V: Send + Sync + 'static>(
     )
 }
 
-/// [`stored`] of an entry with [`Extra`] deadlines, in its own layout; out
-/// of the usual store's way.
+/// [`stored`] of an entry with [`Extra`] deadlines (and [`Idle`], where it
+/// has time-to-idle), in its own layout; out of the usual store's way.
 #[cold]
 #[inline(never)]
 fn stored_extra<V: Send + Sync + 'static>(
@@ -276,20 +298,28 @@ fn stored_extra<V: Send + Sync + 'static>(
     flags: u8,
     now_nanos: u64,
 ) -> StoredEntry {
-    let idle = if deadlines.idle.is_some() { IDLE } else { 0 };
-    let header = header(key, deadlines, &V::EXTRA_KIND, node, flags | EXTRA | idle);
     let extra = Extra {
         refresh_at: deadlines.refresh_at,
         keep_until: deadlines.keep_until,
-        idle: Idle {
-            // Never read without the IDLE flag.
-            nanos: deadlines.idle.unwrap_or(NonZeroU64::MAX),
-            last_hit: AtomicU64::new(now_nanos),
-        },
     };
-    let boxed = BoxedExtra {
+    let Some(nanos) = deadlines.idle else {
+        let header = header(key, deadlines, &V::EXTRA_KIND, node, flags | EXTRA);
+        let boxed = BoxedExtra {
+            header,
+            extra,
+            value,
+        };
+        return StoredEntry(NonNull::from(Box::leak(Box::new(boxed))).cast());
+    };
+    let header = header(key, deadlines, &V::IDLE_KIND, node, flags | EXTRA | IDLE);
+    let idle = Idle {
+        nanos,
+        last_hit: AtomicU64::new(now_nanos),
+    };
+    let boxed = BoxedIdle {
         header,
         extra,
+        idle,
         value,
     };
     StoredEntry(NonNull::from(Box::leak(Box::new(boxed))).cast())
@@ -320,9 +350,9 @@ impl StoredEntry {
         if self.flags & EXTRA == 0 {
             return None;
         }
-        // SAFETY: an entry flagged EXTRA was boxed as a `BoxedExtra` (see
-        // `stored_extra`), whose `Extra` is at `EXTRA_AT` from the
-        // allocation's start; the pointer has the whole allocation's
+        // SAFETY: an entry flagged EXTRA was boxed as a `BoxedExtra` or a
+        // `BoxedIdle` (see `stored_extra`), whose `Extra` is at `EXTRA_AT`
+        // from the allocation's start in both; the pointer has the whole allocation's
         // provenance, and the `Extra` lives as long as `self`.
         Some(unsafe { &*self.0.cast::<u8>().add(EXTRA_AT).cast::<Extra>().as_ptr() })
     }
@@ -410,7 +440,11 @@ impl StoredEntry {
         if self.flags & IDLE == 0 {
             return None;
         }
-        self.extra().map(|extra| &extra.idle)
+        // SAFETY: an entry flagged IDLE was boxed as a `BoxedIdle` (see
+        // `stored_extra`), whose `Idle` is at `IDLE_AT` from the
+        // allocation's start; the pointer has the whole allocation's
+        // provenance, and the `Idle` lives as long as `self`.
+        Some(unsafe { &*self.0.cast::<u8>().add(IDLE_AT).cast::<Idle>().as_ptr() })
     }
 
     /// The value, if it is a `V`.
@@ -490,10 +524,11 @@ mod tests {
     #[test]
     fn an_entry_with_time_to_idle_keeps_it_and_its_value_in_its_own_layout() {
         let clock = Clock::from(ManualClock::new());
+        // With a stale window and refresh-ahead too: every block in one.
         let freshness = Freshness {
             ttl: std::time::Duration::from_secs(60),
-            stale_for: std::time::Duration::ZERO,
-            refresh: None,
+            stale_for: std::time::Duration::from_secs(30),
+            refresh: Some(std::time::Duration::from_secs(50)),
             idle: Some(std::time::Duration::from_secs(5)),
         };
         let deadlines = freshness.deadlines(clock.now());
@@ -522,6 +557,10 @@ mod tests {
         #[cfg(target_pointer_width = "64")]
         assert_eq!(size_of::<Boxed<u64>>(), 72);
         assert_eq!(size_of::<BoxedExtra<u64>>(), 72 + size_of::<Extra>());
+        assert_eq!(
+            size_of::<BoxedIdle<u64>>(),
+            72 + size_of::<Extra>() + size_of::<Idle>()
+        );
         let clock = ManualClock::new();
         let now = Clock::from(clock.clone()).now();
         let at = |secs| {
