@@ -71,7 +71,9 @@ impl AsyncCacheBuilder {
         self
     }
 
-    /// The most entries the cache holds. Must not be zero.
+    /// The most entries the cache holds. Must not be zero. The bound is
+    /// split among the cache's shards, so a cache may evict a little before
+    /// it is full (see *Bound* on [`AsyncCache`]).
     ///
     /// ```
     /// let cache = memo_runtime::AsyncCache::builder().max_size(3).build().unwrap();
