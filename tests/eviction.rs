@@ -1,7 +1,8 @@
 //! The size bound: `len()` never exceeds `max_size`, and with
 //! `Eviction::Fifo` the oldest stored entry goes first when a new key would
-//! pass it (exact FIFO, across shards). The default policy, S3-FIFO, is
-//! tested in `eviction_policies.rs`.
+//! pass it: exactly, in a cache bounded below 128 (one shard), and within
+//! each shard in larger ones, which split the bound among their shards. The
+//! default policy, S3-FIFO, is tested in `eviction_policies.rs`.
 
 use std::time::Duration;
 
@@ -101,9 +102,9 @@ async fn deleting_an_entry_frees_its_slot() {
     assert_eq!(cache.stats().evictions, 0);
 }
 
-/// Many keys land on many shards; the bound and the order are still global.
+/// A bound below 128 is one shard's: bound and order are exact.
 #[tokio::test]
-async fn len_never_exceeds_max_size_and_fifo_is_exact_across_shards() {
+async fn len_never_exceeds_max_size_and_fifo_is_exact_in_a_small_cache() {
     const MAX: usize = 64;
     const KEYS: u32 = 1000;
     let cache = bounded(MAX);
@@ -117,6 +118,31 @@ async fn len_never_exceeds_max_size_and_fifo_is_exact_across_shards() {
         let expected = survivors.contains(&key).then_some(key);
         assert_eq!(cache.get::<_, u32>(&key).await, expected, "key {key}");
     }
+}
+
+/// A larger bound is split among shards: never exceeded, nearly reached,
+/// and the newest keys of every shard stay.
+#[tokio::test]
+async fn a_bound_split_among_shards_is_never_exceeded_and_keeps_the_newest() {
+    const MAX: usize = 1000;
+    const KEYS: u32 = 10_000;
+    let cache = bounded(MAX);
+    for key in 0..KEYS {
+        cache.set(&key, key).await;
+        assert!(cache.len() <= MAX, "len {} after key {key}", cache.len());
+    }
+    // Each shard is full: at most a shard's share short of the bound in all
+    // (in practice a few entries).
+    assert!(cache.len() >= MAX * 9 / 10, "len {}", cache.len());
+    let stats = cache.stats();
+    assert_eq!(stats.inserts, u64::from(KEYS));
+    assert_eq!(stats.evictions, stats.inserts - cache.len() as u64);
+    // The last 50 keys spread over the shards, a few each, far fewer than
+    // a shard holds.
+    for key in KEYS - 50..KEYS {
+        assert_eq!(cache.get::<_, u32>(&key).await, Some(key), "key {key}");
+    }
+    assert_eq!(cache.get::<_, u32>(&0).await, None, "the oldest stayed");
 }
 
 #[tokio::test]
