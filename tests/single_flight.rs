@@ -412,13 +412,14 @@ async fn a_panicking_clone_of_the_loaded_value_hands_over_to_a_waiter() {
     assert_eq!(cache.loads_in_flight(), 0);
 }
 
-/// A value whose `Clone` asks the cache it is stored in for its settings,
-/// which takes the cache's order lock.
+/// A value whose `Clone` asks the cache it is stored in how many loads are
+/// in flight, which reads every shard under its lock: a clone made while
+/// the store holds a shard's write lock would never return.
 struct ClonesAskTheCache(u64, Arc<AsyncCache>);
 
 impl Clone for ClonesAskTheCache {
     fn clone(&self) -> Self {
-        let _ = self.1.eviction();
+        let _ = self.1.loads_in_flight();
         ClonesAskTheCache(self.0, Arc::clone(&self.1))
     }
 }
