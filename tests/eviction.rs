@@ -102,16 +102,27 @@ async fn deleting_an_entry_frees_its_slot() {
     assert_eq!(cache.stats().evictions, 0);
 }
 
+/// A FIFO cache bounded at `max_size`, given the keys `0..keys` in order,
+/// with its length checked against the bound after each.
+async fn filled_within_its_bound(max_size: usize, keys: u32) -> AsyncCache {
+    let cache = bounded(max_size);
+    for key in 0..keys {
+        cache.set(&key, key).await;
+        assert!(
+            cache.len() <= max_size,
+            "len {} after key {key}",
+            cache.len()
+        );
+    }
+    cache
+}
+
 /// A bound below 128 is one shard's: bound and order are exact.
 #[tokio::test]
 async fn len_never_exceeds_max_size_and_fifo_is_exact_in_a_small_cache() {
     const MAX: usize = 64;
     const KEYS: u32 = 1000;
-    let cache = bounded(MAX);
-    for key in 0..KEYS {
-        cache.set(&key, key).await;
-        assert!(cache.len() <= MAX, "len {} after key {key}", cache.len());
-    }
+    let cache = filled_within_its_bound(MAX, KEYS).await;
     assert_eq!(cache.len(), MAX);
     let survivors = KEYS - MAX as u32..KEYS;
     for key in 0..KEYS {
@@ -126,11 +137,7 @@ async fn len_never_exceeds_max_size_and_fifo_is_exact_in_a_small_cache() {
 async fn a_bound_split_among_shards_is_never_exceeded_and_keeps_the_newest() {
     const MAX: usize = 1000;
     const KEYS: u32 = 10_000;
-    let cache = bounded(MAX);
-    for key in 0..KEYS {
-        cache.set(&key, key).await;
-        assert!(cache.len() <= MAX, "len {} after key {key}", cache.len());
-    }
+    let cache = filled_within_its_bound(MAX, KEYS).await;
     // Each shard is full: at most a shard's share short of the bound in all
     // (in practice a few entries).
     assert!(cache.len() >= MAX * 9 / 10, "len {}", cache.len());

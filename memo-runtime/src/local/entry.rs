@@ -244,13 +244,13 @@ impl<V> Leftover<V> {
     }
 }
 
-/// [`stored`], in the allocation of `evicted` where it has the same layout
-/// (a plain entry of a value of the same type): a store that evicts to make
-/// room reuses the victim's memory instead of freeing it and allocating
+/// [`stored`], in the allocation of `evicted` (if a store evicted one to
+/// make room) where it has the same layout (a plain entry of a value of the
+/// same type): the victim's memory is reused instead of freed and allocated
 /// anew. The victim (or its contents) is returned, for the caller to drop.
 #[inline]
 pub(crate) fn stored_over<V: Send + Sync + 'static>(
-    evicted: StoredEntry,
+    evicted: Option<StoredEntry>,
     key: CacheKey,
     deadlines: Deadlines,
     node: NodeId,
@@ -258,6 +258,10 @@ pub(crate) fn stored_over<V: Send + Sync + 'static>(
     retrying: bool,
     now_nanos: u64,
 ) -> (StoredEntry, Leftover<V>) {
+    let Some(evicted) = evicted else {
+        let entry = stored(key, deadlines, node, value, retrying, now_nanos);
+        return (entry, Leftover::nothing());
+    };
     let same_layout = !needs_extra(&deadlines)
         && evicted.flags & EXTRA == 0
         && evicted.kind.type_id == TypeId::of::<V>();
@@ -352,8 +356,8 @@ impl StoredEntry {
         }
         // SAFETY: an entry flagged EXTRA was boxed as a `BoxedExtra` or a
         // `BoxedIdle` (see `stored_extra`), whose `Extra` is at `EXTRA_AT`
-        // from the allocation's start in both; the pointer has the whole allocation's
-        // provenance, and the `Extra` lives as long as `self`.
+        // from the allocation's start in both; the pointer has the whole
+        // allocation's provenance, and the `Extra` lives as long as `self`.
         Some(unsafe { &*self.0.cast::<u8>().add(EXTRA_AT).cast::<Extra>().as_ptr() })
     }
 
@@ -399,16 +403,11 @@ impl StoredEntry {
         }
     }
 
-    /// Where in its life the entry is at `now`, time-to-idle aside.
+    /// Where in its life the entry is at `now`, time-to-idle aside. (The
+    /// hit of a plain entry does not ask: it compares `fresh_until`.)
     #[inline(always)]
     pub(crate) fn age(&self, now: Instant) -> Age {
-        // Without reading `Extra` where there is none: the hit path asks
-        // this of every entry.
-        match self.extra() {
-            None if now < self.fresh_until => Age::Fresh,
-            None => Age::Expired,
-            Some(_) => self.deadlines_but_idle().age(now),
-        }
+        self.deadlines_but_idle().age(now)
     }
 
     #[inline(always)]
@@ -626,7 +625,8 @@ mod tests {
         let deadlines = evicted.deadlines();
         let new = Arc::new(String::from("new"));
         let key = CacheKey::from_parts("ns", b"n");
-        let (entry, leftover) = stored_over(evicted, key, deadlines, 3, Arc::clone(&new), true, 0);
+        let (entry, leftover) =
+            stored_over(Some(evicted), key, deadlines, 3, Arc::clone(&new), true, 0);
         assert_eq!(entry.0, address, "the allocation was not reused");
         assert_eq!(
             Arc::strong_count(&old),
@@ -654,7 +654,7 @@ mod tests {
         // Another type, or another layout: a new allocation.
         let seven = Arc::new(7u64);
         let (entry, leftover) = stored_over(
-            entry_of(Arc::clone(&seven)),
+            Some(entry_of(Arc::clone(&seven))),
             CacheKey::from_parts("ns", b"s"),
             deadlines,
             1,
@@ -675,7 +675,7 @@ mod tests {
             ..deadlines
         };
         let (entry, _) = stored_over(
-            entry,
+            Some(entry),
             CacheKey::from_parts("ns", b"i"),
             idle,
             2,

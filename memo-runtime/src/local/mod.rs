@@ -525,15 +525,8 @@ impl Store {
             };
             let node = policy.admit(Place { hash });
             let entry;
-            (entry, leftover) = match victim {
-                Some(victim) => {
-                    stored_over(victim, key, deadlines, node, value, retrying, now_nanos)
-                }
-                None => (
-                    stored(key, deadlines, node, value, retrying, now_nanos),
-                    Leftover::nothing(),
-                ),
-            };
+            (entry, leftover) =
+                stored_over(victim, key, deadlines, node, value, retrying, now_nanos);
             entries.insert_unique(hash, entry, |entry| {
                 self.hasher.hash(entry.key.namespace(), entry.key.id())
             });
