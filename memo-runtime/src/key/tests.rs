@@ -56,3 +56,19 @@ fn parts_are_as_deep_as_the_elements_of_the_tuple() {
         );
     }
 }
+
+#[test]
+fn short_and_long_identities_differ_at_any_byte_and_length() {
+    for len in 0..=40usize {
+        let a: Vec<u8> = (0..len as u8).map(|i| i.wrapping_mul(37)).collect();
+        assert!(bytes_eq(&a, &a.clone()), "length {len}");
+        for at in 0..len {
+            let mut b = a.clone();
+            b[at] ^= 0x40;
+            assert!(!bytes_eq(&a, &b), "length {len}, byte {at}");
+        }
+        let mut longer = a.clone();
+        longer.push(0);
+        assert!(!bytes_eq(&a, &longer), "lengths {len} and {}", len + 1);
+    }
+}

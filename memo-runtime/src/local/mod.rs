@@ -40,8 +40,6 @@ use policy::{AccessCounts, Eviction, NodeId, Place, Policy};
 #[repr(align(128))]
 pub(crate) struct Shard {
     map: RwLock<Tables>,
-    hits: AtomicU64,
-    misses: AtomicU64,
     /// Written only under the write lock, so a load and a store (no locked
     /// read-modify-write); read without it by `len()` and `stats()`.
     tally: Tally,
@@ -178,8 +176,6 @@ fn stats_of(shards: &[Shard], counters: &EventCounters) -> CacheStats {
     let counts = shards.iter().fold(StoreCounts::default(), |counts, shard| {
         let tally = &shard.tally;
         StoreCounts {
-            hits: counts.hits + shard.hits.load(Relaxed),
-            misses: counts.misses + shard.misses.load(Relaxed),
             inserts: counts.inserts + tally.inserts.load(Relaxed),
             evictions: counts.evictions + tally.evictions.load(Relaxed),
         }
@@ -202,8 +198,6 @@ impl Store {
                 };
                 Shard {
                     map: RwLock::new(tables),
-                    hits: AtomicU64::new(0),
-                    misses: AtomicU64::new(0),
                     tally: Tally::default(),
                 }
             })
@@ -267,14 +261,13 @@ impl Store {
     /// hit or a miss, and reclaims the entry if it has expired.
     #[inline(always)]
     pub(crate) fn get<V: Clone + 'static>(&self, probe: &Probe<'_>) -> Option<V> {
-        let shard = self.shard(probe.hash);
         match self.find(probe) {
             Found::Fresh(value) | Found::Due(value) => {
-                shard.hits.fetch_add(1, Relaxed);
+                self.counters.hit();
                 Some(value)
             }
             found => {
-                shard.misses.fetch_add(1, Relaxed);
+                self.counters.miss();
                 if let Found::Expired = found {
                     self.remove_expired(probe);
                 }
@@ -398,19 +391,18 @@ impl Store {
         &self,
         probe: &Probe<'_>,
     ) -> Option<(V, bool)> {
-        let shard = self.shard(probe.hash);
         let (value, due) = match self.find(probe) {
             Found::Fresh(value) => (value, false),
             Found::Due(value) => (value, true),
             found => {
-                shard.misses.fetch_add(1, Relaxed);
+                self.counters.miss();
                 if let Found::Expired = found {
                     self.remove_expired(probe);
                 }
                 return None;
             }
         };
-        shard.hits.fetch_add(1, Relaxed);
+        self.counters.hit();
         Some((value, due))
     }
 

@@ -5,6 +5,7 @@
 
 #[cfg(feature = "metrics")]
 mod facade;
+mod lookups;
 pub(crate) mod registry;
 pub(crate) mod source;
 mod stats;

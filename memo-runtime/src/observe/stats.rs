@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 use super::Event;
+use super::lookups::Lookups;
 
 /// A snapshot of a cache's counters since it was created.
 ///
@@ -81,22 +82,22 @@ impl CacheStats {
     }
 }
 
-/// What a store counts in its shards rather than as events: hits, misses,
-/// stores and evictions, summed over the shards.
+/// What a store counts in its shards rather than as events: stores and
+/// evictions, summed over the shards.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct StoreCounts {
-    pub(crate) hits: u64,
-    pub(crate) misses: u64,
     pub(crate) inserts: u64,
     pub(crate) evictions: u64,
 }
 
-/// The recorder of [`Event`]s: a counter per kind. Hits, misses, stores
-/// and evictions are counted per store shard instead (see `local`), so
-/// that a hit never writes a cache line other threads use, and a store
-/// writes its counts under the shard's lock with no locked instruction.
+/// The recorder of [`Event`]s, a counter per kind, and of hits and misses.
+/// Hits and misses are counted per thread ([`Lookups`]), so that a hit
+/// writes no cache line another thread uses and no locked instruction.
+/// Stores and evictions are counted per store shard instead (see `local`),
+/// under the shard's lock.
 #[derive(Debug, Default)]
 pub(crate) struct EventCounters {
+    lookups: Lookups,
     expirations: AtomicU64,
     invalidations: AtomicU64,
     coalesced: AtomicU64,
@@ -120,6 +121,18 @@ impl EventCounters {
     /// The cache's name, or `unnamed`.
     pub(crate) fn name(&self) -> &str {
         self.name.get().map_or("unnamed", |name| name)
+    }
+
+    /// Counts a hit.
+    #[inline(always)]
+    pub(crate) fn hit(&self) {
+        self.lookups.hit();
+    }
+
+    /// Counts a miss.
+    #[inline(always)]
+    pub(crate) fn miss(&self) {
+        self.lookups.miss();
     }
 
     /// Counts `event`.
@@ -149,12 +162,8 @@ impl EventCounters {
 
     /// The statistics: what the store counted in `store`, and the events.
     pub(crate) fn snapshot(&self, store: StoreCounts) -> CacheStats {
-        let StoreCounts {
-            hits,
-            misses,
-            inserts,
-            evictions,
-        } = store;
+        let StoreCounts { inserts, evictions } = store;
+        let (hits, misses) = self.lookups.totals();
         CacheStats {
             hits,
             misses,
