@@ -30,6 +30,7 @@ use std::time::Duration;
 
 pub use clock::ManualClock;
 pub(crate) use clock::{Clock, Instant};
+pub(crate) use recent::precise;
 
 /// A TTL this long never expires in practice; larger TTLs are clamped to it so
 /// that deadlines never overflow.

@@ -197,7 +197,7 @@ extern "C" fn in_forked_child() {
 }
 
 /// The precise clock's time, in nanoseconds.
-fn precise() -> u64 {
+pub(crate) fn precise() -> u64 {
     let (clock, origin) = &*PRECISE;
     let nanos = clock.now().duration_since(*origin).as_nanos();
     u64::try_from(nanos)

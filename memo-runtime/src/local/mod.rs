@@ -15,6 +15,7 @@
 //! in another. A store bounded below [`PER_SHARD`] twice over has one shard,
 //! and an exact bound and order.
 
+mod biased;
 mod entry;
 mod leader;
 mod loads;
@@ -25,12 +26,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 
 use hashbrown::HashTable;
-use parking_lot::RwLock;
 
 use crate::flight::Loads;
 use crate::freshness::{Age, Clock, Deadlines, Freshness, Instant};
 use crate::key::{CacheKey, KeyHasher, Probe, SHARDS, shard_of};
 use crate::observe::{CacheStats, Event, EventCounters, StoreCounts};
+use biased::BiasedRwLock;
 use entry::{Idle, Leftover, RETRYING, StoredEntry, stored, stored_over};
 pub(crate) use leader::{Keep, LeaderGuard, Role};
 use policy::{AccessCounts, Eviction, NodeId, Place, Policy};
@@ -39,7 +40,7 @@ use policy::{AccessCounts, Eviction, NodeId, Place, Policy};
 /// not write to the same line.
 #[repr(align(128))]
 pub(crate) struct Shard {
-    map: RwLock<Tables>,
+    map: BiasedRwLock<Tables>,
     /// Written only under the write lock, so a load and a store (no locked
     /// read-modify-write); read without it by `len()` and `stats()`.
     tally: Tally,
@@ -197,7 +198,7 @@ impl Store {
                     bound,
                 };
                 Shard {
-                    map: RwLock::new(tables),
+                    map: BiasedRwLock::new(tables),
                     tally: Tally::default(),
                 }
             })
@@ -876,7 +877,7 @@ mod tests {
         struct Probing;
         impl Drop for Probing {
             fn drop(&mut self) {
-                let unlocked = STORE.shards[0].map.try_read().is_some();
+                let unlocked = !STORE.shards[0].map.is_write_locked();
                 let counter = if unlocked { &UNLOCKED } else { &LOCKED };
                 counter.fetch_add(1, Relaxed);
             }
