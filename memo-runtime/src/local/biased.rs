@@ -29,17 +29,20 @@
 //! writer's writes; the flag is set again only by a reader holding the
 //! inner lock, whose acquire follows the last writer's release.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::freshness::precise;
 
-/// Slots in the table. A thread is given one in turn when it first reads;
-/// threads beyond this many share slots, which costs them the fast path
-/// only while another thread holds the shared one, never correctness.
+/// Slots in the table. A thread is given one of its own when it first
+/// reads, and gives it back when it exits; threads beyond this many at once
+/// share slots, which costs them the fast path while another thread holds
+/// the shared one, never correctness (a slot is owned by the reader whose
+/// compare-and-swap claimed it, whatever thread it was given to).
 const SLOTS: usize = 128;
 
 /// After a revocation that took `t`, the bias stays off for `INHIBIT * t`.
@@ -57,31 +60,113 @@ struct Slot(AtomicPtr<()>);
 /// The table of slots every biased lock of the process shares.
 static TABLE: [Slot; SLOTS] = [const { Slot(AtomicPtr::new(std::ptr::null_mut())) }; SLOTS];
 
-/// How many threads have been given a slot: the writer scans at most this
-/// many slots.
+/// How many slots have ever been given (at most [`SLOTS`]): the writer
+/// scans these.
 static GIVEN: AtomicUsize = AtomicUsize::new(0);
 
+/// The slots given to threads, and those given back.
+static INDICES: Mutex<Indices> = Mutex::new(Indices::new());
+
+/// In [`THREAD`] before the thread is given a slot.
+const UNGIVEN: usize = usize::MAX;
+/// In [`THREAD`] once the thread has none and gets none: it is exiting.
+const GONE: usize = usize::MAX - 1;
+
 thread_local! {
-    /// This thread's slot, once given (`usize::MAX` before), and its count
+    /// This thread's slot index ([`UNGIVEN`], or [`GONE`]), and its count
     /// of reads on inner locks (for [`RETRY_EVERY`]). No destructor, so
     /// reading it is one access to thread-local storage.
-    static THREAD: Cell<(usize, u32)> = const { Cell::new((usize::MAX, 0)) };
+    static THREAD: Cell<(usize, u32)> = const { Cell::new((UNGIVEN, 0)) };
+    /// Gives the thread's slot back when the thread exits.
+    static GIVE_BACK: RefCell<Option<GiveBack>> = const { RefCell::new(None) };
 }
 
-/// This thread's slot index, given on first use.
+/// Which slots are given: the next never given, and those given back.
+struct Indices {
+    next: usize,
+    free: Vec<usize>,
+}
+
+impl Indices {
+    const fn new() -> Indices {
+        Indices {
+            next: 0,
+            free: Vec::new(),
+        }
+    }
+
+    /// A slot for a thread, and whether it is the thread's alone (to give
+    /// back): one given back, else a new one, else, with every slot
+    /// given, one shared in turn.
+    fn claim(&mut self) -> (usize, bool) {
+        if let Some(index) = self.free.pop() {
+            return (index, true);
+        }
+        let index = self.next;
+        self.next += 1;
+        (index % SLOTS, index < SLOTS)
+    }
+
+    /// Takes back a slot that [`claim`](Self::claim) gave alone.
+    fn give_back(&mut self, index: usize) {
+        #[cfg(test)]
+        tests::GIVEN_BACK
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(index);
+        self.free.push(index);
+    }
+}
+
+/// A thread's own slot, given back when the thread exits.
+struct GiveBack(usize);
+
+impl Drop for GiveBack {
+    fn drop(&mut self) {
+        // Reads later in this thread's exit take the inner locks.
+        let _ = THREAD.try_with(|thread| thread.set((GONE, 0)));
+        let mut indices = INDICES.lock().unwrap_or_else(PoisonError::into_inner);
+        indices.give_back(self.0);
+    }
+}
+
+/// This thread's slot, given on first use; `None` while it exits.
 #[inline(always)]
 fn own_slot() -> Option<&'static Slot> {
+    let index = THREAD.try_with(|thread| thread.get().0).ok()?;
+    if let Some(slot) = TABLE.get(index) {
+        return Some(slot);
+    }
+    give_slot(index)
+}
+
+/// Gives this thread a slot, unless it has had one and is exiting.
+#[cold]
+#[inline(never)]
+fn give_slot(index: usize) -> Option<&'static Slot> {
+    if index == GONE {
+        return None;
+    }
+    let (index, alone) = INDICES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .claim();
+    GIVEN.fetch_max(index + 1, Ordering::Relaxed);
+    if alone {
+        let kept = GIVE_BACK.try_with(|give_back| *give_back.borrow_mut() = Some(GiveBack(index)));
+        if kept.is_err() {
+            // Too late in the thread's exit to give it back: give it now.
+            INDICES
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .give_back(index);
+            return None;
+        }
+    }
     THREAD
-        .try_with(|thread| {
-            let (index, reads) = thread.get();
-            if index != usize::MAX {
-                return &TABLE[index];
-            }
-            let index = GIVEN.fetch_add(1, Ordering::Relaxed) % SLOTS;
-            thread.set((index, reads));
-            &TABLE[index]
-        })
-        .ok()
+        .try_with(|thread| thread.set((index, thread.get().1)))
+        .ok()?;
+    Some(&TABLE[index])
 }
 
 /// Whether this thread's read on an inner lock is one that may set the
@@ -198,7 +283,7 @@ impl<T> BiasedRwLock<T> {
         self.biased.store(false, Ordering::SeqCst);
         let start = precise();
         let address = self.address();
-        let given = GIVEN.load(Ordering::Relaxed).min(SLOTS);
+        let given = GIVEN.load(Ordering::Relaxed);
         for slot in &TABLE[..given] {
             let mut spins = 0u32;
             while slot.0.load(Ordering::SeqCst) == address {
@@ -252,9 +337,13 @@ impl<T> Drop for BiasedReadGuard<'_, T> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::sync::Barrier;
+
+    /// Every slot given back, in order: what a test can check while other
+    /// tests' threads take slots too.
+    pub(in crate::local) static GIVEN_BACK: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
     #[test]
     fn a_read_goes_through_a_slot_until_a_write_revokes_the_bias() {
@@ -289,6 +378,36 @@ mod tests {
             drop(lock.read());
         }
         assert!(lock.read().slot.is_some());
+    }
+
+    #[test]
+    fn slots_are_given_alone_until_all_are_given_then_shared() {
+        let mut indices = Indices::new();
+        let first: Vec<_> = (0..SLOTS).map(|_| indices.claim()).collect();
+        assert!(first.iter().enumerate().all(|(i, &c)| c == (i, true)));
+        assert_eq!(indices.claim(), (0, false), "all given: shared in turn");
+        assert_eq!(indices.claim(), (1, false));
+        indices.give_back(7);
+        assert_eq!(indices.claim(), (7, true), "a slot given back is alone");
+        assert_eq!(indices.claim(), (2, false));
+    }
+
+    #[test]
+    fn a_thread_that_exits_gives_its_slot_back() {
+        let first = std::thread::spawn(|| {
+            drop(BiasedRwLock::new(()).read());
+            THREAD.with(|thread| thread.get().0)
+        })
+        .join()
+        .unwrap();
+        assert!(first < SLOTS);
+        // The list of every slot given back, since other tests' threads may
+        // have taken this one again by now.
+        let given_back = GIVEN_BACK.lock().unwrap();
+        assert!(
+            given_back.contains(&first),
+            "slot {first} was not given back"
+        );
     }
 
     #[test]
