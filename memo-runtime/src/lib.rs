@@ -59,6 +59,7 @@ mod local;
 mod observe;
 #[cfg(feature = "redis")]
 mod shared;
+mod threads;
 
 #[doc(hidden)]
 pub mod __private;

@@ -29,21 +29,18 @@
 //! writer's writes; the flag is set again only by a reader holding the
 //! inner lock, whose acquire follows the last writer's release.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
+use std::marker::PhantomData;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+#[cfg(unix)]
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::time::Duration;
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::freshness::precise;
-
-/// Slots in the table. A thread is given one of its own when it first
-/// reads, and gives it back when it exits; threads beyond this many at once
-/// share slots, which costs them the fast path while another thread holds
-/// the shared one, never correctness (a slot is owned by the reader whose
-/// compare-and-swap claimed it, whatever thread it was given to).
-const SLOTS: usize = 128;
+use crate::threads::{THREADS, given, own_index};
 
 /// After a revocation that took `t`, the bias stays off for `INHIBIT * t`.
 const INHIBIT: u64 = 9;
@@ -52,131 +49,47 @@ const INHIBIT: u64 = 9;
 /// this many (per thread), since that reads the precise clock.
 const RETRY_EVERY: u32 = 32;
 
-/// One slot: the address of the lock its reader is in, or null. Alone on a
-/// pair of cache lines (adjacent-line prefetch fetches two).
+/// One slot: the address of the lock its thread's reader is in, or null.
+/// Alone on a pair of cache lines (adjacent-line prefetch fetches two).
 #[repr(align(128))]
 struct Slot(AtomicPtr<()>);
 
-/// The table of slots every biased lock of the process shares.
-static TABLE: [Slot; SLOTS] = [const { Slot(AtomicPtr::new(std::ptr::null_mut())) }; SLOTS];
-
-/// How many slots have ever been given (at most [`SLOTS`]): the writer
-/// scans these.
-static GIVEN: AtomicUsize = AtomicUsize::new(0);
-
-/// The slots given to threads, and those given back.
-static INDICES: Mutex<Indices> = Mutex::new(Indices::new());
-
-/// In [`THREAD`] before the thread is given a slot.
-const UNGIVEN: usize = usize::MAX;
-/// In [`THREAD`] once the thread has none and gets none: it is exiting.
-const GONE: usize = usize::MAX - 1;
+/// The table of slots every biased lock of the process shares, one for
+/// each thread index ([`threads`](crate::threads)).
+static TABLE: [Slot; THREADS] = [const { Slot(AtomicPtr::new(std::ptr::null_mut())) }; THREADS];
 
 thread_local! {
-    /// This thread's slot index ([`UNGIVEN`], or [`GONE`]), and its count
-    /// of reads on inner locks (for [`RETRY_EVERY`]). No destructor, so
-    /// reading it is one access to thread-local storage.
-    static THREAD: Cell<(usize, u32)> = const { Cell::new((UNGIVEN, 0)) };
-    /// Gives the thread's slot back when the thread exits.
-    static GIVE_BACK: RefCell<Option<GiveBack>> = const { RefCell::new(None) };
+    /// This thread's reads on inner locks, for [`RETRY_EVERY`].
+    static SLOW_READS: Cell<u32> = const { Cell::new(0) };
 }
 
-/// Which slots are given: the next never given, and those given back.
-struct Indices {
-    next: usize,
-    free: Vec<usize>,
-}
+/// Registers [`in_forked_child`] once, before any slot is claimed.
+#[cfg(unix)]
+static AT_FORK: Once = Once::new();
 
-impl Indices {
-    const fn new() -> Indices {
-        Indices {
-            next: 0,
-            free: Vec::new(),
-        }
-    }
-
-    /// A slot for a thread, and whether it is the thread's alone (to give
-    /// back): one given back, else a new one, else, with every slot
-    /// given, one shared in turn.
-    fn claim(&mut self) -> (usize, bool) {
-        if let Some(index) = self.free.pop() {
-            return (index, true);
-        }
-        let index = self.next;
-        self.next += 1;
-        (index % SLOTS, index < SLOTS)
-    }
-
-    /// Takes back a slot that [`claim`](Self::claim) gave alone.
-    fn give_back(&mut self, index: usize) {
-        #[cfg(test)]
-        tests::GIVEN_BACK
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(index);
-        self.free.push(index);
+/// In the child of a `fork`, which copies no threads: a slot that a
+/// parent's thread held would keep every writer of its lock waiting.
+#[cfg(unix)]
+extern "C" fn in_forked_child() {
+    for slot in &TABLE {
+        slot.0.store(std::ptr::null_mut(), Ordering::Relaxed);
     }
 }
 
-/// A thread's own slot, given back when the thread exits.
-struct GiveBack(usize);
-
-impl Drop for GiveBack {
-    fn drop(&mut self) {
-        // Reads later in this thread's exit take the inner locks.
-        let _ = THREAD.try_with(|thread| thread.set((GONE, 0)));
-        let mut indices = INDICES.lock().unwrap_or_else(PoisonError::into_inner);
-        indices.give_back(self.0);
-    }
-}
-
-/// This thread's slot, given on first use; `None` while it exits.
+/// This thread's slot, if it has an index.
 #[inline(always)]
 fn own_slot() -> Option<&'static Slot> {
-    let index = THREAD.try_with(|thread| thread.get().0).ok()?;
-    if let Some(slot) = TABLE.get(index) {
-        return Some(slot);
-    }
-    give_slot(index)
-}
-
-/// Gives this thread a slot, unless it has had one and is exiting.
-#[cold]
-#[inline(never)]
-fn give_slot(index: usize) -> Option<&'static Slot> {
-    if index == GONE {
-        return None;
-    }
-    let (index, alone) = INDICES
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .claim();
-    GIVEN.fetch_max(index + 1, Ordering::Relaxed);
-    if alone {
-        let kept = GIVE_BACK.try_with(|give_back| *give_back.borrow_mut() = Some(GiveBack(index)));
-        if kept.is_err() {
-            // Too late in the thread's exit to give it back: give it now.
-            INDICES
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .give_back(index);
-            return None;
-        }
-    }
-    THREAD
-        .try_with(|thread| thread.set((index, thread.get().1)))
-        .ok()?;
-    Some(&TABLE[index])
+    own_index().map(|index| &TABLE[index])
 }
 
 /// Whether this thread's read on an inner lock is one that may set the
 /// bias again.
 fn retry_due() -> bool {
-    THREAD
-        .try_with(|thread| {
-            let (index, reads) = thread.get();
-            thread.set((index, reads.wrapping_add(1)));
-            reads % RETRY_EVERY == 0
+    SLOW_READS
+        .try_with(|reads| {
+            let n = reads.get();
+            reads.set(n.wrapping_add(1));
+            n % RETRY_EVERY == 0
         })
         .unwrap_or(false)
 }
@@ -199,10 +112,21 @@ pub(crate) struct BiasedReadGuard<'a, T> {
     /// `_inner`'s read lock instead.
     slot: Option<&'static Slot>,
     _inner: Option<RwLockReadGuard<'a, T>>,
+    /// Not `Send`, whatever parking_lot's features: a slot is its thread's,
+    /// and a guard held across an `.await` would keep writers waiting.
+    _not_send: PhantomData<*const ()>,
 }
 
 impl<T> BiasedRwLock<T> {
     pub(crate) fn new(value: T) -> Self {
+        #[cfg(unix)]
+        AT_FORK.call_once(|| {
+            // SAFETY: the handler only stores to atomics, which a child of
+            // a multi-threaded `fork` may do. If registering fails, a
+            // forked child may wait on a slot of a thread it lacks, as it
+            // would on the reader count of any lock.
+            let _ = unsafe { libc::pthread_atfork(None, None, Some(in_forked_child)) };
+        });
         BiasedRwLock {
             inner: RwLock::new(value),
             biased: AtomicBool::new(true),
@@ -236,6 +160,7 @@ impl<T> BiasedRwLock<T> {
                     lock: self,
                     slot: Some(slot),
                     _inner: None,
+                    _not_send: PhantomData,
                 };
             }
             // A writer revoked the bias in between: it may be waiting for
@@ -262,6 +187,7 @@ impl<T> BiasedRwLock<T> {
             lock: self,
             slot: None,
             _inner: Some(inner),
+            _not_send: PhantomData,
         }
     }
 
@@ -283,22 +209,23 @@ impl<T> BiasedRwLock<T> {
         self.biased.store(false, Ordering::SeqCst);
         let start = precise();
         let address = self.address();
-        let given = GIVEN.load(Ordering::Relaxed);
-        for slot in &TABLE[..given] {
-            let mut spins = 0u32;
+        for slot in &TABLE[..given()] {
+            let mut waits = 0u32;
             while slot.0.load(Ordering::SeqCst) == address {
-                spins += 1;
-                if spins < 64 {
-                    std::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
+                back_off(waits);
+                waits = waits.saturating_add(1);
             }
         }
         let end = precise();
         let inhibit = end.saturating_sub(start).saturating_mul(INHIBIT);
         self.inhibit_until
             .store(end.saturating_add(inhibit), Ordering::Relaxed);
+    }
+
+    /// Sets when the bias may come back, for tests.
+    #[cfg(test)]
+    fn inhibit_until(&self, nanos: u64) {
+        self.inhibit_until.store(nanos, Ordering::Relaxed);
     }
 
     /// Whether a writer holds the lock.
@@ -311,6 +238,19 @@ impl<T> BiasedRwLock<T> {
     #[cfg(test)]
     fn is_biased(&self) -> bool {
         self.biased.load(Ordering::Relaxed)
+    }
+}
+
+/// A writer's wait for a reader to leave its slot, the `waits`-th time:
+/// spins, then yields, then sleeps (so that a reader that never leaves, a
+/// `Clone` calling back into its own shard, costs a thread, not a core).
+fn back_off(waits: u32) {
+    if waits < 64 {
+        std::hint::spin_loop();
+    } else if waits < 1_000 {
+        std::thread::yield_now();
+    } else {
+        std::thread::sleep(Duration::from_micros(100));
     }
 }
 
@@ -337,13 +277,10 @@ impl<T> Drop for BiasedReadGuard<'_, T> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
     use std::sync::Barrier;
-
-    /// Every slot given back, in order: what a test can check while other
-    /// tests' threads take slots too.
-    pub(in crate::local) static GIVEN_BACK: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+    use std::sync::atomic::AtomicU64;
 
     #[test]
     fn a_read_goes_through_a_slot_until_a_write_revokes_the_bias() {
@@ -360,54 +297,24 @@ pub(super) mod tests {
         assert_eq!(*guard, 2);
     }
 
-    // Reads until the precise clock passes a deadline: too many for Miri.
     #[test]
-    #[cfg_attr(miri, ignore)]
-    fn the_bias_comes_back_once_reads_outlast_the_inhibition() {
+    fn the_bias_stays_off_until_the_inhibition_is_over() {
         let lock = BiasedRwLock::new(0u64);
         *lock.write() = 1;
-        let before = precise();
-        let mut reads = 0u64;
-        while !lock.is_biased() {
-            reads += 1;
+        lock.inhibit_until(u64::MAX);
+        for _ in 0..10 * RETRY_EVERY {
             assert!(
-                reads < 100_000_000,
-                "the bias never came back ({} ns after the write)",
-                precise() - before
+                lock.read().slot.is_none(),
+                "a read went around the inhibition"
             );
+        }
+        assert!(!lock.is_biased());
+        lock.inhibit_until(0);
+        for _ in 0..RETRY_EVERY {
             drop(lock.read());
         }
+        assert!(lock.is_biased(), "the bias did not come back");
         assert!(lock.read().slot.is_some());
-    }
-
-    #[test]
-    fn slots_are_given_alone_until_all_are_given_then_shared() {
-        let mut indices = Indices::new();
-        let first: Vec<_> = (0..SLOTS).map(|_| indices.claim()).collect();
-        assert!(first.iter().enumerate().all(|(i, &c)| c == (i, true)));
-        assert_eq!(indices.claim(), (0, false), "all given: shared in turn");
-        assert_eq!(indices.claim(), (1, false));
-        indices.give_back(7);
-        assert_eq!(indices.claim(), (7, true), "a slot given back is alone");
-        assert_eq!(indices.claim(), (2, false));
-    }
-
-    #[test]
-    fn a_thread_that_exits_gives_its_slot_back() {
-        let first = std::thread::spawn(|| {
-            drop(BiasedRwLock::new(()).read());
-            THREAD.with(|thread| thread.get().0)
-        })
-        .join()
-        .unwrap();
-        assert!(first < SLOTS);
-        // The list of every slot given back, since other tests' threads may
-        // have taken this one again by now.
-        let given_back = GIVEN_BACK.lock().unwrap();
-        assert!(
-            given_back.contains(&first),
-            "slot {first} was not given back"
-        );
     }
 
     #[test]
@@ -463,7 +370,9 @@ pub(super) mod tests {
                         let guard = lock.read();
                         let (a, b) = *guard;
                         assert_eq!(a, b, "a read saw a write half done");
-                        if guard.slot.is_some() {
+                        // Through a slot after a write: after the bias came
+                        // back from a revocation.
+                        if guard.slot.is_some() && a > 0 {
                             fast_reads.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -489,7 +398,7 @@ pub(super) mod tests {
         assert_eq!(*lock.read(), (writes, writes));
         assert!(
             fast_reads.load(Ordering::Relaxed) > 0,
-            "no read went through a slot: the test tested only the inner lock"
+            "no read after a write went through a slot: the test tested only the inner lock"
         );
     }
 }

@@ -2,24 +2,34 @@
 //!
 //! A hit is the product's hot path, and a shared counter would cost it a
 //! locked read-modify-write (about 5 ns here, a fifth of a `u64` hit) and
-//! a cache line that every core writes. Each thread counts in a line of its
-//! own instead, with a plain load and store, since no other thread writes
-//! it; `stats()` sums the lines.
+//! a cache line that every core writes. Each thread with an index of its
+//! own ([`threads`](crate::threads)) counts in a line of its own instead,
+//! with a plain load and store, since no other thread writes it; `stats()`
+//! sums the lines. A thread without one (past 128 live threads, or exiting)
+//! counts in a shared line with a locked add.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use thread_local::ThreadLocal;
+use crate::threads::{THREADS, own_index};
 
-/// One cache's lookups, counted per thread.
+/// Threads whose cells are allocated together, on a thread's first lookup.
+const PER_BLOCK: usize = 8;
+
+/// One cache's lookups: a cell per thread index, in blocks made as threads
+/// come, and a shared cell for threads without an index.
 #[derive(Debug, Default)]
-pub(crate) struct Lookups(ThreadLocal<ThreadLookups>);
+pub(crate) struct Lookups {
+    blocks: [OnceLock<Box<[Cell; PER_BLOCK]>>; THREADS / PER_BLOCK],
+    shared: Cell,
+}
 
-/// One thread's lookups of one cache, alone on its cache line. Only the
-/// thread that owns it writes it; a thread that exits leaves its counts to
-/// the next thread given its slot, so nothing counted is lost.
+/// One thread index's lookups of one cache, alone on its cache line. Only
+/// the thread holding the index writes it; a thread that exits leaves its
+/// counts to the next thread given its index, so nothing counted is lost.
 #[derive(Debug, Default)]
 #[repr(align(64))]
-struct ThreadLookups {
+struct Cell {
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -28,24 +38,48 @@ impl Lookups {
     /// Counts a hit.
     #[inline(always)]
     pub(crate) fn hit(&self) {
-        add_own(&self.0.get_or_default().hits);
+        match own_index() {
+            Some(index) => add_own(&self.cell(index).hits),
+            None => {
+                self.shared.hits.fetch_add(1, Relaxed);
+            }
+        }
     }
 
     /// Counts a miss.
     #[inline(always)]
     pub(crate) fn miss(&self) {
-        add_own(&self.0.get_or_default().misses);
+        match own_index() {
+            Some(index) => add_own(&self.cell(index).misses),
+            None => {
+                self.shared.misses.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// The cell of thread index `index`, its block made on first use.
+    #[inline(always)]
+    fn cell(&self, index: usize) -> &Cell {
+        let block = self.blocks[index / PER_BLOCK].get_or_init(Box::default);
+        &block[index % PER_BLOCK]
     }
 
     /// Hits and misses so far, summed over the threads. A thread's count
     /// of a lookup that is still in progress may be missing.
     pub(crate) fn totals(&self) -> (u64, u64) {
-        self.0.iter().fold((0, 0), |(hits, misses), counts| {
-            (
-                hits + counts.hits.load(Relaxed),
-                misses + counts.misses.load(Relaxed),
-            )
-        })
+        let cells = self
+            .blocks
+            .iter()
+            .flat_map(|block| block.get())
+            .flat_map(|cells| cells.iter());
+        std::iter::once(&self.shared)
+            .chain(cells)
+            .fold((0, 0), |(hits, misses), cell| {
+                (
+                    hits + cell.hits.load(Relaxed),
+                    misses + cell.misses.load(Relaxed),
+                )
+            })
     }
 }
 
@@ -79,11 +113,34 @@ mod tests {
         });
         lookups.hit();
         assert_eq!(lookups.totals(), (40_001, 4));
-        // A thread started after the others exited takes over a slot of
-        // theirs and adds to it.
         std::thread::scope(|scope| {
             scope.spawn(|| lookups.miss());
         });
         assert_eq!(lookups.totals(), (40_001, 5));
+    }
+
+    #[test]
+    fn a_cache_without_lookups_is_small() {
+        assert_eq!(std::mem::size_of::<Lookups>(), 320);
+    }
+
+    #[test]
+    fn a_thread_counts_in_its_own_cell() {
+        let lookups = Lookups::default();
+        let index = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let index = own_index().expect("an index");
+                    lookups.hit();
+                    lookups.hit();
+                    lookups.miss();
+                    index
+                })
+                .join()
+                .unwrap()
+        });
+        let cell = lookups.cell(index);
+        assert_eq!((cell.hits.load(Relaxed), cell.misses.load(Relaxed)), (2, 1));
+        assert_eq!(lookups.shared.hits.load(Relaxed), 0, "not the shared cell");
     }
 }

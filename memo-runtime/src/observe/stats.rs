@@ -92,7 +92,7 @@ pub(crate) struct StoreCounts {
 
 /// The recorder of [`Event`]s, a counter per kind, and of hits and misses.
 /// Hits and misses are counted per thread ([`Lookups`]), so that a hit
-/// writes no cache line another thread uses and no locked instruction.
+/// writes no cache line another thread writes, with no locked instruction.
 /// Stores and evictions are counted per store shard instead (see `local`),
 /// under the shard's lock.
 #[derive(Debug, Default)]
