@@ -5,9 +5,11 @@
 //! counts its readers in one word, so every hit does two locked
 //! read-modify-writes on it (about 5 ns each on this project's VM), and
 //! threads hitting one shard write the same cache line. Here, while the
-//! lock is *biased*, a reader claims a slot of its own in a process-wide
-//! table instead, with one compare-and-swap on a line no other thread
-//! writes, and leaves with a plain store; the inner lock is not touched.
+//! lock is *biased*, a reader claims its thread's slot in a process-wide
+//! table instead (one per thread index, [`threads`](crate::threads)), with
+//! one compare-and-swap on a line no other thread writes, and leaves with
+//! a release store (a plain `mov` on x86); the inner lock is not touched.
+//! A thread without an index reads through the inner lock.
 //!
 //! A writer takes the inner lock, then *revokes* the bias: it clears the
 //! flag and waits until no slot names this lock. Readers that come after
@@ -24,10 +26,17 @@
 //! single total order either the reader's load comes before the writer's
 //! store (so the writer's scan comes after the reader's claim and waits for
 //! it) or after it (so the reader sees the flag clear and backs out before
-//! reading anything). A reader leaves with a release store that the
-//! writer's scan acquires, so the reader's reads happen before the
-//! writer's writes; the flag is set again only by a reader holding the
-//! inner lock, whose acquire follows the last writer's release.
+//! reading anything). The writer scans the slots of every index given so
+//! far, a count it loads after its store, sequentially consistent too; a
+//! thread raises that count (sequentially consistent) before its first
+//! claim, so a claim the writer must see is below the count it loads. A
+//! reader leaves with a release store that the writer's scan acquires, so
+//! the reader's reads happen before the writer's writes; the flag is set
+//! again only by a reader holding the inner lock, whose acquire follows
+//! the last writer's release. A writer that finds the flag already clear
+//! skips the scan: the flag was cleared by an earlier writer, whose scan
+//! emptied the slots, and set again by nobody since, since that takes the
+//! inner read lock, which this writer's lock excludes and follows.
 
 use std::cell::Cell;
 use std::marker::PhantomData;
