@@ -49,6 +49,8 @@ use std::time::Duration;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::freshness::precise;
+#[cfg(unix)]
+use crate::threads::held_index;
 use crate::threads::{THREADS, given, own_index};
 
 /// After a revocation that took `t`, the bias stays off for `INHIBIT * t`.
@@ -76,12 +78,16 @@ thread_local! {
 #[cfg(unix)]
 static AT_FORK: Once = Once::new();
 
-/// In the child of a `fork`, which copies no threads: a slot that a
-/// parent's thread held would keep every writer of its lock waiting.
+/// In the child of a `fork`, which copies only the thread that forked: a
+/// slot that another thread of the parent held would keep every writer of
+/// its lock waiting. The forking thread's own slot stays as it was.
 #[cfg(unix)]
 extern "C" fn in_forked_child() {
-    for slot in &TABLE {
-        slot.0.store(std::ptr::null_mut(), Ordering::Relaxed);
+    let own = held_index();
+    for (index, slot) in TABLE.iter().enumerate() {
+        if Some(index) != own {
+            slot.0.store(std::ptr::null_mut(), Ordering::Relaxed);
+        }
     }
 }
 

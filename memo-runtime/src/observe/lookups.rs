@@ -120,6 +120,25 @@ mod tests {
     }
 
     #[test]
+    fn a_thread_without_an_index_counts_in_the_shared_cell() {
+        let lookups = Lookups::default();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                own_index().expect("an index");
+                crate::threads::give_back_early();
+                lookups.hit();
+                lookups.miss();
+            });
+        });
+        let shared = &lookups.shared;
+        assert_eq!(
+            (shared.hits.load(Relaxed), shared.misses.load(Relaxed)),
+            (1, 1)
+        );
+        assert_eq!(lookups.totals(), (1, 1));
+    }
+
+    #[test]
     fn a_cache_without_lookups_is_small() {
         assert_eq!(std::mem::size_of::<Lookups>(), 320);
     }
