@@ -5,6 +5,9 @@
 //! 2. hits, `(String, Vec<String>)` arguments (four short tags), one task;
 //! 3. contended hits: 2 worker threads, 8 tasks over the same hot keys;
 //!    3b. the same, every call the same key;
+//!    3c. the same hot keys, with one call in 100 a new key (a miss that
+//!    stores and, once the cache is full, evicts): how a shard's lock
+//!    fares when it is written now and then;
 //! 4. miss churn: a cache bounded at 1,000, every call a new key.
 //!
 //! Each peer is used as its docs recommend: `cached`'s `#[cached]` and
@@ -59,6 +62,13 @@ async fn concurrent_tags(name: String, tags: Vec<String>) -> u64 {
     (name.len() + tags.len()) as u64
 }
 
+/// Workload 3c's cache, apart from workload 1's so that its new keys do
+/// not evict those.
+#[memo_runtime::cached(max_size = 4096)]
+async fn memo_mixed(k: u64) -> u64 {
+    k.wrapping_mul(3)
+}
+
 #[memo_runtime::cached(max_size = 1000)]
 async fn memo_churn(k: u64) -> u64 {
     k.wrapping_mul(3)
@@ -73,6 +83,11 @@ async fn memo_fifo_churn(k: u64) -> u64 {
 
 #[cached::proc_macro::cached(max_size = 1000)]
 async fn cached_churn(k: u64) -> u64 {
+    k.wrapping_mul(3)
+}
+
+#[cached::proc_macro::concurrent_cached(max_size = 4096)]
+async fn concurrent_mixed(k: u64) -> u64 {
     k.wrapping_mul(3)
 }
 
@@ -249,6 +264,39 @@ fn contended(c: &mut Criterion) {
     contended_on(c, "3_contended_hits", |i| i % HOT_KEYS);
     // Every task hits one key: the worst case for a shard's lock word.
     contended_on(c, "3b_one_hot_key", |_| 7);
+    mixed(c);
+}
+
+/// Workload 3c's key of call `i`: a hot key, or one call in 100 a key
+/// never asked for before.
+fn mixed_key(i: u64) -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1 << 50);
+    if i % 100 == 99 {
+        NEXT.fetch_add(1, Relaxed)
+    } else {
+        i % HOT_KEYS
+    }
+}
+
+/// Workload 3c, for memo and the two fastest peers on workload 3.
+fn mixed(c: &mut Criterion) {
+    let mut group = c.benchmark_group("3c_one_percent_misses");
+    eight_tasks(&mut group, "memo", |i| memo_mixed(mixed_key(i)));
+    eight_tasks(&mut group, "cached_concurrent", |i| async move {
+        concurrent_mixed(mixed_key(i)).await
+    });
+    let quick: Arc<Quick<u64>> = Arc::new(Quick::new(CAPACITY));
+    eight_tasks(&mut group, "quick_cache", move |i| {
+        let quick = Arc::clone(&quick);
+        async move {
+            let k = mixed_key(i);
+            quick
+                .get_or_insert_async(&k, async { Ok::<_, ()>(k * 3) })
+                .await
+                .unwrap_or_default()
+        }
+    });
+    group.finish();
 }
 
 /// Workload 3 with `key` choosing each call's key.
