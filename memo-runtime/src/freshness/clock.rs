@@ -1,7 +1,7 @@
 //! The clock a cache reads: the system's monotonic clock, or the manual one
 //! tests drive, both as an [`Instant`] in nanoseconds.
 //!
-//! The system clock is the [`recent`](super::recent) time: one atomic load
+//! The system clock is the [`recent`] time: one atomic load
 //! on a hit, at most about a millisecond behind the precise clock, which is
 //! `quanta`'s (the CPU's invariant time-stamp counter where the OS trusts
 //! it, the OS monotonic clock elsewhere). It never goes back, and wall-clock

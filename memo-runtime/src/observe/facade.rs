@@ -4,7 +4,7 @@
 //!
 //! Nothing is recorded as calls happen: the hit path writes only its own
 //! per-shard counters, as without the feature. [`publish_metrics`] reads
-//! those counters (as [`caches`](crate::caches) does) and hands their totals
+//! those counters (as [`caches`] does) and hands their totals
 //! to the recorder, so call it where the exporter renders (before a scrape
 //! is answered), or every few seconds with [`publish_metrics_every`].
 
@@ -81,7 +81,7 @@ const COUNTERS: [Counter; 13] = [
 /// Hands every cache's counters and sizes to the installed `metrics`
 /// recorder: the counters in the table below, as totals since each cache
 /// was made, and the gauges `memo_entries` and `memo_max_entries`, all
-/// labelled `cache` with the name [`caches`](crate::caches) gives. Caches
+/// labelled `cache` with the name [`caches`] gives. Caches
 /// that share a name are summed.
 ///
 /// | counter | counts |

@@ -56,7 +56,7 @@ pub struct CacheStats {
     /// was kept.
     pub refresh_errors: u64,
     /// In-memory misses answered by the shared tier (a
-    /// [`SharedCache`](crate::SharedCache)'s; zero elsewhere).
+    /// `SharedCache`'s, feature `redis`; zero elsewhere).
     pub shared_hits: u64,
     /// In-memory misses the shared tier had nothing for.
     pub shared_misses: u64,
