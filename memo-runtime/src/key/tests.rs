@@ -72,3 +72,8 @@ fn short_and_long_identities_differ_at_any_byte_and_length() {
         assert!(!bytes_eq(&a, &longer), "lengths {len} and {}", len + 1);
     }
 }
+
+#[test]
+fn an_encoders_result_fits_in_two_registers() {
+    assert!(std::mem::size_of::<Result<(), KeyError>>() <= 2 * std::mem::size_of::<usize>());
+}

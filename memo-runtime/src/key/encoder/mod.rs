@@ -168,7 +168,8 @@ fn too_deep() -> KeyError {
         message: format!(
             "the value is nested more than {KEY_MAX_DEPTH} levels deep \
              (memo_runtime::KEY_MAX_DEPTH)"
-        ),
+        )
+        .into(),
     }
 }
 
