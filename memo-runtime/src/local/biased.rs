@@ -120,16 +120,22 @@ pub(crate) struct BiasedRwLock<T> {
     inhibit_until: AtomicU64,
 }
 
-/// A read lock: either a claimed slot or a guard of the inner lock.
+/// A read lock: a claimed slot or a guard of the inner lock.
 pub(crate) struct BiasedReadGuard<'a, T> {
     lock: &'a BiasedRwLock<T>,
-    /// The slot this reader claimed, if it read through one; `None` holds
-    /// `_inner`'s read lock instead.
-    slot: Option<&'static Slot>,
-    _inner: Option<RwLockReadGuard<'a, T>>,
+    held: Held<'a, T>,
     /// Not `Send`, whatever parking_lot's features: a slot is its thread's,
     /// and a guard held across an `.await` would keep writers waiting.
     _not_send: PhantomData<*const ()>,
+}
+
+/// What a read holds: the slot it claimed, or the inner lock's read lock.
+enum Held<'a, T> {
+    Slot(&'static Slot),
+    /// Held only to be dropped with the guard.
+    Inner {
+        _guard: RwLockReadGuard<'a, T>,
+    },
 }
 
 impl<T> BiasedRwLock<T> {
@@ -173,8 +179,7 @@ impl<T> BiasedRwLock<T> {
             if self.biased.load(Ordering::SeqCst) {
                 return BiasedReadGuard {
                     lock: self,
-                    slot: Some(slot),
-                    _inner: None,
+                    held: Held::Slot(slot),
                     _not_send: PhantomData,
                 };
             }
@@ -200,8 +205,7 @@ impl<T> BiasedRwLock<T> {
         }
         BiasedReadGuard {
             lock: self,
-            slot: None,
-            _inner: Some(inner),
+            held: Held::Inner { _guard: inner },
             _not_send: PhantomData,
         }
     }
@@ -275,17 +279,25 @@ impl<T> Deref for BiasedReadGuard<'_, T> {
     #[inline(always)]
     fn deref(&self) -> &T {
         // SAFETY: this guard holds a read lock: either the inner lock's
-        // (in `_inner`), or a claimed slot, which keeps every writer out
+        // (`Held::Inner`), or a claimed slot, which keeps every writer out
         // (see the module's proof), so nothing writes the value while the
         // guard lives.
         unsafe { &*self.lock.inner.data_ptr() }
     }
 }
 
+impl<T> BiasedReadGuard<'_, T> {
+    /// Whether this read went through a slot.
+    #[cfg(test)]
+    fn in_slot(&self) -> bool {
+        matches!(self.held, Held::Slot(_))
+    }
+}
+
 impl<T> Drop for BiasedReadGuard<'_, T> {
     #[inline(always)]
     fn drop(&mut self) {
-        if let Some(slot) = self.slot {
+        if let Held::Slot(slot) = self.held {
             slot.0.store(std::ptr::null_mut(), Ordering::Release);
         }
     }
@@ -302,13 +314,13 @@ mod tests {
         let lock = BiasedRwLock::new(1u64);
         {
             let guard = lock.read();
-            assert!(guard.slot.is_some(), "the first read is biased");
+            assert!(guard.in_slot(), "the first read is biased");
             assert_eq!(*guard, 1);
         }
         *lock.write() = 2;
         assert!(!lock.is_biased(), "a write revokes the bias");
         let guard = lock.read();
-        assert!(guard.slot.is_none(), "a read after a write takes the lock");
+        assert!(!guard.in_slot(), "a read after a write takes the lock");
         assert_eq!(*guard, 2);
     }
 
@@ -318,10 +330,7 @@ mod tests {
         *lock.write() = 1;
         lock.inhibit_until(u64::MAX);
         for _ in 0..10 * RETRY_EVERY {
-            assert!(
-                lock.read().slot.is_none(),
-                "a read went around the inhibition"
-            );
+            assert!(!lock.read().in_slot(), "a read went around the inhibition");
         }
         assert!(!lock.is_biased());
         lock.inhibit_until(0);
@@ -329,7 +338,7 @@ mod tests {
             drop(lock.read());
         }
         assert!(lock.is_biased(), "the bias did not come back");
-        assert!(lock.read().slot.is_some());
+        assert!(lock.read().in_slot());
     }
 
     #[test]
@@ -337,8 +346,8 @@ mod tests {
         let lock = BiasedRwLock::new(5u64);
         let outer = lock.read();
         let inner = lock.read();
-        assert!(outer.slot.is_some());
-        assert!(inner.slot.is_none(), "the thread's slot is taken");
+        assert!(outer.in_slot());
+        assert!(!inner.in_slot(), "the thread's slot is taken");
         assert_eq!(*outer + *inner, 10);
     }
 
@@ -350,7 +359,7 @@ mod tests {
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 let guard = lock.read();
-                assert!(guard.slot.is_some(), "a fresh lock is biased");
+                assert!(guard.in_slot(), "a fresh lock is biased");
                 held.wait();
                 // Time for the writer to go in, were it not waiting.
                 for _ in 0..1_000 {
@@ -387,7 +396,7 @@ mod tests {
                         assert_eq!(a, b, "a read saw a write half done");
                         // Through a slot after a write: after the bias came
                         // back from a revocation.
-                        if guard.slot.is_some() && a > 0 {
+                        if guard.in_slot() && a > 0 {
                             fast_reads.fetch_add(1, Ordering::Relaxed);
                         }
                     }

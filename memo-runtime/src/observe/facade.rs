@@ -3,7 +3,7 @@
 //! cache, labelled `cache = <name>`.
 //!
 //! Nothing is recorded as calls happen: the hit path writes only its own
-//! per-shard counters, as without the feature. [`publish_metrics`] reads
+//! thread's counters, as without the feature. [`publish_metrics`] reads
 //! those counters (as [`caches`] does) and hands their totals
 //! to the recorder, so call it where the exporter renders (before a scrape
 //! is answered), or every few seconds with [`publish_metrics_every`].

@@ -38,21 +38,23 @@ impl Lookups {
     /// Counts a hit.
     #[inline(always)]
     pub(crate) fn hit(&self) {
-        match own_index() {
-            Some(index) => add_own(&self.cell(index).hits),
-            None => {
-                self.shared.hits.fetch_add(1, Relaxed);
-            }
-        }
+        self.count(|cell| &cell.hits);
     }
 
     /// Counts a miss.
     #[inline(always)]
     pub(crate) fn miss(&self) {
+        self.count(|cell| &cell.misses);
+    }
+
+    /// Adds one to the `counter` of this thread's cell, or of the shared
+    /// one for a thread without an index.
+    #[inline(always)]
+    fn count(&self, counter: impl Fn(&Cell) -> &AtomicU64) {
         match own_index() {
-            Some(index) => add_own(&self.cell(index).misses),
+            Some(index) => add_own(counter(self.cell(index))),
             None => {
-                self.shared.misses.fetch_add(1, Relaxed);
+                counter(&self.shared).fetch_add(1, Relaxed);
             }
         }
     }
