@@ -11,7 +11,8 @@
 //! loads of sync functions) on its [`Condvar`](parking_lot::Condvar). Both
 //! kinds share the slots and the outcomes below; only the waiting differs. A
 //! load nobody joins never allocates a flight, so an uncontended miss costs
-//! one slot inserted and removed under a lock the store takes anyway.
+//! one slot pushed on a short list and taken off it, under a lock the store
+//! takes anyway.
 //!
 //! A flight ends in one of three ways, published under the flight's mutex
 //! before the waiters are woken:
@@ -56,10 +57,23 @@ pub(crate) struct InFlight {
     pub(crate) shared: Option<Arc<Flight>>,
 }
 
+/// How many loads in flight a shard keeps in its short list before it
+/// spills into a hash table. A shard rarely runs more than a few at once
+/// (a miss runs one, and a stampede of one key shares it), and a scan of a
+/// few hashes costs less than a hash table's insert and remove, which every
+/// miss paid when all slots were in the table.
+const FEW: usize = 8;
+
 /// The loads in flight of one store shard, and where its tokens are counted.
+///
+/// At most one slot that is not doomed exists per key, in either part:
+/// [`join`](Self::join) looks in both before a caller leads.
 #[derive(Default)]
 pub(crate) struct Loads {
-    slots: HashTable<InFlight>,
+    /// The first [`FEW`] loads, in no order.
+    few: Vec<InFlight>,
+    /// The loads past those, while the short list is full.
+    many: HashTable<InFlight>,
     next_token: u64,
 }
 
@@ -68,9 +82,7 @@ impl Loads {
     /// token. A doomed load started before an invalidation: a caller after
     /// it must not get its value, so it is not joined.
     pub(crate) fn join(&mut self, probe: &Probe<'_>) -> Option<(Arc<Flight>, u64)> {
-        let slot = self.slots.find_mut(probe.hash, |slot| {
-            !slot.doomed && slot.key.matches(probe.namespace, probe.id)
-        })?;
+        let slot = self.joinable(probe)?;
         let flight = slot
             .shared
             .get_or_insert_with(|| Arc::new(Flight::running()));
@@ -88,36 +100,52 @@ impl Loads {
             doomed: false,
             shared: None,
         };
-        self.slots.insert_unique(probe.hash, slot, |slot| slot.hash);
+        if self.few.len() < FEW {
+            self.few.push(slot);
+        } else {
+            self.many.insert_unique(probe.hash, slot, |slot| slot.hash);
+        }
         token
     }
 
     /// Ends the load `token` of `hash`: its slot, if it is still there.
     pub(crate) fn take(&mut self, hash: u64, token: u64) -> Option<InFlight> {
-        let entry = self.slots.find_entry(hash, |slot| slot.token == token);
+        if let Some(at) = self.few.iter().position(|slot| slot.token == token) {
+            return Some(self.few.swap_remove(at));
+        }
+        let entry = self.many.find_entry(hash, |slot| slot.token == token);
         entry.ok().map(|entry| entry.remove().0)
     }
 
     /// Dooms the load of `probe`, if one is in flight.
     pub(crate) fn doom(&mut self, probe: &Probe<'_>) {
-        let found = self.slots.find_mut(probe.hash, |slot| {
-            !slot.doomed && slot.key.matches(probe.namespace, probe.id)
-        });
-        if let Some(slot) = found {
+        if let Some(slot) = self.joinable(probe) {
             slot.doomed = true;
+        }
+    }
+
+    /// The slot of `probe`'s load that is not doomed, if there is one.
+    fn joinable(&mut self, probe: &Probe<'_>) -> Option<&mut InFlight> {
+        let joinable =
+            |slot: &InFlight| !slot.doomed && slot.key.matches(probe.namespace, probe.id);
+        let mut few = self.few.iter_mut();
+        match few.find(|slot| slot.hash == probe.hash && joinable(slot)) {
+            Some(slot) => Some(slot),
+            None if self.many.is_empty() => None,
+            None => self.many.find_mut(probe.hash, |slot| joinable(slot)),
         }
     }
 
     /// Dooms every load whose key `affected` picks.
     pub(crate) fn doom_where(&mut self, affected: impl Fn(&CacheKey) -> bool) {
-        for slot in self.slots.iter_mut().filter(|slot| affected(&slot.key)) {
+        for slot in self.slots_mut().filter(|slot| affected(&slot.key)) {
             slot.doomed = true;
         }
     }
 
     /// How many loads are in flight.
     pub(crate) fn len(&self) -> usize {
-        self.slots.len()
+        self.few.len() + self.many.len()
     }
 
     /// How many callers wait on these loads: every holder of a shared
@@ -128,7 +156,12 @@ impl Loads {
                 .as_ref()
                 .map_or(0, |flight| Arc::strong_count(flight) - 1)
         };
-        self.slots.iter().map(waiting).sum()
+        self.few.iter().chain(self.many.iter()).map(waiting).sum()
+    }
+
+    /// Every slot, in both parts.
+    fn slots_mut(&mut self) -> impl Iterator<Item = &mut InFlight> {
+        self.few.iter_mut().chain(self.many.iter_mut())
     }
 }
 
@@ -146,5 +179,81 @@ impl LoadId {
     /// The load `token` of `hash` in the store at `store` (its address).
     pub(crate) fn new(store: usize, hash: u64, token: u64) -> Self {
         LoadId { store, hash, token }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Probes of distinct keys that all share one hash, so that the short
+    /// list's hash check and the table's probe both have to look at keys.
+    fn probes(ids: &[[u8; 1]]) -> Vec<Probe<'_>> {
+        ids.iter()
+            .map(|id| Probe {
+                namespace: "loads::test",
+                id,
+                hash: 7,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn loads_past_the_short_list_are_joined_taken_and_doomed_by_key() {
+        let ids: Vec<[u8; 1]> = (0..3 * FEW as u8).map(|i| [i]).collect();
+        let probes = probes(&ids);
+        let mut loads = Loads::default();
+        let tokens: Vec<u64> = probes.iter().map(|probe| loads.lead(probe)).collect();
+        assert_eq!(loads.len(), probes.len());
+        assert!(loads.many.len() > FEW, "the test must spill into the table");
+        for (probe, &token) in probes.iter().zip(&tokens) {
+            let (_, joined) = loads.join(probe).expect("a load in flight");
+            assert_eq!(joined, token, "joined another key's load");
+        }
+        assert_eq!(loads.waiters(), 0, "joins above dropped their flights");
+
+        // Doom one key in the short list and one in the table: only those
+        // stop being joinable.
+        let (early, late) = (1, probes.len() - 1);
+        loads.doom(&probes[early]);
+        loads.doom(&probes[late]);
+        for (i, probe) in probes.iter().enumerate() {
+            let doomed = i == early || i == late;
+            assert_eq!(loads.join(probe).is_none(), doomed, "key {i}");
+        }
+        let slot = loads.take(7, tokens[late]).expect("a doomed slot stays");
+        assert!(slot.doomed && slot.key.matches("loads::test", &ids[late]));
+
+        // Ending the loads in another order than they started leaves each
+        // remaining key with its own load.
+        for &token in tokens.iter().step_by(2) {
+            let slot = loads.take(7, token).expect("its slot");
+            assert_eq!(slot.token, token);
+        }
+        assert!(loads.take(7, tokens[0]).is_none(), "taken twice");
+        for (i, probe) in probes.iter().enumerate().filter(|(i, _)| i % 2 == 1) {
+            if i != early && i != late {
+                assert_eq!(loads.join(probe).map(|(_, t)| t), Some(tokens[i]));
+            }
+        }
+        assert_eq!(loads.len(), probes.len() / 2 - 1);
+    }
+
+    #[test]
+    fn a_caller_after_a_doomed_load_leads_its_own_beside_it() {
+        let ids = [[1u8]];
+        let probe = probes(&ids)[0];
+        let mut loads = Loads::default();
+        let first = loads.lead(&probe);
+        let (waiting, _) = loads.join(&probe).expect("joinable");
+        loads.doom(&probe);
+        let second = loads.lead(&probe);
+        assert_ne!(first, second);
+        let (also_waiting, joined) = loads.join(&probe).expect("the second load");
+        assert_eq!(joined, second);
+        assert_eq!(loads.waiters(), 2, "one waiter on each load");
+        drop((waiting, also_waiting));
+        let doomed = loads.take(7, first).expect("the doomed slot");
+        assert!(doomed.doomed && doomed.shared.is_some());
     }
 }
