@@ -287,7 +287,7 @@ impl CacheKey {
     pub(crate) fn from_parts(namespace: &'static str, id: &[u8]) -> CacheKey {
         CacheKey {
             namespace,
-            id: KeyId::from_slice(id),
+            id: key_id(id),
         }
     }
 
@@ -335,6 +335,39 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
         0 => true,
         _ => a == b,
     }
+}
+
+/// An identity as a [`KeyId`]. One that fits inline is gathered into two
+/// words in registers, with overlapping loads the way [`bytes_eq`]
+/// compares, and stored as whole words: every miss builds one, a copy of
+/// unknown length is a `memcpy` call, and bytes stored one at a time and
+/// then read as a word stall the read until the stores complete.
+#[inline(always)]
+fn key_id(id: &[u8]) -> KeyId {
+    const INLINE: usize = 16;
+    let len = id.len();
+    if len > INLINE {
+        return KeyId::from_slice(id);
+    }
+    let u64_at = |at: usize| u64::from_le_bytes(id[at..at + 8].try_into().unwrap());
+    let u32_at = |at: usize| u64::from(u32::from_le_bytes(id[at..at + 4].try_into().unwrap()));
+    let byte_at = |at: usize| u64::from(id[at]) << (8 * at);
+    // The overlapping parts hold the same bytes at the same places, so
+    // `|` joins them.
+    let (low, high) = match len {
+        // The last word, shifted down to the bytes past the first word.
+        8..=16 => (
+            u64_at(0),
+            u64_at(len - 8)
+                .checked_shr(8 * (16 - len) as u32)
+                .unwrap_or(0),
+        ),
+        4..=7 => (u32_at(0) | u32_at(len - 4) << (8 * (len - 4)), 0),
+        1..=3 => (byte_at(0) | byte_at(len / 2) | byte_at(len - 1), 0),
+        _ => (0, 0),
+    };
+    let both = u128::from(high) << 64 | u128::from(low);
+    KeyId::from_buf_and_len(both.to_le_bytes(), len)
 }
 
 impl Hash for CacheKey {

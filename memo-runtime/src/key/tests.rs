@@ -77,3 +77,13 @@ fn short_and_long_identities_differ_at_any_byte_and_length() {
 fn an_encoders_result_fits_in_two_registers() {
     assert!(std::mem::size_of::<Result<(), KeyError>>() <= 2 * std::mem::size_of::<usize>());
 }
+
+#[test]
+fn a_key_keeps_every_byte_of_its_identity_at_any_length() {
+    for len in 0..=40usize {
+        let id: Vec<u8> = (1..=len as u8).map(|i| i.wrapping_mul(101)).collect();
+        let key = CacheKey::from_parts("m::f", &id);
+        assert_eq!(key.id(), &*id, "length {len}");
+        assert_eq!(key.id.spilled(), len > 16, "length {len}");
+    }
+}
