@@ -49,12 +49,34 @@ pub(crate) use wait::{Flight, Outcome, State};
 pub(crate) struct InFlight {
     pub(crate) key: CacheKey,
     hash: u64,
-    /// Tells this load from a later one of the same key.
-    token: u64,
-    /// An invalidation happened while it ran: its value must not be stored.
-    pub(crate) doomed: bool,
+    /// The load's token, which tells it from a later one of the same key,
+    /// and in its top bit ([`DOOMED`]) whether an invalidation happened
+    /// while it ran (its value must then not be stored). One word, not a
+    /// `bool` beside the token: a slot is built on the stack and copied
+    /// into place word by word, and a word read back over a one-byte store
+    /// waits for that store to complete.
+    token_and_doom: u64,
     /// Created by the first caller that joins.
     pub(crate) shared: Option<Arc<Flight>>,
+}
+
+/// The bit of [`InFlight::token_and_doom`] that marks a doomed load; a
+/// shard's tokens count up from 0 and never reach it.
+const DOOMED: u64 = 1 << 63;
+
+impl InFlight {
+    /// Whether an invalidation happened while the load ran.
+    pub(crate) fn is_doomed(&self) -> bool {
+        self.token_and_doom & DOOMED != 0
+    }
+
+    fn token(&self) -> u64 {
+        self.token_and_doom & !DOOMED
+    }
+
+    fn doom(&mut self) {
+        self.token_and_doom |= DOOMED;
+    }
 }
 
 /// How many loads in flight a shard keeps in its short list before it
@@ -86,48 +108,56 @@ impl Loads {
         let flight = slot
             .shared
             .get_or_insert_with(|| Arc::new(Flight::running()));
-        Some((Arc::clone(flight), slot.token))
+        Some((Arc::clone(flight), slot.token()))
     }
 
     /// Starts a load of `probe` (beside a doomed one, if any); its token.
     pub(crate) fn lead(&mut self, probe: &Probe<'_>) -> u64 {
         let token = self.next_token;
         self.next_token += 1;
-        let slot = InFlight {
+        debug_assert!(token & DOOMED == 0, "2^63 loads in one shard");
+        let slot = || InFlight {
             key: CacheKey::from_parts(probe.namespace, probe.id),
             hash: probe.hash,
-            token,
-            doomed: false,
+            token_and_doom: token,
             shared: None,
         };
-        if self.few.len() < FEW {
-            self.few.push(slot);
+        let len = self.few.len();
+        if len < FEW {
+            self.few.reserve_exact(FEW - len);
+            // Built where it stays: a slot built on the stack and then
+            // pushed was stored word by word and read back in 16-byte
+            // moves, which wait for the stores to complete.
+            self.few.spare_capacity_mut()[0].write(slot());
+            // SAFETY: the element at `len` is initialised just above, and
+            // `reserve_exact` made room for it.
+            unsafe { self.few.set_len(len + 1) };
         } else {
-            self.many.insert_unique(probe.hash, slot, |slot| slot.hash);
+            self.many.insert_unique(probe.hash, slot(), |slot| slot.hash);
         }
         token
     }
 
     /// Ends the load `token` of `hash`: its slot, if it is still there.
     pub(crate) fn take(&mut self, hash: u64, token: u64) -> Option<InFlight> {
-        if let Some(at) = self.few.iter().position(|slot| slot.token == token) {
+        if let Some(at) = self.few.iter().position(|slot| slot.token() == token) {
             return Some(self.few.swap_remove(at));
         }
-        let entry = self.many.find_entry(hash, |slot| slot.token == token);
+        let entry = self.many.find_entry(hash, |slot| slot.token() == token);
         entry.ok().map(|entry| entry.remove().0)
     }
 
     /// Dooms the load of `probe`, if one is in flight.
     pub(crate) fn doom(&mut self, probe: &Probe<'_>) {
         if let Some(slot) = self.joinable(probe) {
-            slot.doomed = true;
+            slot.doom();
         }
     }
 
     /// The slot of `probe`'s load that is not doomed, if there is one.
     fn joinable(&mut self, probe: &Probe<'_>) -> Option<&mut InFlight> {
         let joinable =
-            |slot: &InFlight| !slot.doomed && slot.key.matches(probe.namespace, probe.id);
+            |slot: &InFlight| !slot.is_doomed() && slot.key.matches(probe.namespace, probe.id);
         let mut few = self.few.iter_mut();
         match few.find(|slot| slot.hash == probe.hash && joinable(slot)) {
             Some(slot) => Some(slot),
@@ -139,7 +169,7 @@ impl Loads {
     /// Dooms every load whose key `affected` picks.
     pub(crate) fn doom_where(&mut self, affected: impl Fn(&CacheKey) -> bool) {
         for slot in self.slots_mut().filter(|slot| affected(&slot.key)) {
-            slot.doomed = true;
+            slot.doom();
         }
     }
 
@@ -222,13 +252,13 @@ mod tests {
             assert_eq!(loads.join(probe).is_none(), doomed, "key {i}");
         }
         let slot = loads.take(7, tokens[late]).expect("a doomed slot stays");
-        assert!(slot.doomed && slot.key.matches("loads::test", &ids[late]));
+        assert!(slot.is_doomed() && slot.key.matches("loads::test", &ids[late]));
 
         // Ending the loads in another order than they started leaves each
         // remaining key with its own load.
         for &token in tokens.iter().step_by(2) {
             let slot = loads.take(7, token).expect("its slot");
-            assert_eq!(slot.token, token);
+            assert_eq!(slot.token(), token);
         }
         assert!(loads.take(7, tokens[0]).is_none(), "taken twice");
         for (i, probe) in probes.iter().enumerate().filter(|(i, _)| i % 2 == 1) {
@@ -254,6 +284,6 @@ mod tests {
         assert_eq!(loads.waiters(), 2, "one waiter on each load");
         drop((waiting, also_waiting));
         let doomed = loads.take(7, first).expect("the doomed slot");
-        assert!(doomed.doomed && doomed.shared.is_some());
+        assert!(doomed.is_doomed() && doomed.shared.is_some());
     }
 }

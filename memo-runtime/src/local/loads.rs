@@ -58,16 +58,12 @@ impl Store {
         // A doomed load's clone is dropped after the locks are released.
         let mut unstored = None;
         let flight = self.insert_with(hash, keep, |tables| {
-            let Some(InFlight {
-                key,
-                doomed,
-                shared,
-                ..
-            }) = tables.loads.take(hash, token)
-            else {
+            let Some(slot) = tables.loads.take(hash, token) else {
                 unstored = Some(value);
                 return (None, None);
             };
+            let doomed = slot.is_doomed();
+            let InFlight { key, shared, .. } = slot;
             if doomed {
                 unstored = Some(value);
                 return (shared, None);
