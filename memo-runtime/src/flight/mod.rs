@@ -133,7 +133,8 @@ impl Loads {
             // `reserve_exact` made room for it.
             unsafe { self.few.set_len(len + 1) };
         } else {
-            self.many.insert_unique(probe.hash, slot(), |slot| slot.hash);
+            self.many
+                .insert_unique(probe.hash, slot(), |slot| slot.hash);
         }
         token
     }

@@ -111,6 +111,10 @@ impl<'a> LeaderGuard<'a> {
         self.finish(store, Some(kept), keep, state);
     }
 
+    // Inlined, with `end_load`, into the two `complete`s: the `Keep` then
+    // stays in registers, where passed by reference it was stored field by
+    // field and read back in 16-byte moves that waited on those stores.
+    #[inline(always)]
     fn finish<V: Clone + Send + Sync + 'static>(
         mut self,
         store: &Store,

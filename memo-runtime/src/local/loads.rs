@@ -44,7 +44,7 @@ impl Store {
     ///
     /// The value to store is cloned before any lock is taken: a `Clone`
     /// that calls into this cache must not find its locks held.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn end_load<V: Clone + Send + Sync + 'static>(
         &self,
         hash: u64,
