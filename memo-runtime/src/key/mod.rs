@@ -284,6 +284,7 @@ impl CacheKey {
         out
     }
 
+    #[inline]
     pub(crate) fn from_parts(namespace: &'static str, id: &[u8]) -> CacheKey {
         CacheKey {
             namespace,
