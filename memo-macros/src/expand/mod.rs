@@ -313,13 +313,18 @@ impl Ctx<'_> {
             quote!(let () = #hint;)
         });
         // The hit path is synchronous and comes first: a hit never builds the
-        // body's future or the loading state machine.
+        // body's future or the loading state machine. The encoded key lives
+        // in a block that ends before any `.await`: left in the fn's scope it
+        // would be held across the load's await, so an async fn's future
+        // would carry its buffer and the hit would build it there.
         quote! {
             #(#attrs)*
             #vis #sig {
                 #hint
-                #key
-                let #key_ref = #lookup_arms;
+                let #key_ref = {
+                    #key
+                    #lookup_arms
+                };
                 #soft_timeout
                 #load
             }
