@@ -2,6 +2,8 @@
 
 mod buf;
 mod encoder;
+mod id;
+mod namespace;
 mod probe;
 
 use std::fmt;
@@ -9,11 +11,12 @@ use std::hash::{Hash, Hasher};
 
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
-use smallvec::SmallVec;
 
 use buf::INLINE_BYTES;
 pub(crate) use buf::KeyBuf;
 use encoder::{AS_SET, begin_tuple, encode_at, encode_into, end_compound};
+pub(crate) use id::{INLINE_ID, KeyId};
+pub(crate) use namespace::{NamespaceLen, PackedNamespace};
 pub(crate) use probe::{KeyHasher, Probe, SHARDS, shard_of};
 
 /// Encodings up to this many bytes are the key's identity as they are;
@@ -191,9 +194,6 @@ pub struct CacheKey {
     id: KeyId,
 }
 
-/// A key's identity bytes: inline up to 16 (a `u64` key is at most 9).
-pub(crate) type KeyId = SmallVec<[u8; 16]>;
-
 impl CacheKey {
     /// The key of `value` in the empty namespace, as `AsyncCache::get(&value)`
     /// files it.
@@ -296,6 +296,12 @@ impl CacheKey {
         &self.id
     }
 
+    /// The namespace and the identity, for an entry to keep its own way.
+    #[inline(always)]
+    pub(crate) fn into_parts(self) -> (&'static str, KeyId) {
+        (self.namespace, self.id)
+    }
+
     /// Whether this key is `(namespace, id)`: the comparison a lookup makes
     /// without building a `CacheKey`.
     #[inline(always)]
@@ -320,7 +326,7 @@ fn namespaces_equal(a: &str, b: &str) -> bool {
 /// Slice equality without a `memcmp` call or a loop for the short keys of
 /// the hit path: two overlapping loads cover 4 to 16 bytes.
 #[inline(always)]
-fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -345,9 +351,8 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
 /// then read as a word stall the read until the stores complete.
 #[inline(always)]
 fn key_id(id: &[u8]) -> KeyId {
-    const INLINE: usize = 16;
     let len = id.len();
-    if len > INLINE {
+    if len > INLINE_ID {
         return KeyId::from_slice(id);
     }
     let u64_at = |at: usize| u64::from_le_bytes(id[at..at + 8].try_into().unwrap());
@@ -357,7 +362,7 @@ fn key_id(id: &[u8]) -> KeyId {
     // `|` joins them.
     let (low, high) = match len {
         // The last word, shifted down to the bytes past the first word.
-        8..=16 => (
+        8..=INLINE_ID => (
             u64_at(0),
             u64_at(len - 8)
                 .checked_shr(8 * (16 - len) as u32)
@@ -367,8 +372,7 @@ fn key_id(id: &[u8]) -> KeyId {
         1..=3 => (byte_at(0) | byte_at(len / 2) | byte_at(len - 1), 0),
         _ => (0, 0),
     };
-    let both = u128::from(high) << 64 | u128::from(low);
-    KeyId::from_buf_and_len(both.to_le_bytes(), len)
+    KeyId::inline(low, high, len)
 }
 
 impl Hash for CacheKey {

@@ -84,6 +84,15 @@ fn a_key_keeps_every_byte_of_its_identity_at_any_length() {
         let id: Vec<u8> = (1..=len as u8).map(|i| i.wrapping_mul(101)).collect();
         let key = CacheKey::from_parts("m::f", &id);
         assert_eq!(key.id(), &*id, "length {len}");
-        assert_eq!(key.id.spilled(), len > 16, "length {len}");
+        assert_eq!(key.id.is_heap(), len > INLINE_ID, "length {len}");
     }
+}
+
+#[test]
+fn a_key_takes_four_words() {
+    // The namespace's pointer and length, and the identity's two words.
+    assert_eq!(
+        std::mem::size_of::<CacheKey>(),
+        4 * std::mem::size_of::<u64>()
+    );
 }

@@ -124,7 +124,7 @@ impl<V> Found<V> {
 /// Whether `probe` names `entry`'s key.
 #[inline(always)]
 fn matches(probe: &Probe<'_>, entry: &StoredEntry) -> bool {
-    entry.key.matches(probe.namespace, probe.id)
+    entry.matches(probe.namespace, probe.id)
 }
 
 pub(crate) struct Store {
@@ -498,7 +498,7 @@ impl Store {
             ..
         } = &mut *tables;
         let namespace = key.namespace();
-        let found = entries.find_mut(hash, |entry| entry.key.matches(namespace, key.id()));
+        let found = entries.find_mut(hash, |entry| entry.matches(namespace, key.id()));
         let mut evicted = 0;
         // Dropped once the lock is released.
         let leftover;
@@ -521,7 +521,7 @@ impl Store {
             (entry, leftover) =
                 stored_over(victim, key, deadlines, node, value, retrying, now_nanos);
             entries.insert_unique(hash, entry, |entry| {
-                self.hasher.hash(entry.key.namespace(), entry.key.id())
+                self.hasher.hash(entry.namespace(), entry.id())
             });
         }
         debug_assert!(policy.len() <= *bound, "one in, at most one out");
@@ -632,7 +632,7 @@ impl Store {
     /// dooms its loads in flight.
     pub(crate) fn clear_namespace(&self, namespace: &str) -> u64 {
         let removed = self.remove_all_where(
-            |entry| entry.key.namespace() == namespace,
+            |entry| entry.namespace() == namespace,
             |key| key.namespace() == namespace,
         );
         self.counters.record(Event::Invalidated(removed));
