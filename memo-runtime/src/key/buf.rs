@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 use std::ops::Deref;
 use std::ptr;
 
-use super::encoder::Sink;
+use super::encoder::{SHORT, Sink};
 
 /// Encoded bytes up to this length live on the stack while a key is built.
 pub(crate) const INLINE_BYTES: usize = 128;
@@ -68,6 +68,15 @@ impl KeyBuf {
     fn put_tagged_near_the_end(&mut self, tag: u8, value: u64, len: usize) {
         self.put(tag);
         self.put_le_u64(value, len);
+    }
+
+    /// [`Sink::put_short_prefixed`] within 16 bytes of the inline room's
+    /// end, out of line for the reason `put_tagged_near_the_end` is.
+    #[cold]
+    #[inline(never)]
+    fn put_short_near_the_end(&mut self, tag: u8, bytes: &[u8]) {
+        self.put_le_u64(u64::from(tag) | (bytes.len() as u64) << 8, 2);
+        self.put_all(bytes);
     }
 
     #[cold]
@@ -148,6 +157,50 @@ impl Sink for KeyBuf {
             self.put_tagged_near_the_end(tag, value, len);
         }
     }
+
+    /// Writes the tag, the length and the bytes in one 16-byte store, for
+    /// the reasons [`put_tagged_le_u64`](Self::put_tagged_le_u64) gives;
+    /// and a string key's parts are mostly this short.
+    #[inline(always)]
+    fn put_short_prefixed(&mut self, tag: u8, bytes: &[u8]) {
+        debug_assert!(bytes.len() <= SHORT);
+        if self.len + 16 <= INLINE_BYTES && bytes.len() <= SHORT {
+            let at = self.len;
+            let len = bytes.len();
+            let word = le_bytes(bytes) << 16 | (len as u128) << 8 | u128::from(tag);
+            self.write_inline(&word.to_le_bytes());
+            self.len = at + 2 + len;
+        } else {
+            self.put_short_near_the_end(tag, bytes);
+        }
+    }
+}
+
+/// `bytes` (at most 16) as a little-endian integer, gathered with loads that
+/// overlap where the length is not a power of two: a copy of unknown length
+/// is a `memcpy` call, and one byte at a time a loop.
+#[inline(always)]
+pub(crate) fn le_bytes(bytes: &[u8]) -> u128 {
+    let len = bytes.len();
+    debug_assert!(len <= 16);
+    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+    let u32_at = |at: usize| u64::from(u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()));
+    let byte_at = |at: usize| u64::from(bytes[at]) << (8 * at);
+    // The overlapping parts hold the same bytes at the same places, so
+    // `|` joins them.
+    let (low, high) = match len {
+        // The last word, shifted down to the bytes past the first word.
+        8..=16 => (
+            u64_at(0),
+            u64_at(len - 8)
+                .checked_shr(8 * (16 - len) as u32)
+                .unwrap_or(0),
+        ),
+        4..=7 => (u32_at(0) | u32_at(len - 4) << (8 * (len - 4)), 0),
+        1..=3 => (byte_at(0) | byte_at(len / 2) | byte_at(len - 1), 0),
+        _ => (0, 0),
+    };
+    u128::from(high) << 64 | u128::from(low)
 }
 
 fn initialized(inline: &[MaybeUninit<u8>; INLINE_BYTES], len: usize) -> &[u8] {
@@ -185,6 +238,38 @@ mod tests {
             expected.extend_from_slice(&bytes);
             expected.push(0xFF);
             assert_eq!(&*buf, &expected[..], "length {n}");
+        }
+    }
+
+    #[test]
+    fn short_strings_are_the_tag_their_length_and_their_bytes_inline_or_spilled() {
+        let bytes: Vec<u8> = (1..=SHORT as u8).collect();
+        for start in [0, 1, INLINE_BYTES - 16, INLINE_BYTES - 15, INLINE_BYTES] {
+            for len in 0..=SHORT {
+                let mut buf = KeyBuf::new();
+                buf.put_all(&vec![0x11; start]);
+                buf.put_short_prefixed(0x0C, &bytes[..len]);
+                buf.put(7);
+                let mut expected = vec![0x11; start];
+                expected.extend_from_slice(&[0x0C, len as u8]);
+                expected.extend_from_slice(&bytes[..len]);
+                expected.push(7);
+                assert_eq!(&*buf, &expected[..], "length {len} at {start}");
+            }
+        }
+    }
+
+    #[test]
+    fn le_bytes_gathers_every_length_exactly() {
+        let all: Vec<u8> = (1..=16).collect();
+        for len in 0..=16 {
+            let mut expected = [0; 16];
+            expected[..len].copy_from_slice(&all[..len]);
+            assert_eq!(
+                le_bytes(&all[..len]),
+                u128::from_le_bytes(expected),
+                "length {len}"
+            );
         }
     }
 

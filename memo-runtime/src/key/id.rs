@@ -34,15 +34,13 @@ pub(crate) struct KeyId {
 }
 
 impl KeyId {
-    /// The identity of `len` (at most [`INLINE_ID`]) bytes that are those
-    /// of `low` and then `high`, little-endian; the bytes past `len` are
-    /// not part of it.
+    /// The identity of the `len` (at most [`INLINE_ID`]) low bytes of
+    /// `bytes`, little-endian; the bytes past `len` are not part of it.
     #[inline(always)]
-    pub(crate) fn inline(low: u64, high: u64, len: usize) -> KeyId {
+    pub(crate) fn inline(bytes: u128, len: usize) -> KeyId {
         debug_assert!(len <= INLINE_ID);
-        let both = u128::from(high) << 64 | u128::from(low);
         let count = (len as u8).min(INLINE_ID as u8);
-        Self::from_memory((both << 8 | u128::from(count)).to_le_bytes())
+        Self::from_memory((bytes << 8 | u128::from(count)).to_le_bytes())
     }
 
     /// A copy of `id`, of any length.
@@ -171,14 +169,12 @@ mod tests {
     }
 
     #[test]
-    fn an_inline_identity_from_words_equals_its_copy() {
+    fn an_inline_identity_keeps_only_its_own_bytes() {
         let all: Vec<u8> = (1..=INLINE_ID as u8).collect();
         for len in 0..=INLINE_ID {
-            let mut words = [0u8; 16];
-            words[..len].copy_from_slice(&all[..len]);
-            let low = u64::from_le_bytes(words[..8].try_into().unwrap());
-            let high = u64::from_le_bytes(words[8..].try_into().unwrap());
-            let id = KeyId::inline(low, high, len);
+            let mut bytes = [0xEE; 16];
+            bytes[..len].copy_from_slice(&all[..len]);
+            let id = KeyId::inline(u128::from_le_bytes(bytes), len);
             assert_eq!(&*id, &all[..len], "length {len}");
             assert!(id == KeyId::from_slice(&all[..len]));
         }

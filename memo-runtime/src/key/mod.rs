@@ -12,8 +12,8 @@ use std::hash::{Hash, Hasher};
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
-use buf::INLINE_BYTES;
 pub(crate) use buf::KeyBuf;
+use buf::{INLINE_BYTES, le_bytes};
 use encoder::{AS_SET, begin_tuple, encode_at, encode_into, end_compound};
 pub(crate) use id::{INLINE_ID, KeyId};
 pub(crate) use namespace::{NamespaceLen, PackedNamespace};
@@ -345,34 +345,15 @@ pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// An identity as a [`KeyId`]. One that fits inline is gathered into two
-/// words in registers, with overlapping loads the way [`bytes_eq`]
-/// compares, and stored as whole words: every miss builds one, a copy of
-/// unknown length is a `memcpy` call, and bytes stored one at a time and
-/// then read as a word stall the read until the stores complete.
+/// words in registers and stored as whole words: every miss builds one, a
+/// copy of unknown length is a `memcpy` call, and bytes stored one at a
+/// time and then read as a word stall the read until the stores complete.
 #[inline(always)]
 fn key_id(id: &[u8]) -> KeyId {
-    let len = id.len();
-    if len > INLINE_ID {
+    if id.len() > INLINE_ID {
         return KeyId::from_slice(id);
     }
-    let u64_at = |at: usize| u64::from_le_bytes(id[at..at + 8].try_into().unwrap());
-    let u32_at = |at: usize| u64::from(u32::from_le_bytes(id[at..at + 4].try_into().unwrap()));
-    let byte_at = |at: usize| u64::from(id[at]) << (8 * at);
-    // The overlapping parts hold the same bytes at the same places, so
-    // `|` joins them.
-    let (low, high) = match len {
-        // The last word, shifted down to the bytes past the first word.
-        8..=INLINE_ID => (
-            u64_at(0),
-            u64_at(len - 8)
-                .checked_shr(8 * (16 - len) as u32)
-                .unwrap_or(0),
-        ),
-        4..=7 => (u32_at(0) | u32_at(len - 4) << (8 * (len - 4)), 0),
-        1..=3 => (byte_at(0) | byte_at(len / 2) | byte_at(len - 1), 0),
-        _ => (0, 0),
-    };
-    KeyId::inline(low, high, len)
+    KeyId::inline(le_bytes(id), id.len())
 }
 
 impl Hash for CacheKey {

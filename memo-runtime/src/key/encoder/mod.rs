@@ -63,7 +63,17 @@ pub(crate) trait Sink {
         self.put(tag);
         self.put_le_u64(value, len);
     }
+    /// `tag`, then the length of `bytes` (at most [`SHORT`], so a one-byte
+    /// varint), then `bytes`.
+    #[inline]
+    fn put_short_prefixed(&mut self, tag: u8, bytes: &[u8]) {
+        self.put_le_u64(u64::from(tag) | (bytes.len() as u64) << 8, 2);
+        self.put_all(bytes);
+    }
 }
+
+/// The longest string or byte string whose tag, length and bytes fit in 16.
+pub(crate) const SHORT: usize = 14;
 
 impl Sink for Vec<u8> {
     #[inline]
@@ -248,6 +258,10 @@ impl<'a, S: Sink> Encoder<'a, S> {
 
     #[inline]
     fn len_prefixed(self, tag: u8, bytes: &[u8]) -> Result<(), KeyError> {
+        if bytes.len() <= SHORT {
+            self.out.put_short_prefixed(tag, bytes);
+            return Ok(());
+        }
         let len = bytes.len() as u64;
         if len < 0x80 {
             // The tag and a one-byte varint in one write: the same bytes.
