@@ -1,8 +1,8 @@
 //! A key's identity bytes in two words: every stored entry and every load
 //! in flight holds one, so its size is paid per entry.
 //!
-//! Up to 15 bytes (any integer key, a short string) are kept inline after
-//! their count, in the first byte; longer ones (up to the 128 of a verbatim
+//! Up to 15 bytes (any integer key, a short string; 7 where a pointer is 4
+//! bytes) are kept inline after their count, in the first byte; longer ones (up to the 128 of a verbatim
 //! encoding, or a digest's 33) are on the heap, and the first byte says so.
 //! A `SmallVec<[u8; 16]>` held 16 inline but took three words.
 //!
@@ -14,8 +14,11 @@
 use std::ops::Deref;
 use std::ptr;
 
-/// At most this many bytes are kept inline.
-pub(crate) const INLINE_ID: usize = 15;
+/// A word: the layout is two of them, whatever the pointer width.
+const WORD: usize = size_of::<usize>();
+
+/// At most this many bytes are kept inline: 15 with 8-byte pointers.
+pub(crate) const INLINE_ID: usize = 2 * WORD - 1;
 
 /// The first byte of a heap identity (an inline one's is its count).
 const HEAP: u8 = 0xFF;
@@ -23,31 +26,46 @@ const HEAP: u8 = 0xFF;
 /// An identity: inline up to [`INLINE_ID`] bytes, on the heap beyond.
 ///
 /// Invariant: inline, the memory of the two words is the count (at most
-/// [`INLINE_ID`]) and then the bytes, and `rest` has no provenance; on the
-/// heap, `first`'s first byte in memory is [`HEAP`], its other seven the
-/// length (little-endian), and `rest` points to that many bytes, a
-/// `Box<[u8]>` that this value owns.
+/// [`INLINE_ID`]), then the bytes, then zeros, and `rest` has no
+/// provenance; on the heap, `first`'s first byte in memory is [`HEAP`], its
+/// others the length (little-endian), and `rest` points to that many
+/// bytes, a `Box<[u8]>` that this value owns.
 #[repr(C)]
 pub(crate) struct KeyId {
-    first: u64,
+    first: usize,
     rest: *mut u8,
 }
 
+// Two words and no padding: `Deref` reads the whole value as bytes.
+const _: () = assert!(size_of::<KeyId>() == 2 * WORD && size_of::<*mut u8>() == WORD);
+
 impl KeyId {
-    /// The identity of the `len` (at most [`INLINE_ID`]) low bytes of
-    /// `bytes`, little-endian; the bytes past `len` are not part of it.
+    /// The identity of the `len` low bytes of `bytes`, little-endian,
+    /// whose other bytes are zero (as [`le_bytes`](super::buf::le_bytes)
+    /// gives them).
+    ///
+    /// # Panics
+    ///
+    /// If `len` is over [`INLINE_ID`]; callers check it first, which lets
+    /// the compiler drop this check.
     #[inline(always)]
     pub(crate) fn inline(bytes: u128, len: usize) -> KeyId {
-        debug_assert!(len <= INLINE_ID);
-        let count = (len as u8).min(INLINE_ID as u8);
-        Self::from_memory((bytes << 8 | u128::from(count)).to_le_bytes())
+        assert!(len <= INLINE_ID, "an inline identity of {len} bytes");
+        debug_assert!(
+            len == 16 || bytes >> (8 * len) == 0,
+            "bytes past the length"
+        );
+        let all = (bytes << 8 | len as u128).to_le_bytes();
+        let mut memory = [0; 2 * WORD];
+        memory.copy_from_slice(&all[..2 * WORD]);
+        Self::from_memory(memory)
     }
 
     /// A copy of `id`, of any length.
     #[inline(always)]
     pub(crate) fn from_slice(id: &[u8]) -> KeyId {
         if id.len() <= INLINE_ID {
-            let mut memory = [0; 16];
+            let mut memory = [0; 2 * WORD];
             memory[0] = id.len() as u8;
             memory[1..=id.len()].copy_from_slice(id);
             return Self::from_memory(memory);
@@ -57,18 +75,25 @@ impl KeyId {
 
     /// The inline form whose memory is `memory`.
     #[inline(always)]
-    fn from_memory(memory: [u8; 16]) -> KeyId {
-        let word = |at: usize| u64::from_ne_bytes(memory[at..at + 8].try_into().unwrap());
+    fn from_memory(memory: [u8; 2 * WORD]) -> KeyId {
+        let word = |at: usize| usize::from_ne_bytes(memory[at..at + WORD].try_into().unwrap());
         KeyId {
             first: word(0),
-            rest: ptr::without_provenance_mut(word(8) as usize),
+            rest: ptr::without_provenance_mut(word(WORD)),
         }
     }
 
     #[cold]
     fn on_heap(id: &[u8]) -> KeyId {
-        // Seven bytes of length cover any slice.
-        let first = u64::from(HEAP) | (id.len() as u64) << 8;
+        // The word less a byte: any slice where a pointer is 8 bytes, and
+        // 16 MiB where it is 4 (an identity is at most 128 bytes, or a
+        // digest's 33).
+        assert!(
+            id.len() <= usize::MAX >> 8,
+            "an identity of {} bytes",
+            id.len()
+        );
+        let first = usize::from(HEAP) | id.len() << 8;
         KeyId {
             first: first.to_le(),
             rest: Box::into_raw(Box::<[u8]>::from(id)).cast(),
@@ -78,14 +103,14 @@ impl KeyId {
     /// Whether the bytes are on the heap.
     #[inline(always)]
     pub(crate) fn is_heap(&self) -> bool {
-        u64::from_le(self.first) as u8 == HEAP
+        usize::from_le(self.first) as u8 == HEAP
     }
 
     /// The heap form's bytes, as the pointer that owns them.
     #[inline(always)]
     fn heap(&self) -> Option<*mut [u8]> {
         self.is_heap().then(|| {
-            let len = (u64::from_le(self.first) >> 8) as usize;
+            let len = usize::from_le(self.first) >> 8;
             ptr::slice_from_raw_parts_mut(self.rest, len)
         })
     }
@@ -101,9 +126,9 @@ impl Deref for KeyId {
             // live as long as `self`.
             return unsafe { &*heap };
         }
-        // SAFETY: the inline form: 16 bytes of plain integers (`rest` has
-        // no provenance), the first their count.
-        let memory = unsafe { &*ptr::from_ref(self).cast::<[u8; 16]>() };
+        // SAFETY: the inline form: two words of plain integers (`rest` has
+        // no provenance) and no padding, the first byte their count.
+        let memory = unsafe { &*ptr::from_ref(self).cast::<[u8; 2 * WORD]>() };
         &memory[1..=usize::from(memory[0]).min(INLINE_ID)]
     }
 }
@@ -152,7 +177,7 @@ mod tests {
 
     #[test]
     fn an_identity_takes_two_words() {
-        assert_eq!(size_of::<KeyId>(), 2 * size_of::<u64>());
+        assert_eq!(size_of::<KeyId>(), 2 * size_of::<usize>());
     }
 
     #[test]
@@ -169,10 +194,10 @@ mod tests {
     }
 
     #[test]
-    fn an_inline_identity_keeps_only_its_own_bytes() {
+    fn an_inline_identity_equals_its_copy() {
         let all: Vec<u8> = (1..=INLINE_ID as u8).collect();
         for len in 0..=INLINE_ID {
-            let mut bytes = [0xEE; 16];
+            let mut bytes = [0; 16];
             bytes[..len].copy_from_slice(&all[..len]);
             let id = KeyId::inline(u128::from_le_bytes(bytes), len);
             assert_eq!(&*id, &all[..len], "length {len}");

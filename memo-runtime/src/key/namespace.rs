@@ -67,7 +67,10 @@ impl PackedNamespace {
     #[cold]
     #[inline(never)]
     fn text_is(self, len: NamespaceLen, namespace: &str) -> bool {
-        self.get(len) == namespace
+        // An interned namespace's pointer is not its text's: compare the
+        // text pointers before the text.
+        let stored = self.get(len);
+        std::ptr::eq(stored, namespace) || stored == namespace
     }
 }
 

@@ -93,6 +93,6 @@ fn a_key_takes_four_words() {
     // The namespace's pointer and length, and the identity's two words.
     assert_eq!(
         std::mem::size_of::<CacheKey>(),
-        4 * std::mem::size_of::<u64>()
+        4 * std::mem::size_of::<usize>()
     );
 }
