@@ -256,7 +256,11 @@ impl<'a, S: Sink> Encoder<'a, S> {
         Ok(())
     }
 
-    #[inline]
+    /// A string or byte string: its tag, its length and its bytes, inlined
+    /// where it is serialized. A call per string was a tenth of a compound
+    /// key's hit (`tag_hits`: 661 to 589 instructions); with the long case
+    /// left a call, 612.
+    #[inline(always)]
     fn len_prefixed(self, tag: u8, bytes: &[u8]) -> Result<(), KeyError> {
         if bytes.len() <= SHORT {
             self.out.put_short_prefixed(tag, bytes);
@@ -376,7 +380,9 @@ impl<'a, S: Sink> ser::Serializer for Encoder<'a, S> {
         self.out.put_all(&u32::from(v).to_le_bytes());
         Ok(())
     }
-    #[inline]
+    /// Inlined into the key's encoder, with [`Self::len_prefixed`]: see
+    /// there.
+    #[inline(always)]
     fn serialize_str(self, v: &str) -> Result<(), KeyError> {
         self.len_prefixed(STR, v.as_bytes())
     }
