@@ -1,7 +1,7 @@
 //! Every named cache of the process, for a debug endpoint or an exporter:
 //! memoized functions (from their first call), caches built with
 //! [`AsyncCacheBuilder::name`](crate::AsyncCacheBuilder::name), and every
-//! [`SharedCache`](crate::SharedCache).
+//! `SharedCache` (feature `redis`).
 //!
 //! The registry holds weak handles on each cache's counters: a cache that is
 //! dropped leaves it, and reading it takes no lock a hit takes.
