@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 use std::ops::Deref;
 use std::ptr;
 
-use super::encoder::{SHORT, Sink};
+use super::encoder::{SHORT, Sink, put_prefixed_below_0x80};
 
 /// Encoded bytes up to this length live on the stack while a key is built.
 pub(crate) const INLINE_BYTES: usize = 128;
@@ -78,8 +78,7 @@ impl KeyBuf {
     #[cold]
     #[inline(never)]
     fn put_short_near_the_end(&mut self, tag: u8, bytes: &[u8]) {
-        self.put_le_u64(u64::from(tag) | (bytes.len() as u64) << 8, 2);
-        self.put_all(bytes);
+        put_prefixed_below_0x80(self, tag, bytes);
     }
 
     #[cold]

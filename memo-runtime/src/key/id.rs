@@ -2,8 +2,9 @@
 //! in flight holds one, so its size is paid per entry.
 //!
 //! Up to 15 bytes (any integer key, a short string; 7 where a pointer is 4
-//! bytes) are kept inline after their count, in the first byte; longer ones (up to the 128 of a verbatim
-//! encoding, or a digest's 33) are on the heap, and the first byte says so.
+//! bytes) are kept inline after their count, in the first byte; longer ones
+//! (up to the 128 of a verbatim encoding, or a digest's 33) are on the
+//! heap, and the first byte says so.
 //! A `SmallVec<[u8; 16]>` held 16 inline but took three words.
 //!
 //! The two words are a plain integer and a pointer, not a union or an enum:
@@ -13,6 +14,8 @@
 
 use std::ops::Deref;
 use std::ptr;
+
+use super::buf::le_bytes;
 
 /// A word: the layout is two of them, whatever the pointer width.
 const WORD: usize = size_of::<usize>();
@@ -41,15 +44,14 @@ const _: () = assert!(size_of::<KeyId>() == 2 * WORD && size_of::<*mut u8>() == 
 
 impl KeyId {
     /// The identity of the `len` low bytes of `bytes`, little-endian,
-    /// whose other bytes are zero (as [`le_bytes`](super::buf::le_bytes)
-    /// gives them).
+    /// whose other bytes are zero (as [`le_bytes`] gives them).
     ///
     /// # Panics
     ///
     /// If `len` is over [`INLINE_ID`]; callers check it first, which lets
     /// the compiler drop this check.
     #[inline(always)]
-    pub(crate) fn inline(bytes: u128, len: usize) -> KeyId {
+    fn inline(bytes: u128, len: usize) -> KeyId {
         assert!(len <= INLINE_ID, "an inline identity of {len} bytes");
         debug_assert!(
             len == 16 || bytes >> (8 * len) == 0,
@@ -61,14 +63,15 @@ impl KeyId {
         Self::from_memory(memory)
     }
 
-    /// A copy of `id`, of any length.
+    /// A copy of `id`, of any length. One that fits inline is gathered
+    /// into two words in registers and stored as whole words: every miss
+    /// builds one, a copy of unknown length is a `memcpy` call, and bytes
+    /// stored one at a time and then read as a word stall the read until
+    /// the stores complete.
     #[inline(always)]
     pub(crate) fn from_slice(id: &[u8]) -> KeyId {
         if id.len() <= INLINE_ID {
-            let mut memory = [0; 2 * WORD];
-            memory[0] = id.len() as u8;
-            memory[1..=id.len()].copy_from_slice(id);
-            return Self::from_memory(memory);
+            return Self::inline(le_bytes(id), id.len());
         }
         Self::on_heap(id)
     }

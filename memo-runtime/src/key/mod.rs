@@ -12,10 +12,10 @@ use std::hash::{Hash, Hasher};
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
+use buf::INLINE_BYTES;
 pub(crate) use buf::KeyBuf;
-use buf::{INLINE_BYTES, le_bytes};
 use encoder::{AS_SET, begin_tuple, encode_at, encode_into, end_compound};
-pub(crate) use id::{INLINE_ID, KeyId};
+pub(crate) use id::KeyId;
 pub(crate) use namespace::{NamespaceLen, PackedNamespace};
 pub(crate) use probe::{KeyHasher, Probe, SHARDS, shard_of};
 
@@ -288,7 +288,7 @@ impl CacheKey {
     pub(crate) fn from_parts(namespace: &'static str, id: &[u8]) -> CacheKey {
         CacheKey {
             namespace,
-            id: key_id(id),
+            id: KeyId::from_slice(id),
         }
     }
 
@@ -355,18 +355,6 @@ pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
             u128_at(a, len - 16) == u128_at(b, len - 16)
         }
     }
-}
-
-/// An identity as a [`KeyId`]. One that fits inline is gathered into two
-/// words in registers and stored as whole words: every miss builds one, a
-/// copy of unknown length is a `memcpy` call, and bytes stored one at a
-/// time and then read as a word stall the read until the stores complete.
-#[inline(always)]
-fn key_id(id: &[u8]) -> KeyId {
-    if id.len() > INLINE_ID {
-        return KeyId::from_slice(id);
-    }
-    KeyId::inline(le_bytes(id), id.len())
 }
 
 impl Hash for CacheKey {

@@ -84,7 +84,7 @@ fn a_key_keeps_every_byte_of_its_identity_at_any_length() {
         let id: Vec<u8> = (1..=len as u8).map(|i| i.wrapping_mul(101)).collect();
         let key = CacheKey::from_parts("m::f", &id);
         assert_eq!(key.id(), &*id, "length {len}");
-        assert_eq!(key.id.is_heap(), len > INLINE_ID, "length {len}");
+        assert_eq!(key.id.is_heap(), len > id::INLINE_ID, "length {len}");
     }
 }
 

@@ -67,9 +67,17 @@ pub(crate) trait Sink {
     /// varint), then `bytes`.
     #[inline]
     fn put_short_prefixed(&mut self, tag: u8, bytes: &[u8]) {
-        self.put_le_u64(u64::from(tag) | (bytes.len() as u64) << 8, 2);
-        self.put_all(bytes);
+        put_prefixed_below_0x80(self, tag, bytes);
     }
+}
+
+/// `tag`, the length of `bytes` (below `0x80`, so a one-byte varint) and
+/// `bytes`; the tag and the length in one write, which makes the same bytes.
+#[inline(always)]
+pub(crate) fn put_prefixed_below_0x80<S: Sink + ?Sized>(out: &mut S, tag: u8, bytes: &[u8]) {
+    debug_assert!(bytes.len() < 0x80);
+    out.put_le_u64(u64::from(tag) | (bytes.len() as u64) << 8, 2);
+    out.put_all(bytes);
 }
 
 /// The longest string or byte string whose tag, length and bytes fit in 16.
@@ -266,15 +274,13 @@ impl<'a, S: Sink> Encoder<'a, S> {
             self.out.put_short_prefixed(tag, bytes);
             return Ok(());
         }
-        let len = bytes.len() as u64;
-        if len < 0x80 {
-            // The tag and a one-byte varint in one write: the same bytes.
-            self.out.put_le_u64(u64::from(tag) | len << 8, 2);
+        if bytes.len() < 0x80 {
+            put_prefixed_below_0x80(self.out, tag, bytes);
         } else {
             self.out.put(tag);
-            put_varint(self.out, len);
+            put_varint(self.out, bytes.len() as u64);
+            self.out.put_all(bytes);
         }
-        self.out.put_all(bytes);
         Ok(())
     }
 
